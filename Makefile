@@ -1,0 +1,50 @@
+# The two commands a newcomer needs: `make run` and `make test`. Everything else is optional.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help run test lint format install migrate demo bench bench-smoke messages clean
+
+help:
+	@echo "make run    - install, migrate, load demo data, start web + worker + beat (Ctrl-C stops all)"
+	@echo "make test   - install, lint (ruff), run the test suite (pytest)"
+	@echo "make bench  - run the benchmark against PostgreSQL + Redis"
+	@echo "make lint / make format / make messages / make clean"
+
+$(STAMP): pyproject.toml requirements.lock
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade "pip>=24"
+	$(PY) -m pip install --quiet -c requirements.lock -e ".[dev]"
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+migrate: install
+	$(PY) manage.py migrate --noinput
+
+demo: migrate
+	$(PY) manage.py demo_data
+
+run: export DEBUG ?= 1
+run: demo
+	$(PY) manage.py run_all
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+test: lint
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+messages: install
+	cd loyalty_site && ../$(PY) ../manage.py makemessages -l de -l en --ignore=static
+	$(PY) manage.py compilemessages --ignore=.venv
+
+clean:
+	rm -rf var .pytest_cache .ruff_cache .hypothesis

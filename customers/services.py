@@ -1,0 +1,42 @@
+"""Writes to customers. Callers: the partner API, the portal sign-up, the admin, imports."""
+
+from django.db import transaction
+
+from customers.emails import email_normalize
+from customers.models import Customer
+
+
+def customer_create(
+    *,
+    email: str = "",
+    first_name: str = "",
+    last_name: str = "",
+    language: str = "de",
+    birth_date=None,
+    user=None,
+) -> Customer:
+    email = (email or "").strip()
+    return Customer.objects.create(
+        email=email,
+        email_normalized=email_normalize(email),
+        first_name=first_name.strip(),
+        last_name=last_name.strip(),
+        language=language,
+        birth_date=birth_date,
+        user=user,
+    )
+
+
+@transaction.atomic
+def customer_update(customer: Customer, **fields) -> Customer:
+    """Update the given fields; keeps the normalised e-mail in step with the e-mail."""
+    allowed = {"email", "first_name", "last_name", "language", "birth_date"}
+    unknown = set(fields) - allowed
+    if unknown:
+        raise TypeError(f"customer_update() got unexpected fields: {sorted(unknown)}")
+    for name, value in fields.items():
+        setattr(customer, name, value.strip() if isinstance(value, str) else value)
+    if "email" in fields:
+        customer.email_normalized = email_normalize(customer.email)
+    customer.save()
+    return customer

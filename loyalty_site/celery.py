@@ -1,0 +1,48 @@
+"""The Celery application: configured from Django settings (CELERY_*), tasks autodiscovered.
+
+The beat schedule is declared here, in code, so that every deployment runs the same jobs.
+"""
+
+import os
+
+from celery import Celery
+from celery.schedules import crontab
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "loyalty_site.settings")
+
+app = Celery("loyalty_site")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+app.conf.beat_schedule = {
+    "worker-heartbeat": {
+        "task": "loyalty_site.tasks.heartbeat_task",
+        "schedule": 30.0,
+        "options": {"expires": 25},
+    },
+    "purchases-sweep": {
+        "task": "programs.tasks.sweep_received_purchases_task",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
+    "points-release": {
+        "task": "programs.tasks.release_pending_points_task",
+        "schedule": crontab(minute="*/15"),
+    },
+    "points-expire": {
+        "task": "programs.tasks.expire_points_task",
+        "schedule": crontab(hour=2, minute=10),
+    },
+    "tiers-close-periods": {
+        "task": "programs.tasks.close_tier_periods_task",
+        "schedule": crontab(hour=2, minute=40),
+    },
+    "referrals-release": {
+        "task": "programs.tasks.release_referral_rewards_task",
+        "schedule": crontab(minute="*/30"),
+    },
+    "ledger-reconcile": {
+        "task": "programs.tasks.reconcile_ledger_task",
+        "schedule": crontab(hour=3, minute=30),
+    },
+}

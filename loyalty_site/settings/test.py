@@ -1,0 +1,15 @@
+"""Test settings: the base settings with fast hashing and tasks run in-process.
+
+DATABASE_URL / REDIS_URL are honoured as in every environment; without them the tests run
+on SQLite. Tests marked ``worker`` start a real Celery worker and switch eager mode off.
+"""
+
+from .base import *  # noqa: F403
+from .base import REDIS_URL
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+CELERY_TASK_ALWAYS_EAGER = True
+CELERY_TASK_EAGER_PROPAGATES = True
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+if not REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}

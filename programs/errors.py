@@ -1,0 +1,110 @@
+"""Domain errors: one family, each with a stable machine-readable code.
+
+Services raise these; the API's exception handler and the portal's views translate them
+once (HTTP 409/422 with the code, a form error) instead of every caller inventing its own.
+"""
+
+from django.utils.translation import gettext_lazy as _
+
+
+class LoyaltyError(Exception):
+    code = "loyalty_error"
+    status = 422
+    default_message = _("The request could not be carried out.")
+
+    def __init__(self, message=None, **details):
+        self.message = message or self.default_message
+        self.details = details
+        super().__init__(str(self.message))
+
+
+class MembershipInactive(LoyaltyError):
+    code = "membership_inactive"
+    default_message = _("This membership is not active.")
+
+
+class ProgramMismatch(LoyaltyError):
+    code = "program_mismatch"
+    default_message = _("This partner does not take part in the member's program.")
+
+
+class InvalidAmount(LoyaltyError):
+    code = "invalid_amount"
+    default_message = _("The amount is not valid.")
+
+
+class CurrencyMismatch(LoyaltyError):
+    code = "currency_mismatch"
+    default_message = _("The currency does not match the program's currency.")
+
+
+class InsufficientPoints(LoyaltyError):
+    code = "insufficient_points"
+    status = 409
+    default_message = _("Not enough points available.")
+
+
+class NegativeBalance(LoyaltyError):
+    code = "negative_balance"
+    status = 409
+    default_message = _("Points owed from a return must be earned back before redeeming.")
+
+
+class RewardUnavailable(LoyaltyError):
+    code = "reward_unavailable"
+    status = 409
+    default_message = _("This reward cannot be redeemed right now.")
+
+
+class OutOfStock(RewardUnavailable):
+    code = "out_of_stock"
+    default_message = _("This reward is out of stock.")
+
+
+class TierTooLow(RewardUnavailable):
+    code = "tier_too_low"
+    default_message = _("This reward needs a higher tier.")
+
+
+class RedemptionLimitReached(RewardUnavailable):
+    code = "redemption_limit_reached"
+    default_message = _("You have already redeemed this reward as often as allowed.")
+
+
+class RedemptionNotCancellable(LoyaltyError):
+    code = "redemption_not_cancellable"
+    status = 409
+    default_message = _("Only an unused redemption can be cancelled.")
+
+
+class RefundExceedsPurchase(LoyaltyError):
+    code = "refund_exceeds_purchase"
+    status = 409
+    default_message = _("The refund would exceed what was paid.")
+
+
+class IdempotencyConflict(LoyaltyError):
+    code = "idempotency_conflict"
+    status = 409
+    default_message = _("This key was already used for a different request.")
+
+
+class ActionLimitReached(LoyaltyError):
+    code = "action_limit_reached"
+    status = 409
+    default_message = _("This action has already earned points as often as allowed.")
+
+
+class UnknownAction(LoyaltyError):
+    code = "unknown_action"
+    default_message = _("No active action rule with this code exists in the program.")
+
+
+class ReferralNotAllowed(LoyaltyError):
+    code = "referral_not_allowed"
+    default_message = _("This referral cannot be registered.")
+
+
+class InvalidTierChange(LoyaltyError):
+    code = "invalid_tier_change"
+    default_message = _("This tier change is not possible.")

@@ -1,0 +1,71 @@
+from .ledger import ActorType, EntryKind, EntrySource, LedgerEntry, LotAllocation, PointLot
+from .membership import (
+    Membership,
+    MembershipStatus,
+    TierChange,
+    TierChangeReason,
+    TierSubscription,
+)
+from .partner import Partner, PartnerCustomer
+from .program import (
+    DowngradeMode,
+    ExpiryPolicy,
+    Program,
+    RedemptionOrder,
+    ReturnPolicy,
+    Rounding,
+    RuleCombination,
+    SubscriptionPeriod,
+    Tier,
+    TierKind,
+    TierMetric,
+    TierWindow,
+)
+from .purchase import Purchase, PurchaseLine, PurchaseStatus, Refund
+from .referrals import Referral, ReferralStatus, RiskVerdict
+from .rewards import Redemption, RedemptionStatus, Reward
+from .rules import ActionEvent, ActionRule, Campaign, CampaignAward, EarnRule, LimitPeriod
+
+__all__ = [
+    "ActionEvent",
+    "ActionRule",
+    "ActorType",
+    "Campaign",
+    "CampaignAward",
+    "DowngradeMode",
+    "EarnRule",
+    "EntryKind",
+    "EntrySource",
+    "ExpiryPolicy",
+    "LedgerEntry",
+    "LimitPeriod",
+    "LotAllocation",
+    "Membership",
+    "MembershipStatus",
+    "Partner",
+    "PartnerCustomer",
+    "PointLot",
+    "Program",
+    "Purchase",
+    "PurchaseLine",
+    "PurchaseStatus",
+    "Redemption",
+    "RedemptionOrder",
+    "RedemptionStatus",
+    "Referral",
+    "ReferralStatus",
+    "Refund",
+    "ReturnPolicy",
+    "Reward",
+    "RiskVerdict",
+    "Rounding",
+    "RuleCombination",
+    "SubscriptionPeriod",
+    "Tier",
+    "TierChange",
+    "TierChangeReason",
+    "TierKind",
+    "TierMetric",
+    "TierSubscription",
+    "TierWindow",
+]

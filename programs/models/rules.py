@@ -1,0 +1,151 @@
+from django.db import models
+from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
+
+from .fields import factor_field
+from .membership import Membership
+from .program import Program
+
+
+class EarnRule(models.Model):
+    """A per-category or per-SKU multiplier, or an exclusion (e.g. gift cards earn nothing)."""
+
+    program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="earn_rules")
+    name = models.CharField(_("name"), max_length=120)
+    category = models.CharField(_("category"), max_length=64, blank=True)
+    sku = models.CharField(_("SKU"), max_length=64, blank=True)
+    multiplier = factor_field(_("multiplier"), help_text=_("2 = double points on these lines."))
+    excluded = models.BooleanField(_("earns no points"), default=False)
+    is_active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        verbose_name = _("earn rule")
+        verbose_name_plural = _("earn rules")
+        ordering = ["program", "name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(category="") | ~Q(sku=""),
+                name="earnrule_has_category_or_sku",
+                violation_error_message=_("Give a category or a SKU."),
+            ),
+            models.CheckConstraint(
+                condition=Q(multiplier__gte=0), name="earnrule_multiplier_gte_0"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Campaign(models.Model):
+    """A bonus in a date window (double points weekend), optionally capped per member."""
+
+    program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="campaigns")
+    name = models.CharField(_("name"), max_length=120)
+    starts_at = models.DateTimeField(_("starts"))
+    ends_at = models.DateTimeField(_("ends"))
+    multiplier = factor_field(_("multiplier"), default=2)
+    category = models.CharField(
+        _("category"), max_length=64, blank=True, help_text=_("Empty: every category.")
+    )
+    cap_per_member = models.PositiveIntegerField(
+        _("bonus cap per member"), null=True, blank=True, help_text=_("Empty: no cap.")
+    )
+    is_active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        verbose_name = _("bonus campaign")
+        verbose_name_plural = _("bonus campaigns")
+        ordering = ["-starts_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(ends_at__gt=F("starts_at")), name="campaign_ends_after_start"
+            ),
+            models.CheckConstraint(
+                condition=Q(multiplier__gte=1), name="campaign_multiplier_gte_1"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CampaignAward(models.Model):
+    """Bonus points a campaign gave on one purchase; summed to enforce the per-member cap."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="awards")
+    membership = models.ForeignKey(Membership, on_delete=models.PROTECT, related_name="+")
+    purchase = models.ForeignKey("programs.Purchase", on_delete=models.PROTECT, related_name="+")
+    points = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "purchase"], name="campaignaward_unique"),
+        ]
+        indexes = [models.Index(fields=["campaign", "membership"], name="campaignaward_member")]
+
+    def __str__(self) -> str:
+        return f"{self.campaign}: {self.points}"
+
+
+class LimitPeriod(models.TextChoices):
+    DAY = "day", _("per day")
+    WEEK = "week", _("per week")
+    MONTH = "month", _("per month")
+    YEAR = "year", _("per year")
+    LIFETIME = "lifetime", _("ever")
+
+
+class ActionRule(models.Model):
+    """Points for a non-purchase action (sign-up, birthday, review, reusable bag...)."""
+
+    program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="action_rules")
+    code = models.SlugField(_("code"), help_text=_("What partners send, e.g. review_written."))
+    name = models.CharField(_("name"), max_length=120)
+    points = models.PositiveIntegerField(_("points"))
+    limit_count = models.PositiveIntegerField(
+        _("limit"), null=True, blank=True, help_text=_("Empty: no limit.")
+    )
+    limit_period = models.CharField(
+        _("limit period"), max_length=10, choices=LimitPeriod.choices, default=LimitPeriod.LIFETIME
+    )
+    is_active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        verbose_name = _("action rule")
+        verbose_name_plural = _("action rules")
+        ordering = ["program", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["program", "code"], name="actionrule_unique_code"),
+            models.CheckConstraint(condition=Q(points__gt=0), name="actionrule_points_gt_0"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ActionEvent(models.Model):
+    """One reported action; ``reference`` (e.g. the review's id) makes a report idempotent."""
+
+    membership = models.ForeignKey(Membership, on_delete=models.PROTECT, related_name="actions")
+    rule = models.ForeignKey(ActionRule, on_delete=models.PROTECT, related_name="events")
+    reference = models.CharField(_("reference"), max_length=100)
+    occurred_at = models.DateTimeField(_("occurred"))
+    points = models.PositiveIntegerField(_("points"))
+    created_at = models.DateTimeField(_("recorded"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("action")
+        verbose_name_plural = _("actions")
+        ordering = ["-occurred_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["membership", "rule", "reference"], name="actionevent_unique_reference"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["membership", "rule", "occurred_at"], name="actionevent_limit")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.rule} ({self.reference})"

@@ -1,0 +1,1 @@
+"""Every write to programs' data goes through a function in this package."""

@@ -1,0 +1,136 @@
+"""Points for non-purchase actions, and staff adjustments."""
+
+from datetime import datetime
+
+from dateutil.relativedelta import relativedelta
+from django.db import transaction
+from django.utils import timezone
+
+from programs.errors import (
+    ActionLimitReached,
+    InsufficientPoints,
+    InvalidAmount,
+    MembershipInactive,
+    UnknownAction,
+)
+from programs.models import (
+    ActionEvent,
+    ActionRule,
+    EntryKind,
+    EntrySource,
+    LimitPeriod,
+    Membership,
+    MembershipStatus,
+)
+from programs.services.ledger import Actor, points_earn, points_spend
+from programs.services.locking import lock_membership
+from programs.services.tiers import membership_tier_upgrade
+
+
+def _period_start(period: str, at: datetime) -> datetime | None:
+    local = timezone.localtime(at)
+    midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    if period == LimitPeriod.DAY:
+        return midnight
+    if period == LimitPeriod.WEEK:
+        return midnight - relativedelta(days=midnight.weekday())
+    if period == LimitPeriod.MONTH:
+        return midnight.replace(day=1)
+    if period == LimitPeriod.YEAR:
+        return midnight.replace(month=1, day=1)
+    return None
+
+
+@transaction.atomic
+def action_record(
+    *,
+    membership: Membership,
+    code: str,
+    reference: str,
+    actor: Actor,
+    occurred_at: datetime | None = None,
+) -> tuple[ActionEvent, bool]:
+    """Credit the points of an action rule, within its per-member limit. Idempotent on
+    (membership, rule, reference): the same report twice returns the first event."""
+    occurred_at = occurred_at or timezone.now()
+    membership = lock_membership(membership.pk)
+    if membership.status != MembershipStatus.ACTIVE:
+        raise MembershipInactive()
+    rule = ActionRule.objects.filter(program=membership.program, code=code, is_active=True).first()
+    if rule is None:
+        raise UnknownAction(f"No active action '{code}' in this program.", field="code")
+    existing = ActionEvent.objects.filter(membership=membership, rule=rule, reference=reference)
+    if (event := existing.first()) is not None:
+        return event, False
+    if rule.limit_count is not None:
+        done = ActionEvent.objects.filter(membership=membership, rule=rule)
+        start = _period_start(rule.limit_period, occurred_at)
+        if start is not None:
+            done = done.filter(occurred_at__gte=start)
+        if done.count() >= rule.limit_count:
+            raise ActionLimitReached(
+                f"'{rule.name}' earns points {rule.limit_count}x "
+                f"{rule.get_limit_period_display()}; that is used up."
+            )
+    event = ActionEvent.objects.create(
+        membership=membership,
+        rule=rule,
+        reference=reference,
+        occurred_at=occurred_at,
+        points=rule.points,
+    )
+    points_earn(
+        membership,
+        points=rule.points,
+        source=EntrySource.ACTION,
+        idempotency_key=f"action:{event.pk}:earn",
+        actor=actor,
+        earned_at=occurred_at,
+        reason=rule.name,
+        action_event=event,
+    )
+    membership.last_activity_at = max(filter(None, [membership.last_activity_at, occurred_at]))
+    membership.save(update_fields=["last_activity_at", "updated_at"])
+    membership_tier_upgrade(membership, timezone.now())
+    return event, True
+
+
+@transaction.atomic
+def points_adjust(
+    *, membership: Membership, points: int, reason: str, user, idempotency_key: str
+) -> None:
+    """A staff correction with a reason (audited: who, when, old and new balance).
+
+    Positive adjustments become a new lot, available at once; negative ones draw on the
+    available lots and cannot take more than is available."""
+    if not reason.strip():
+        raise InvalidAmount("Give a reason for the adjustment; it is kept in the ledger.")
+    if points == 0:
+        raise InvalidAmount("An adjustment of 0 points changes nothing.")
+    membership = lock_membership(membership.pk)
+    actor = Actor.for_staff(user)
+    if points > 0:
+        points_earn(
+            membership,
+            points=points,
+            source=EntrySource.STAFF,
+            idempotency_key=idempotency_key,
+            actor=actor,
+            reason=reason,
+            kind=EntryKind.ADJUST,
+        )
+        return
+    if membership.balance < -points:
+        raise InsufficientPoints(
+            f"Only {membership.balance} points are available to take away.",
+            available=membership.balance,
+        )
+    points_spend(
+        membership,
+        points=-points,
+        kind=EntryKind.ADJUST,
+        source=EntrySource.STAFF,
+        idempotency_key=idempotency_key,
+        actor=actor,
+        reason=reason,
+    )

@@ -1,0 +1,155 @@
+"""Periodic work, set-based where it can be: find what is due with one query, then apply
+it per membership under that membership's lock in short transactions (batches), so a
+long run never blocks the API for long and a crash loses nothing already committed."""
+
+from collections import defaultdict
+from datetime import timedelta
+
+from dateutil.relativedelta import relativedelta
+from django.db import transaction
+from django.db.models import F, OuterRef, Q, Subquery, Sum
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from programs.models import (
+    ExpiryPolicy,
+    LedgerEntry,
+    Membership,
+    PointLot,
+    Program,
+    Referral,
+    ReferralStatus,
+)
+from programs.services.ledger import lots_expire, lots_release
+from programs.services.locking import lock_membership, lock_memberships
+from programs.services.referrals import referral_release
+from programs.services.tiers import membership_tier_expire_parts, membership_tier_review
+
+BATCH = 500
+
+
+def _by_membership(lot_rows) -> dict[int, list[int]]:
+    grouped: dict[int, list[int]] = defaultdict(list)
+    for lot_id, membership_id in lot_rows:
+        grouped[membership_id].append(lot_id)
+    return grouped
+
+
+def _apply_to_lots(lot_filter: Q, apply, now) -> int:
+    """Run ``apply(membership, lots, now)`` for every lot matching, in batches."""
+    total = 0
+    last_id = 0
+    while True:
+        rows = list(
+            PointLot.objects.filter(lot_filter, pk__gt=last_id)
+            .order_by("pk")
+            .values_list("pk", "membership_id")[:BATCH]
+        )
+        if not rows:
+            return total
+        last_id = rows[-1][0]
+        grouped = _by_membership(rows)
+        with transaction.atomic():
+            memberships = lock_memberships(grouped)
+            lots = PointLot.objects.select_related("earn_entry").filter(
+                lot_filter, pk__in=[r[0] for r in rows]
+            )
+            lots_by_member = defaultdict(list)
+            for lot in lots.order_by("pk"):
+                lots_by_member[lot.membership_id].append(lot)
+            for membership_id, member_lots in lots_by_member.items():
+                total += apply(memberships[membership_id], member_lots, now)
+
+
+def points_release_due(now=None) -> int:
+    """Pending points whose return window has passed become available."""
+    now = now or timezone.now()
+    return _apply_to_lots(Q(released_at__isnull=True, available_at__lte=now), lots_release, now)
+
+
+def points_expire_due(now=None) -> int:
+    """Expire lots past their date, and all points of members inactive for too long."""
+    now = now or timezone.now()
+    dated = Q(
+        expired_at__isnull=True, released_at__isnull=False, remaining__gt=0, expires_at__lte=now
+    )
+    total = _apply_to_lots(dated, lots_expire, now)
+    for program in Program.objects.filter(expiry_policy=ExpiryPolicy.INACTIVITY):
+        cutoff = now - relativedelta(months=program.expiry_months)
+        inactive = Q(
+            membership__program=program,
+            expired_at__isnull=True,
+            released_at__isnull=False,
+            remaining__gt=0,
+        ) & (
+            Q(membership__last_activity_at__lt=cutoff)
+            | Q(membership__last_activity_at__isnull=True, membership__joined_at__lt=cutoff)
+        )
+        total += _apply_to_lots(inactive, lots_expire, now)
+    return total
+
+
+def tiers_review_due(now=None) -> int:
+    """Close qualification periods (after each program's grace), end staff tiers and
+    lapsed subscriptions. Returns the number of memberships looked at."""
+    now = now or timezone.now()
+    done = 0
+    for program in Program.objects.all():
+        review_before = now - timedelta(days=program.downgrade_grace_days)
+        due = Membership.objects.filter(program=program).filter(
+            Q(tier_review_at__lte=review_before)
+            | Q(override_until__lte=now)
+            | Q(subscription_until__lte=now)
+        )
+        for membership_id in due.values_list("pk", flat=True).iterator(chunk_size=BATCH):
+            with transaction.atomic():
+                membership = lock_membership(membership_id)
+                membership_tier_expire_parts(membership, now)
+                if membership.tier_review_at and membership.tier_review_at <= review_before:
+                    membership_tier_review(membership, now)
+            done += 1
+    return done
+
+
+def referrals_release_due(now=None) -> int:
+    now = now or timezone.now()
+    due = Referral.objects.filter(status=ReferralStatus.QUALIFIED, release_at__lte=now)
+    count = 0
+    for referral_id in due.values_list("pk", flat=True).iterator(chunk_size=BATCH):
+        referral_release(referral_id, now)
+        count += 1
+    return count
+
+
+def ledger_drift() -> list[dict]:
+    """Memberships whose cached balances differ from the sums of their ledger (should be
+    none). One query: the ledger sums as correlated subqueries, compared in SQL."""
+
+    def ledger_sum(field):
+        return Coalesce(
+            Subquery(
+                LedgerEntry.objects.filter(membership=OuterRef("pk"))
+                .values("membership")
+                .annotate(total=Sum(field))
+                .values("total")
+            ),
+            0,
+        )
+
+    rows = (
+        Membership.objects.annotate(
+            ledger_available=ledger_sum("points"), ledger_pending=ledger_sum("pending_points")
+        )
+        .exclude(ledger_available=F("balance") - F("debt"), ledger_pending=F("pending"))
+        .values("pk", "balance", "debt", "pending", "ledger_available", "ledger_pending")
+    )
+    return [
+        {
+            "membership": row["pk"],
+            "cached_available": row["balance"] - row["debt"],
+            "ledger_available": row["ledger_available"],
+            "cached_pending": row["pending"],
+            "ledger_pending": row["ledger_pending"],
+        }
+        for row in rows
+    ]

@@ -1,0 +1,350 @@
+"""The only writer of points: ledger entries, lots and the membership balance caches.
+
+Every function here expects the membership to be locked by the caller
+(``programs.services.locking``) inside a transaction. Invariants kept:
+
+* sum(entry.points) == membership.balance - membership.debt
+* sum(entry.pending_points) == membership.pending
+* sum(remaining of released, unexpired lots) == membership.balance
+* sum(remaining of unreleased lots) == membership.pending
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from dateutil.relativedelta import relativedelta
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import F
+from django.utils import timezone
+
+from programs.models import (
+    ActorType,
+    EntryKind,
+    EntrySource,
+    ExpiryPolicy,
+    LedgerEntry,
+    LotAllocation,
+    Membership,
+    Partner,
+    PointLot,
+    Program,
+    RedemptionOrder,
+)
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who caused a change: a partner (API), a staff user, the customer, or the system."""
+
+    type: str
+    partner: Partner | None = None
+    user: AbstractBaseUser | None = None
+
+    @classmethod
+    def system(cls) -> "Actor":
+        return cls(ActorType.SYSTEM)
+
+    @classmethod
+    def for_partner(cls, partner: Partner) -> "Actor":
+        return cls(ActorType.PARTNER, partner=partner)
+
+    @classmethod
+    def for_staff(cls, user) -> "Actor":
+        return cls(ActorType.STAFF, user=user)
+
+    @classmethod
+    def for_customer(cls, user=None) -> "Actor":
+        return cls(ActorType.CUSTOMER, user=user)
+
+
+def entry_by_key(key: str) -> LedgerEntry | None:
+    return LedgerEntry.objects.filter(idempotency_key=key).first()
+
+
+def append_entry(
+    membership: Membership,
+    *,
+    kind: str,
+    source: str,
+    idempotency_key: str,
+    actor: Actor,
+    points: int = 0,
+    pending_points: int = 0,
+    reason: str = "",
+    at: datetime | None = None,
+    **links,
+) -> LedgerEntry:
+    """Write one entry and move the membership's cached balances by the same amounts."""
+    available = membership.balance - membership.debt + points
+    membership.balance, membership.debt = (available, 0) if available >= 0 else (0, -available)
+    membership.pending += pending_points
+    if kind == EntryKind.EARN:
+        membership.lifetime_earned += points + pending_points
+    entry = LedgerEntry.objects.create(
+        membership=membership,
+        kind=kind,
+        source=source,
+        points=points,
+        pending_points=pending_points,
+        balance_after=available,
+        pending_after=membership.pending,
+        actor_type=actor.type,
+        actor_partner=actor.partner,
+        actor_user=actor.user,
+        reason=reason[:255],
+        idempotency_key=idempotency_key,
+        created_at=at or timezone.now(),
+        **links,
+    )
+    membership.save(update_fields=["balance", "debt", "pending", "lifetime_earned", "updated_at"])
+    return entry
+
+
+def lot_expiry(program: Program, earned_at: datetime) -> datetime | None:
+    """When points earned at ``earned_at`` expire under the program's policy (None: never,
+    or membership-wide inactivity, which the expiry job handles)."""
+    if program.expiry_policy == ExpiryPolicy.FIXED_PERIOD:
+        return earned_at + relativedelta(months=program.expiry_months)
+    if program.expiry_policy == ExpiryPolicy.END_OF_FOLLOWING_YEAR:
+        local = timezone.localtime(earned_at)
+        return local.replace(
+            year=local.year + 1, month=12, day=31, hour=23, minute=59, second=59, microsecond=0
+        )
+    return None
+
+
+def points_earn(
+    membership: Membership,
+    *,
+    points: int,
+    source: str,
+    idempotency_key: str,
+    actor: Actor,
+    available_at: datetime | None = None,
+    earned_at: datetime | None = None,
+    reason: str = "",
+    at: datetime | None = None,
+    kind: str = EntryKind.EARN,
+    **links,
+) -> LedgerEntry:
+    """Credit points as a new lot: pending until ``available_at`` if that lies ahead.
+
+    ``earned_at`` (default: now) dates the lot for expiry and FIFO order, e.g. the day of
+    the purchase, while the entry itself is dated when it is written."""
+    now = at or timezone.now()
+    pending = available_at is not None and available_at > now
+    entry = append_entry(
+        membership,
+        kind=kind,
+        source=source,
+        idempotency_key=idempotency_key,
+        actor=actor,
+        points=0 if pending else points,
+        pending_points=points if pending else 0,
+        reason=reason,
+        at=now,
+        **links,
+    )
+    lot = PointLot.objects.create(
+        membership=membership,
+        earn_entry=entry,
+        points=points,
+        remaining=points,
+        earned_at=earned_at or now,
+        available_at=available_at if pending else now,
+        released_at=None if pending else now,
+        expires_at=lot_expiry(membership.program, earned_at or now),
+    )
+    if not pending:
+        _settle_debt(entry, [lot])
+    return entry
+
+
+def _settle_debt(entry: LedgerEntry, lots: list[PointLot]) -> None:
+    """Points that became available while a negative balance was open paid it back first:
+    ``append_entry`` netted the cached balance; take the same points out of the lots and
+    record the draw against the crediting entry."""
+    owed_before = max(0, entry.points - entry.balance_after)
+    to_settle = min(owed_before, entry.points)
+    changed, allocations = [], []
+    for lot in lots:
+        if to_settle == 0:
+            break
+        draw = min(lot.remaining, to_settle)
+        if draw:
+            lot.remaining -= draw
+            to_settle -= draw
+            changed.append(lot)
+            allocations.append(LotAllocation(entry=entry, lot=lot, points=draw))
+    if changed:
+        PointLot.objects.bulk_update(changed, ["remaining"])
+        LotAllocation.objects.bulk_create(allocations)
+
+
+def available_lots(membership: Membership, now: datetime | None = None):
+    now = now or timezone.now()
+    lots = PointLot.objects.filter(
+        membership=membership, released_at__isnull=False, expired_at__isnull=True, remaining__gt=0
+    )
+    if membership.program.redemption_order == RedemptionOrder.SOONEST_EXPIRING:
+        return lots.order_by(F("expires_at").asc(nulls_last=True), "earned_at", "id")
+    return lots.order_by("earned_at", "id")
+
+
+def consume_lots(
+    membership: Membership,
+    entry: LedgerEntry,
+    points: int,
+    *,
+    exclude: Iterable[int] = (),
+) -> int:
+    """Take up to ``points`` from the membership's available lots in the program's order,
+    recording each draw against ``entry``. Returns how many points were taken."""
+    taken = 0
+    changed: list[PointLot] = []
+    allocations: list[LotAllocation] = []
+    for lot in available_lots(membership).exclude(pk__in=list(exclude)).iterator(chunk_size=200):
+        if taken >= points:
+            break
+        draw = min(lot.remaining, points - taken)
+        lot.remaining -= draw
+        taken += draw
+        changed.append(lot)
+        allocations.append(LotAllocation(entry=entry, lot=lot, points=draw))
+    if changed:
+        PointLot.objects.bulk_update(changed, ["remaining"])
+        LotAllocation.objects.bulk_create(allocations)
+    return taken
+
+
+def points_spend(
+    membership: Membership,
+    *,
+    points: int,
+    kind: str,
+    source: str,
+    idempotency_key: str,
+    actor: Actor,
+    reason: str = "",
+    **links,
+) -> LedgerEntry:
+    """Debit available points (redeem, negative adjustment), drawing on lots. The caller
+    has checked that the balance covers ``points``."""
+    entry = append_entry(
+        membership,
+        kind=kind,
+        source=source,
+        idempotency_key=idempotency_key,
+        actor=actor,
+        points=-points,
+        reason=reason,
+        **links,
+    )
+    taken = consume_lots(membership, entry, points)
+    if taken != points:  # the caches and the lots disagree: never paper over it
+        raise RuntimeError(
+            f"membership {membership.pk}: lots held {taken} of {points} points to spend"
+        )
+    return entry
+
+
+def points_restore(
+    membership: Membership,
+    *,
+    spent_entry: LedgerEntry,
+    kind: str,
+    source: str,
+    idempotency_key: str,
+    actor: Actor,
+    reason: str = "",
+    **links,
+) -> LedgerEntry:
+    """Undo a spend: give the points back to the very lots they came from. Points that
+    return to a lot that has meanwhile expired expire again at once."""
+    allocations = list(spent_entry.allocations.select_related("lot"))
+    total = sum(a.points for a in allocations)
+    entry = append_entry(
+        membership,
+        kind=kind,
+        source=source,
+        idempotency_key=idempotency_key,
+        actor=actor,
+        points=total,
+        reason=reason,
+        **links,
+    )
+    now = timezone.now()
+    lots = []
+    for allocation in allocations:
+        lot = allocation.lot
+        lot.remaining += allocation.points
+        lots.append(lot)
+    PointLot.objects.bulk_update(lots, ["remaining"])
+    _settle_debt(entry, lots)
+    lapsed = [lot for lot in lots if lot.expired_at or (lot.expires_at and lot.expires_at <= now)]
+    for lot in lapsed:
+        _expire_lot(membership, lot, key=f"{idempotency_key}:expire:{lot.pk}", now=now)
+    return entry
+
+
+def _expire_lot(membership: Membership, lot: PointLot, *, key: str, now: datetime) -> None:
+    lot.refresh_from_db(fields=["remaining"])
+    if lot.remaining <= 0:
+        lot.expired_at = lot.expired_at or now
+        lot.save(update_fields=["expired_at"])
+        return
+    entry = append_entry(
+        membership,
+        kind=EntryKind.EXPIRE,
+        source=EntrySource.SYSTEM,
+        idempotency_key=key,
+        actor=Actor.system(),
+        points=-lot.remaining,
+        reason=f"lot {lot.pk}",
+        at=now,
+    )
+    LotAllocation.objects.create(entry=entry, lot=lot, points=lot.remaining)
+    lot.remaining = 0
+    lot.expired_at = lot.expired_at or now
+    lot.save(update_fields=["remaining", "expired_at"])
+
+
+def lots_expire(membership: Membership, lots: Iterable[PointLot], now: datetime) -> int:
+    """Expire these released lots of a locked membership: one expire entry per lot."""
+    expired = 0
+    for lot in lots:
+        if lot.expired_at is not None:
+            continue
+        expired += lot.remaining
+        _expire_lot(membership, lot, key=f"expire:lot:{lot.pk}", now=now)
+    return expired
+
+
+def lots_release(membership: Membership, lots: Iterable[PointLot], now: datetime) -> int:
+    """Move pending lots whose return window has passed into the available balance."""
+    released = 0
+    for lot in lots:
+        if lot.released_at is not None:
+            continue
+        lot.released_at = now
+        if lot.remaining > 0:
+            entry = append_entry(
+                membership,
+                kind=EntryKind.RELEASE,
+                source=lot.earn_entry.source,
+                idempotency_key=f"release:lot:{lot.pk}",
+                actor=Actor.system(),
+                points=lot.remaining,
+                pending_points=-lot.remaining,
+                at=now,
+                purchase_id=lot.earn_entry.purchase_id,
+                referral_id=lot.earn_entry.referral_id,
+                action_event_id=lot.earn_entry.action_event_id,
+            )
+            released += lot.remaining
+            lot.save(update_fields=["released_at"])
+            _settle_debt(entry, [lot])
+        else:
+            lot.save(update_fields=["released_at"])
+    return released

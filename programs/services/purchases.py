@@ -1,0 +1,439 @@
+"""Recording purchases, awarding their points (in the worker) and reversing them on returns."""
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import ROUND_DOWN, Decimal
+from functools import partial
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Sum
+from django.utils import timezone
+
+from programs.earning import LineInput, purchase_points
+from programs.errors import (
+    CurrencyMismatch,
+    IdempotencyConflict,
+    InvalidAmount,
+    MembershipInactive,
+    ProgramMismatch,
+    RefundExceedsPurchase,
+)
+from programs.models import (
+    Campaign,
+    CampaignAward,
+    EarnRule,
+    EntryKind,
+    EntrySource,
+    LotAllocation,
+    Membership,
+    MembershipStatus,
+    Partner,
+    PointLot,
+    Purchase,
+    PurchaseLine,
+    PurchaseStatus,
+    Refund,
+    ReturnPolicy,
+)
+from programs.services.ledger import Actor, append_entry, consume_lots, points_earn
+from programs.services.locking import lock_memberships
+from programs.services.tiers import membership_tier_after_return, membership_tier_upgrade
+
+MAX_FUTURE_SKEW = timedelta(minutes=10)
+
+
+@dataclass(frozen=True)
+class LineData:
+    sku: str
+    category: str
+    quantity: int
+    unit_price: Decimal
+
+    @property
+    def amount(self) -> Decimal:
+        return self.unit_price * self.quantity
+
+
+def money_check(amount: Decimal, currency: str, *, field: str = "amount", allow_zero=False) -> None:
+    decimals = settings.CURRENCY_DECIMALS.get(currency, 2)
+    if not isinstance(amount, Decimal) or not amount.is_finite():
+        raise InvalidAmount(f"{field} must be a decimal number.", field=field)
+    if amount < 0 or (amount == 0 and not allow_zero):
+        raise InvalidAmount(f"{field} must be greater than zero.", field=field)
+    if -amount.as_tuple().exponent > decimals and amount != amount.quantize(
+        Decimal(1).scaleb(-decimals)
+    ):
+        raise InvalidAmount(
+            f"{field} has more than {decimals} decimal places for {currency}.", field=field
+        )
+
+
+def _same_purchase(p: Purchase, membership: Membership, amount: Decimal, currency: str) -> bool:
+    return p.membership_id == membership.pk and p.amount == amount and p.currency == currency
+
+
+def _rules_for(program_id: int):
+    return list(EarnRule.objects.filter(program_id=program_id, is_active=True))
+
+
+def _campaigns_for(program_id: int):
+    return list(Campaign.objects.filter(program_id=program_id, is_active=True))
+
+
+def purchase_record(
+    *,
+    partner: Partner,
+    membership: Membership,
+    order_id: str,
+    amount: Decimal,
+    currency: str,
+    occurred_at: datetime,
+    lines: Sequence[LineData] = (),
+    payment_fingerprint: str = "",
+    device_id: str = "",
+    ip_address: str | None = None,
+    award_now: bool = False,
+) -> tuple[Purchase, bool]:
+    """Store a purchase as received and enqueue its award after commit.
+
+    Idempotent on (partner, order_id): the same order again returns the stored purchase
+    (``created`` False); the same order id with another member or amount is a conflict.
+    """
+    program = membership.program
+    if membership.status != MembershipStatus.ACTIVE:
+        raise MembershipInactive()
+    if not partner.programs.filter(pk=program.pk).exists():
+        raise ProgramMismatch()
+    if currency != program.currency:
+        raise CurrencyMismatch(
+            f"This program counts in {program.currency}; the purchase is in {currency}.",
+            field="currency",
+        )
+    money_check(amount, currency)
+    if occurred_at > timezone.now() + MAX_FUTURE_SKEW:
+        raise InvalidAmount("occurred_at lies in the future.", field="occurred_at")
+    for line in lines:
+        money_check(line.unit_price, currency, field="unit_price", allow_zero=True)
+        if line.quantity <= 0:
+            raise InvalidAmount("quantity must be at least 1.", field="quantity")
+    if lines and sum((line.amount for line in lines), Decimal(0)) != amount:
+        total = sum((line.amount for line in lines), Decimal(0))
+        raise InvalidAmount(
+            f"The lines add up to {total} but the amount is {amount}; they must match.",
+            field="lines",
+        )
+
+    existing = Purchase.objects.filter(partner=partner, order_id=order_id).first()
+    if existing:
+        if not _same_purchase(existing, membership, amount, currency):
+            raise IdempotencyConflict(
+                f"Order {order_id} was already recorded with other data.", field="order_id"
+            )
+        return existing, False
+
+    expected = purchase_points(
+        program=program,
+        amount=amount,
+        lines=[LineInput(amount=li.amount, category=li.category, sku=li.sku) for li in lines],
+        occurred_at=occurred_at,
+        tier_multiplier=membership.tier.earn_multiplier if membership.tier else Decimal(1),
+        rules=_rules_for(program.pk),
+        campaigns=_campaigns_for(program.pk),
+    ).total
+    try:
+        with transaction.atomic():
+            purchase = Purchase.objects.create(
+                program=program,
+                membership=membership,
+                partner=partner,
+                order_id=order_id,
+                amount=amount,
+                currency=currency,
+                occurred_at=occurred_at,
+                points_expected=expected,
+                payment_fingerprint=payment_fingerprint,
+                device_id=device_id,
+                ip_address=ip_address,
+            )
+            PurchaseLine.objects.bulk_create(
+                PurchaseLine(
+                    purchase=purchase,
+                    line_no=number,
+                    sku=line.sku,
+                    category=line.category,
+                    quantity=line.quantity,
+                    unit_price=line.unit_price,
+                    amount=line.amount,
+                )
+                for number, line in enumerate(lines, start=1)
+            )
+    except IntegrityError:
+        existing = Purchase.objects.filter(partner=partner, order_id=order_id).first()
+        if existing is None:
+            raise
+        if not _same_purchase(existing, membership, amount, currency):
+            raise IdempotencyConflict(
+                f"Order {order_id} was already recorded with other data.", field="order_id"
+            ) from None
+        return existing, False
+
+    if award_now:
+        purchases_award([purchase.pk])
+        purchase.refresh_from_db()
+    else:
+        from programs.tasks import award_purchases_task
+
+        transaction.on_commit(partial(award_purchases_task.delay, [purchase.pk]))
+    return purchase, True
+
+
+def purchases_award(purchase_ids: Sequence[int]) -> int:
+    """Award the points of received purchases, each exactly once. Returns how many were
+    processed. Safe to run twice and concurrently: purchases are re-read under the
+    membership locks and only those still ``received`` are processed."""
+    candidates = list(
+        Purchase.objects.filter(pk__in=purchase_ids, status=PurchaseStatus.RECEIVED).values_list(
+            "pk", "membership_id"
+        )
+    )
+    if not candidates:
+        return 0
+    processed = 0
+    with transaction.atomic():
+        memberships = lock_memberships({m for _, m in candidates})
+        purchases = list(
+            Purchase.objects.select_for_update()
+            .filter(pk__in=[p for p, _ in candidates], status=PurchaseStatus.RECEIVED)
+            .order_by("pk")
+        )
+        lines_by_purchase = defaultdict(list)
+        for line in PurchaseLine.objects.filter(purchase__in=purchases).order_by("line_no"):
+            lines_by_purchase[line.purchase_id].append(line)
+        rules, campaigns = {}, {}
+        for purchase in purchases:
+            pid = purchase.program_id
+            if pid not in rules:
+                rules[pid], campaigns[pid] = _rules_for(pid), _campaigns_for(pid)
+            _award_one(
+                purchase,
+                memberships[purchase.membership_id],
+                lines_by_purchase[purchase.pk],
+                rules[pid],
+                campaigns[pid],
+            )
+            processed += 1
+    return processed
+
+
+def _cap_left(membership: Membership, campaigns: list[Campaign]) -> dict[int, int | None]:
+    capped = [c for c in campaigns if c.cap_per_member is not None]
+    if not capped:
+        return {}
+    used = dict(
+        CampaignAward.objects.filter(membership=membership, campaign__in=capped)
+        .values("campaign")
+        .annotate(total=Sum("points"))
+        .values_list("campaign", "total")
+    )
+    return {c.pk: max(0, c.cap_per_member - used.get(c.pk, 0)) for c in capped}
+
+
+def _award_one(purchase, membership, lines, rules, campaigns) -> None:
+    from programs.services.referrals import referral_on_purchase
+
+    now = timezone.now()
+    purchase.processed_at = now
+    if membership.status != MembershipStatus.ACTIVE:
+        purchase.status = PurchaseStatus.REJECTED
+        purchase.status_reason = "membership not active"
+        purchase.points_awarded = 0
+        purchase.save(update_fields=["status", "status_reason", "points_awarded", "processed_at"])
+        return
+    breakdown = purchase_points(
+        program=membership.program,
+        amount=purchase.amount,
+        lines=[LineInput(amount=li.amount, category=li.category, sku=li.sku) for li in lines],
+        occurred_at=purchase.occurred_at,
+        tier_multiplier=membership.tier.earn_multiplier if membership.tier else Decimal(1),
+        rules=rules,
+        campaigns=campaigns,
+        cap_left=_cap_left(membership, campaigns),
+    )
+    if breakdown.total > 0:
+        points_earn(
+            membership,
+            points=breakdown.total,
+            source=EntrySource.PURCHASE,
+            idempotency_key=f"purchase:{purchase.pk}:earn",
+            actor=Actor.for_partner(purchase.partner),
+            available_at=purchase.occurred_at + timedelta(days=membership.program.pending_days),
+            earned_at=purchase.occurred_at,
+            reason=f"order {purchase.order_id}",
+            at=now,
+            purchase=purchase,
+        )
+        CampaignAward.objects.bulk_create(
+            CampaignAward(campaign_id=c, membership=membership, purchase=purchase, points=p)
+            for c, p in breakdown.campaign_points.items()
+        )
+    for line, share in zip(lines, breakdown.line_points, strict=False):
+        line.points = share
+    if lines:
+        PurchaseLine.objects.bulk_update(lines, ["points"])
+    purchase.status = PurchaseStatus.AWARDED
+    purchase.points_awarded = breakdown.total
+    purchase.breakdown = breakdown.as_json()
+    purchase.save(update_fields=["status", "points_awarded", "breakdown", "processed_at"])
+    if membership.last_activity_at is None or membership.last_activity_at < purchase.occurred_at:
+        membership.last_activity_at = purchase.occurred_at
+        membership.save(update_fields=["last_activity_at", "updated_at"])
+    membership_tier_upgrade(membership, now)
+    referral_on_purchase(membership, purchase)
+
+
+def _reversal_target(purchase: Purchase, lines: list[PurchaseLine]) -> int:
+    """Points that should have been reversed in total after the refunds so far: each
+    returned line gives back its share; an amount-only refund gives back the refunded
+    fraction of the whole. Rounded down, so the customer never loses a point too many,
+    and exactly everything once the purchase is fully refunded."""
+    awarded = purchase.points_awarded or 0
+    if purchase.refunded_amount >= purchase.amount:
+        return awarded
+    by_lines = sum(
+        (li.points * li.refunded_quantity / li.quantity for li in lines if li.refunded_quantity),
+        Decimal(0),
+    )
+    line_refunded = sum(
+        (li.unit_price * li.refunded_quantity for li in lines if li.refunded_quantity), Decimal(0)
+    )
+    other = purchase.refunded_amount - line_refunded
+    by_amount = Decimal(awarded) * other / purchase.amount if other > 0 else Decimal(0)
+    target = int((by_lines + by_amount).to_integral_value(rounding=ROUND_DOWN))
+    return min(target, awarded)
+
+
+@dataclass(frozen=True)
+class RefundLine:
+    line_no: int
+    quantity: int
+
+
+def purchase_refund(
+    *,
+    purchase: Purchase,
+    refund_id: str,
+    amount: Decimal | None = None,
+    lines: Sequence[RefundLine] = (),
+    actor: Actor,
+) -> tuple[Refund, bool]:
+    """Record a (partial) return and reverse the points it takes away, per the program's
+    return policy. Idempotent on (purchase, refund_id). Give either returned ``lines``
+    (their value is the refunded amount) or an ``amount``."""
+    if purchase.status == PurchaseStatus.RECEIVED:
+        purchases_award([purchase.pk])
+    with transaction.atomic():
+        membership = lock_memberships([purchase.membership_id])[purchase.membership_id]
+        purchase = Purchase.objects.select_for_update().get(pk=purchase.pk)
+        existing = Refund.objects.filter(purchase=purchase, refund_id=refund_id).first()
+        if existing:
+            return existing, False
+        all_lines = {li.line_no: li for li in purchase.lines.order_by("line_no")}
+        line_amount = Decimal(0)
+        for item in lines:
+            line = all_lines.get(item.line_no)
+            if line is None:
+                raise InvalidAmount(f"Purchase has no line {item.line_no}.", field="lines")
+            if item.quantity <= 0 or line.refunded_quantity + item.quantity > line.quantity:
+                raise RefundExceedsPurchase(
+                    f"Line {item.line_no}: {line.quantity - line.refunded_quantity} "
+                    "left to return.",
+                    field="lines",
+                )
+            line.refunded_quantity += item.quantity
+            line_amount += line.unit_price * item.quantity
+        if lines and amount is not None and amount != line_amount:
+            raise InvalidAmount(
+                f"The returned lines are worth {line_amount}, not {amount}.", field="amount"
+            )
+        refund_amount = line_amount if lines else amount
+        if refund_amount is None:
+            raise InvalidAmount("Give the returned lines or an amount.", field="amount")
+        money_check(refund_amount, purchase.currency)
+        if purchase.refunded_amount + refund_amount > purchase.amount:
+            raise RefundExceedsPurchase(
+                f"Only {purchase.amount - purchase.refunded_amount} {purchase.currency} "
+                "are left to refund.",
+                field="amount",
+            )
+        purchase.refunded_amount += refund_amount
+        if lines:
+            PurchaseLine.objects.bulk_update(
+                [all_lines[item.line_no] for item in lines], ["refunded_quantity"]
+            )
+        refund = Refund.objects.create(
+            purchase=purchase,
+            refund_id=refund_id,
+            amount=refund_amount,
+            lines=[{"line_no": i.line_no, "quantity": i.quantity} for i in lines],
+        )
+        due = _reversal_target(purchase, list(all_lines.values())) - purchase.points_reversed
+        reversed_points = 0
+        if due > 0 and purchase.status == PurchaseStatus.AWARDED:
+            reversed_points = _reverse(membership, purchase, refund, due, actor)
+        refund.points_reversed = reversed_points
+        refund.save(update_fields=["points_reversed"])
+        # Points the policy let the customer keep are never reclaimed by a later refund.
+        purchase.points_reversed += due if due > 0 else 0
+        purchase.save(update_fields=["refunded_amount", "points_reversed"])
+        membership_tier_after_return(membership, timezone.now())
+    return refund, True
+
+
+def _reverse(membership, purchase, refund, points: int, actor: Actor) -> int:
+    """Take back up to ``points`` earned by ``purchase``: first from its own lot (pending or
+    available), then, as the policy allows, from other available lots or as a debt."""
+    policy = membership.program.return_policy
+    lot = PointLot.objects.filter(
+        earn_entry__purchase=purchase, earn_entry__kind=EntryKind.EARN
+    ).first()
+    from_pending = from_available = from_debt = 0
+    if lot is not None and lot.released_at is None:
+        from_pending = min(points, lot.remaining)
+    elif lot is not None and policy != ReturnPolicy.PENDING_ONLY:
+        from_available = min(points, lot.remaining)
+    rest = points - from_pending - from_available
+    if rest > 0 and policy != ReturnPolicy.PENDING_ONLY:
+        other = min(rest, membership.balance - from_available)
+        from_available += max(0, other)
+        if policy == ReturnPolicy.ALLOW_NEGATIVE:
+            from_debt = points - from_pending - from_available
+    total = from_pending + from_available + from_debt
+    if total == 0:
+        return 0
+    entry = append_entry(
+        membership,
+        kind=EntryKind.REVERSE,
+        source=EntrySource.PURCHASE,
+        idempotency_key=f"refund:{refund.pk}:reverse",
+        actor=actor,
+        points=-(from_available + from_debt),
+        pending_points=-from_pending,
+        reason=f"return {refund.refund_id} of order {purchase.order_id}",
+        purchase=purchase,
+    )
+    if from_pending:
+        lot.remaining -= from_pending
+        lot.save(update_fields=["remaining"])
+        LotAllocation.objects.create(entry=entry, lot=lot, points=from_pending)
+    if from_available:
+        own = min(from_available, lot.remaining) if lot is not None and lot.released_at else 0
+        if own:
+            lot.remaining -= own
+            lot.save(update_fields=["remaining"])
+            LotAllocation.objects.create(entry=entry, lot=lot, points=own)
+        if from_available - own:
+            consume_lots(membership, entry, from_available - own, exclude=[lot.pk] if lot else [])
+    return total

@@ -1,0 +1,136 @@
+"""Redeeming rewards and cancelling unused redemptions."""
+
+import secrets
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from programs.errors import (
+    InsufficientPoints,
+    MembershipInactive,
+    NegativeBalance,
+    OutOfStock,
+    RedemptionLimitReached,
+    RedemptionNotCancellable,
+    RewardUnavailable,
+    TierTooLow,
+)
+from programs.models import (
+    EntryKind,
+    EntrySource,
+    Membership,
+    MembershipStatus,
+    Redemption,
+    RedemptionStatus,
+    Reward,
+)
+from programs.services.ledger import Actor, points_restore, points_spend
+from programs.services.locking import lock_membership
+
+_VOUCHER_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+
+
+def voucher_code_generate() -> str:
+    raw = "".join(secrets.choice(_VOUCHER_ALPHABET) for _ in range(12))
+    return f"{raw[:4]}-{raw[4:8]}-{raw[8:]}"
+
+
+def reward_check(membership: Membership, reward: Reward, now=None) -> None:
+    """Raise the reason this member cannot redeem this reward now, if there is one."""
+    now = now or timezone.now()
+    if membership.status != MembershipStatus.ACTIVE:
+        raise MembershipInactive()
+    if reward.program_id != membership.program_id or not reward.is_active:
+        raise RewardUnavailable()
+    if (reward.active_from and reward.active_from > now) or (
+        reward.active_until and reward.active_until <= now
+    ):
+        raise RewardUnavailable("This reward is not available at this time.")
+    if reward.min_tier_id and (
+        membership.tier is None or membership.tier.rank < reward.min_tier.rank
+    ):
+        raise TierTooLow(f"This reward needs the tier {reward.min_tier.name} or higher.")
+    if reward.stock is not None and reward.stock <= 0:
+        raise OutOfStock()
+    if membership.debt:
+        raise NegativeBalance()
+    if membership.balance < reward.points_cost:
+        raise InsufficientPoints(
+            f"This reward costs {reward.points_cost} points; {membership.balance} are available.",
+            needed=reward.points_cost,
+            available=membership.balance,
+        )
+
+
+@transaction.atomic
+def reward_redeem(*, membership: Membership, reward: Reward, actor: Actor) -> Redemption:
+    """Spend the reward's points, take one from stock, issue a voucher code."""
+    membership = lock_membership(membership.pk)
+    reward = (
+        Reward.objects.select_for_update(of=("self",)).select_related("min_tier").get(pk=reward.pk)
+    )
+    reward_check(membership, reward)
+    if reward.per_member_limit is not None:
+        used = reward.redemptions.filter(membership=membership).exclude(
+            status=RedemptionStatus.CANCELLED
+        )
+        if used.count() >= reward.per_member_limit:
+            raise RedemptionLimitReached()
+    if reward.stock is not None:
+        Reward.objects.filter(pk=reward.pk).update(stock=F("stock") - 1)
+    redemption = Redemption.objects.create(
+        membership=membership,
+        reward=reward,
+        points=reward.points_cost,
+        voucher_code=voucher_code_generate(),
+    )
+    points_spend(
+        membership,
+        points=reward.points_cost,
+        kind=EntryKind.REDEEM,
+        source=EntrySource.REDEMPTION,
+        idempotency_key=f"redemption:{redemption.pk}:redeem",
+        actor=actor,
+        reason=reward.name,
+        redemption=redemption,
+    )
+    membership.last_activity_at = timezone.now()
+    membership.save(update_fields=["last_activity_at", "updated_at"])
+    return redemption
+
+
+@transaction.atomic
+def redemption_cancel(*, redemption: Redemption, actor: Actor) -> Redemption:
+    """Give an unused redemption's points back to the lots they came from; restock."""
+    membership = lock_membership(redemption.membership_id)
+    redemption = Redemption.objects.select_for_update().get(pk=redemption.pk)
+    if redemption.status != RedemptionStatus.ISSUED:
+        raise RedemptionNotCancellable()
+    spent = redemption.entries.get(kind=EntryKind.REDEEM)
+    points_restore(
+        membership,
+        spent_entry=spent,
+        kind=EntryKind.REDEEM_CANCEL,
+        source=EntrySource.REDEMPTION,
+        idempotency_key=f"redemption:{redemption.pk}:cancel",
+        actor=actor,
+        reason=redemption.reward.name,
+        redemption=redemption,
+    )
+    Reward.objects.filter(pk=redemption.reward_id, stock__isnull=False).update(stock=F("stock") + 1)
+    redemption.status = RedemptionStatus.CANCELLED
+    redemption.cancelled_at = timezone.now()
+    redemption.save(update_fields=["status", "cancelled_at"])
+    return redemption
+
+
+@transaction.atomic
+def redemption_mark_used(*, redemption: Redemption) -> Redemption:
+    updated = Redemption.objects.filter(pk=redemption.pk, status=RedemptionStatus.ISSUED).update(
+        status=RedemptionStatus.USED, used_at=timezone.now()
+    )
+    if updated != 1:
+        raise RedemptionNotCancellable("Only an issued voucher can be marked as used.")
+    redemption.refresh_from_db()
+    return redemption

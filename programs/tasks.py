@@ -1,0 +1,76 @@
+"""Celery tasks: thin, take ids, safe to run twice. The services do the work."""
+
+import logging
+
+from celery import shared_task
+from django.db import OperationalError
+from django.utils import timezone
+
+from programs.models import Purchase, PurchaseStatus
+from programs.services import jobs
+from programs.services.purchases import purchases_award
+
+logger = logging.getLogger(__name__)
+
+AWARD_BATCH = 500
+SWEEP_AFTER_SECONDS = 30
+TRANSIENT = (OperationalError,)
+
+
+@shared_task(
+    bind=True,
+    autoretry_for=TRANSIENT,
+    retry_backoff=True,
+    retry_backoff_max=300,
+    max_retries=10,
+    acks_late=True,
+)
+def award_purchases_task(self, purchase_ids: list[int]) -> int:
+    """Award the points of these purchases (those still received; others are skipped)."""
+    return purchases_award(purchase_ids)
+
+
+@shared_task(ignore_result=True)
+def sweep_received_purchases_task() -> int:
+    """Re-enqueue purchases still unprocessed a little after they were received: the
+    database is the source of truth, so a broker outage or a crash between commit and
+    enqueue delays points but never loses them."""
+    cutoff = timezone.now() - timezone.timedelta(seconds=SWEEP_AFTER_SECONDS)
+    ids = list(
+        Purchase.objects.filter(status=PurchaseStatus.RECEIVED, received_at__lte=cutoff)
+        .order_by("pk")
+        .values_list("pk", flat=True)[:50_000]
+    )
+    for start in range(0, len(ids), AWARD_BATCH):
+        award_purchases_task.delay(ids[start : start + AWARD_BATCH])
+    if ids:
+        logger.info("sweeper re-enqueued %d received purchases", len(ids))
+    return len(ids)
+
+
+@shared_task(ignore_result=True, autoretry_for=TRANSIENT, retry_backoff=True, max_retries=5)
+def release_pending_points_task() -> int:
+    return jobs.points_release_due()
+
+
+@shared_task(ignore_result=True, autoretry_for=TRANSIENT, retry_backoff=True, max_retries=5)
+def expire_points_task() -> int:
+    return jobs.points_expire_due()
+
+
+@shared_task(ignore_result=True, autoretry_for=TRANSIENT, retry_backoff=True, max_retries=5)
+def close_tier_periods_task() -> int:
+    return jobs.tiers_review_due()
+
+
+@shared_task(ignore_result=True, autoretry_for=TRANSIENT, retry_backoff=True, max_retries=5)
+def release_referral_rewards_task() -> int:
+    return jobs.referrals_release_due()
+
+
+@shared_task(ignore_result=True)
+def reconcile_ledger_task() -> int:
+    drift = jobs.ledger_drift()
+    for row in drift[:100]:
+        logger.error("ledger drift: %s", row)
+    return len(drift)

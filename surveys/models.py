@@ -1,0 +1,1 @@
+"""Survey models arrive with the surveys and metrics work (issue 7)."""

@@ -1,0 +1,50 @@
+"""Shared fixtures and the rule that CI never silently skips backend-dependent tests.
+
+Tests marked ``postgres`` need real row locks and concurrent transactions; tests marked
+``redis`` need a real broker. Locally, without DATABASE_URL / REDIS_URL, they are skipped
+with a note. With CI set they must run: a missing or unreachable backend fails the run.
+"""
+
+import os
+
+import pytest
+
+IN_CI = bool(os.environ.get("CI"))
+
+
+def pytest_configure(config):
+    if not IN_CI:
+        return
+    database_url = os.environ.get("DATABASE_URL", "")
+    if not database_url.startswith(("postgres://", "postgresql://")):
+        raise pytest.UsageError("CI is set but DATABASE_URL does not point at PostgreSQL.")
+    redis_url = os.environ.get("REDIS_URL", "")
+    if not redis_url.startswith("redis://"):
+        raise pytest.UsageError("CI is set but REDIS_URL is not set.")
+    import redis
+
+    try:
+        redis.Redis.from_url(redis_url, socket_connect_timeout=3).ping()
+    except redis.RedisError as exc:
+        raise pytest.UsageError(
+            f"CI is set but Redis at {redis_url} is unreachable: {exc}"
+        ) from exc
+
+
+def _backend_missing(item) -> str | None:
+    from django.db import connection
+
+    if item.get_closest_marker("postgres") and connection.vendor != "postgresql":
+        return "needs PostgreSQL (set DATABASE_URL=postgres://...)"
+    if item.get_closest_marker("redis") and not os.environ.get("REDIS_URL"):
+        return "needs Redis (set REDIS_URL=redis://...)"
+    return None
+
+
+@pytest.fixture(autouse=True)
+def _require_backends(request):
+    missing = _backend_missing(request.node)
+    if missing:
+        if IN_CI:
+            pytest.fail(f"{missing}; CI must run this test, not skip it")
+        pytest.skip(missing)

@@ -1,0 +1,107 @@
+"""factory-boy factories shared by the test suite. Domain writes in tests go through the
+services; factories only build the configuration (programs, tiers, rules) and actors."""
+
+from decimal import Decimal
+
+import factory
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+
+from customers.models import Customer
+from programs.models import Partner, Program, Reward, Tier
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ("username",)
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    email = factory.LazyAttribute(lambda u: f"{u.username}@example.com")
+    password = factory.PostGenerationMethodCall("set_password", "pw-for-tests")
+
+
+class StaffFactory(UserFactory):
+    is_staff = True
+    is_superuser = True
+
+
+class ProgramFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Program
+
+    name = factory.Sequence(lambda n: f"Programm {n}")
+    slug = factory.Sequence(lambda n: f"program-{n}")
+    points_per_unit = Decimal(1)
+    pending_days = 0
+    referral_enabled = True
+    referrer_points = 500
+    referee_points = 200
+    referral_min_purchase = Decimal("20.00")
+
+
+class TierFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Tier
+
+    program = factory.SubFactory(ProgramFactory)
+    name = factory.Sequence(lambda n: f"Tier {n}")
+    rank = factory.Sequence(lambda n: n)
+    threshold = Decimal(0)
+
+
+def standard_tiers(program: Program) -> dict[str, Tier]:
+    """Bronze (0), Silber (500), Gold (1500, x1.5 points), Platin (5000, x2)."""
+    spec = [
+        ("Bronze", 0, "1"),
+        ("Silber", 500, "1.25"),
+        ("Gold", 1500, "1.5"),
+        ("Platin", 5000, "2"),
+    ]
+    return {
+        name: Tier.objects.create(
+            program=program,
+            name=name,
+            rank=rank,
+            threshold=Decimal(threshold),
+            earn_multiplier=Decimal(mult),
+        )
+        for rank, (name, threshold, mult) in enumerate(spec)
+    }
+
+
+class PartnerFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Partner
+        skip_postgeneration_save = True
+
+    name = factory.Sequence(lambda n: f"Partner {n}")
+    slug = factory.Sequence(lambda n: f"partner-{n}")
+
+    @factory.post_generation
+    def programs(self, create, extracted, **kwargs):
+        if create and extracted:
+            self.programs.add(*extracted)
+
+
+class CustomerFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Customer
+
+    email = factory.Sequence(lambda n: f"kunde{n}@example.com")
+    email_normalized = factory.LazyAttribute(lambda c: c.email.lower())
+    first_name = "Erika"
+    last_name = factory.Sequence(lambda n: f"Muster{n}")
+
+
+class RewardFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Reward
+
+    program = factory.SubFactory(ProgramFactory)
+    name = factory.Sequence(lambda n: f"Prämie {n}")
+    points_cost = 100
+
+
+def now():
+    return timezone.now()
