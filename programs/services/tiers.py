@@ -131,7 +131,7 @@ def effective_tier(membership: Membership, now: datetime) -> Tier | None:
     return max([membership.qualified_tier, subscribed], key=_rank)
 
 
-def _refresh(
+def tier_refresh(
     membership: Membership,
     *,
     reason: str,
@@ -179,7 +179,7 @@ def membership_tier_start(membership: Membership, now: datetime) -> TierChange |
     membership.qualified_tier = supported_tier(qualified_tiers(membership.program), figures.value)
     membership.qualified_tier_since = now
     membership.tier_review_at = next_review(membership.program, now)
-    return _refresh(membership, reason=TierChangeReason.ENROLLED, now=now, figures=figures)
+    return tier_refresh(membership, reason=TierChangeReason.ENROLLED, now=now, figures=figures)
 
 
 def membership_tier_upgrade(membership: Membership, now: datetime) -> TierChange | None:
@@ -191,7 +191,7 @@ def membership_tier_upgrade(membership: Membership, now: datetime) -> TierChange
     membership.qualified_tier = target
     membership.qualified_tier_since = now
     membership.tier_review_at = next_review(membership.program, now)
-    return _refresh(membership, reason=TierChangeReason.UPGRADE, now=now, figures=figures)
+    return tier_refresh(membership, reason=TierChangeReason.UPGRADE, now=now, figures=figures)
 
 
 def membership_tier_after_return(membership: Membership, now: datetime) -> TierChange | None:
@@ -206,7 +206,7 @@ def membership_tier_after_return(membership: Membership, now: datetime) -> TierC
     if _rank(target) >= _rank(membership.qualified_tier):
         return None
     membership.qualified_tier = target
-    return _refresh(membership, reason=TierChangeReason.RETURN, now=now, figures=figures)
+    return tier_refresh(membership, reason=TierChangeReason.RETURN, now=now, figures=figures)
 
 
 def membership_tier_review(membership: Membership, now: datetime) -> TierChange | None:
@@ -229,7 +229,7 @@ def membership_tier_review(membership: Membership, now: datetime) -> TierChange 
         else:
             membership.qualified_tier = target
         membership.qualified_tier_since = now
-    return _refresh(membership, reason=reason, now=now, figures=figures)
+    return tier_refresh(membership, reason=reason, now=now, figures=figures)
 
 
 def membership_tier_override(
@@ -245,7 +245,9 @@ def membership_tier_override(
         raise InvalidTierChange("The end date of a staff tier must lie in the future.")
     membership.override_tier = tier
     membership.override_until = until if tier is not None else None
-    change = _refresh(membership, reason=TierChangeReason.OVERRIDE, now=now, user=user, note=reason)
+    change = tier_refresh(
+        membership, reason=TierChangeReason.OVERRIDE, now=now, user=user, note=reason
+    )
     if change is None:  # same effective tier, still audit who set what
         change = TierChange.objects.create(
             membership=membership,
@@ -279,4 +281,4 @@ def membership_tier_expire_parts(membership: Membership, now: datetime) -> TierC
         reason = reason or TierChangeReason.SUBSCRIPTION_LAPSED
     if reason is None:
         return None
-    return _refresh(membership, reason=reason, now=now)
+    return tier_refresh(membership, reason=reason, now=now)
