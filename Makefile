@@ -5,12 +5,11 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint format install migrate demo bench bench-smoke messages clean
+.PHONY: help run test lint format install migrate demo messages clean
 
 help:
 	@echo "make run    - install, migrate, load demo data, start web + worker + beat (Ctrl-C stops all)"
 	@echo "make test   - install, lint (ruff), run the test suite (pytest)"
-	@echo "make bench  - run the benchmark against PostgreSQL + Redis"
 	@echo "make lint / make format / make messages / make clean"
 
 $(STAMP): pyproject.toml requirements.lock
@@ -29,6 +28,7 @@ demo: migrate
 
 run: export DEBUG ?= 1
 run: demo
+	$(PY) manage.py collectstatic --noinput -v0
 	$(PY) manage.py run_all
 
 lint: install

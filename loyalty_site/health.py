@@ -5,6 +5,7 @@ of its last heartbeat (a beat-scheduled task) but does not fail the check: a web
 stay in rotation while workers restart.
 """
 
+import os
 import time
 
 from django.core.cache import cache
@@ -36,8 +37,15 @@ def _check_broker() -> dict:
 
     try:
         with app.connection_for_write() as conn:
-            conn.ensure_connection(max_retries=1, timeout=2)
+            # No retry: a probe must answer fast; a failure is reported as such.
+            conn.ensure_connection(max_retries=0, timeout=2)
             transport = conn.transport_cls
+            if conn.transport.driver_type == "filesystem":
+                options = conn.transport_options
+                for key in ("data_folder_in", "data_folder_out", "control_folder"):
+                    folder = options.get(key)
+                    if folder and not (os.path.isdir(folder) and os.access(folder, os.W_OK)):
+                        return {"ok": False, "error": f"broker folder {folder} is not writable"}
     except Exception as exc:
         return {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:300]}
     return {"ok": True, "transport": str(transport)}

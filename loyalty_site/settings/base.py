@@ -22,9 +22,11 @@ DEBUG = env_bool("DEBUG", default=False)
 SECRET_KEY_FROM_ENV = env_str("SECRET_KEY")
 # The fallback key only ever serves development; production.py refuses to start without one.
 SECRET_KEY = SECRET_KEY_FROM_ENV or "django-insecure-development-only-key-never-use-in-production"
-ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
+ALLOWED_HOSTS_FROM_ENV = env_list("ALLOWED_HOSTS")
+ALLOWED_HOSTS = ALLOWED_HOSTS_FROM_ENV or ["localhost", "127.0.0.1", "[::1]", "testserver"]
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
-SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+SITE_URL_FROM_ENV = env_str("SITE_URL").rstrip("/")
+SITE_URL = SITE_URL_FROM_ENV or "http://127.0.0.1:8000"
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -97,12 +99,15 @@ elif _db["ENGINE"] == "django.db.backends.postgresql":
 DATABASES = {"default": _db}
 
 # --- Cache (rate limits, worker heartbeat) ----------------------------------------------------
+# CACHE_URL: a Redis database of its own is best, since clearing the cache flushes its
+# database; without it the cache shares REDIS_URL's database with the broker.
 REDIS_URL = env_str("REDIS_URL")
-if REDIS_URL:
+CACHE_URL = env_str("CACHE_URL") or REDIS_URL
+if CACHE_URL:
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": REDIS_URL,
+            "LOCATION": CACHE_URL,
             "KEY_PREFIX": "loyalty",
         }
     }
@@ -155,7 +160,8 @@ STORAGES = {
 # --- E-mail ---------------------------------------------------------------------------------
 # EMAIL_URL: console://, file:///path, locmem://, smtp://user:pass@host:587?tls=1,
 # smtps://user:pass@host:465 (implicit TLS). Default: one file per message under var/mail.
-EMAIL_URL = env_str("EMAIL_URL") or f"file://{VAR_DIR / 'mail'}"
+EMAIL_URL_FROM_ENV = env_str("EMAIL_URL")
+EMAIL_URL = EMAIL_URL_FROM_ENV or f"file://{VAR_DIR / 'mail'}"
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Treueprogramm <treue@example.com>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 _email = urlparse(EMAIL_URL)
@@ -211,6 +217,11 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ALWAYS_EAGER = False
+if CELERY_TASK_SOFT_TIME_LIMIT >= CELERY_TASK_TIME_LIMIT:
+    raise ImproperlyConfigured(
+        "CELERY_TASK_SOFT_TIME_LIMIT must be less than CELERY_TASK_TIME_LIMIT, "
+        "or tasks are killed without the chance to clean up."
+    )
 if CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] <= CELERY_TASK_TIME_LIMIT:
     raise ImproperlyConfigured(
         "CELERY_VISIBILITY_TIMEOUT must be greater than CELERY_TASK_TIME_LIMIT, "

@@ -5,7 +5,12 @@ from django.core.exceptions import ImproperlyConfigured
 from loyalty_site.env import env_bool, env_int
 
 from .base import *  # noqa: F403
-from .base import ALLOWED_HOSTS, SECRET_KEY_FROM_ENV
+from .base import (
+    ALLOWED_HOSTS_FROM_ENV,
+    EMAIL_URL_FROM_ENV,
+    SECRET_KEY_FROM_ENV,
+    SITE_URL_FROM_ENV,
+)
 
 if not SECRET_KEY_FROM_ENV or len(SECRET_KEY_FROM_ENV) < 50:
     raise ImproperlyConfigured(
@@ -13,8 +18,19 @@ if not SECRET_KEY_FROM_ENV or len(SECRET_KEY_FROM_ENV) < 50:
         "e.g. python -c 'import secrets; print(secrets.token_urlsafe(64))'."
     )
 SECRET_KEY = SECRET_KEY_FROM_ENV
-if not ALLOWED_HOSTS:
-    raise ImproperlyConfigured("ALLOWED_HOSTS must list the host names this site answers to.")
+if not ALLOWED_HOSTS_FROM_ENV:
+    raise ImproperlyConfigured(
+        "ALLOWED_HOSTS must list the host names this site answers to, e.g. loyalty.example.com."
+    )
+ALLOWED_HOSTS = ALLOWED_HOSTS_FROM_ENV
+if not SITE_URL_FROM_ENV.startswith("https://"):
+    raise ImproperlyConfigured(
+        "SITE_URL must be the public https:// address of the site; links in e-mails use it."
+    )
+if not EMAIL_URL_FROM_ENV:
+    raise ImproperlyConfigured(
+        "EMAIL_URL must be set in production, e.g. smtp://user:password@mail.example.com:587?tls=1."
+    )
 
 DEBUG = False
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=True)
