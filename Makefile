@@ -43,7 +43,7 @@ test: lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 messages: install
-	cd loyalty_site && ../$(PY) ../manage.py makemessages -l de -l en --ignore=static
+	$(PY) manage.py makemessages -l de -l en --no-obsolete --ignore=.venv --ignore=var --ignore=tests --ignore=bench
 	$(PY) manage.py compilemessages --ignore=.venv
 
 clean:

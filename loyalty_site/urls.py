@@ -4,6 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from loyalty_site.health import healthz
+from loyalty_site.views import HomeView
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
@@ -12,6 +13,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
 ]
 urlpatterns += i18n_patterns(
+    path("", HomeView.as_view(), name="home"),
     path("admin/", admin.site.urls),
     prefix_default_language=False,
 )
