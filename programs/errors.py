@@ -77,6 +77,12 @@ class RedemptionNotCancellable(LoyaltyError):
     default_message = _("Only an unused redemption can be cancelled.")
 
 
+class RedemptionNotUsable(LoyaltyError):
+    code = "redemption_not_usable"
+    status = 409
+    default_message = _("Only an issued voucher can be marked as used.")
+
+
 class RefundExceedsPurchase(LoyaltyError):
     code = "refund_exceeds_purchase"
     status = 409

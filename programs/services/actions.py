@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from programs.errors import (
     ActionLimitReached,
+    IdempotencyConflict,
     InsufficientPoints,
     InvalidAmount,
     MembershipInactive,
@@ -18,11 +19,18 @@ from programs.models import (
     ActionRule,
     EntryKind,
     EntrySource,
+    LedgerEntry,
     LimitPeriod,
     Membership,
     MembershipStatus,
 )
-from programs.services.ledger import Actor, points_earn, points_spend
+from programs.services.ledger import (
+    Actor,
+    entry_by_key,
+    membership_expire_overdue,
+    points_earn,
+    points_spend,
+)
 from programs.services.locking import lock_membership
 from programs.services.tiers import membership_tier_upgrade
 
@@ -39,6 +47,14 @@ def _period_start(period: str, at: datetime) -> datetime | None:
     if period == LimitPeriod.YEAR:
         return midnight.replace(month=1, day=1)
     return None
+
+
+_PERIOD_LENGTH = {
+    LimitPeriod.DAY.value: relativedelta(days=1),
+    LimitPeriod.WEEK.value: relativedelta(weeks=1),
+    LimitPeriod.MONTH.value: relativedelta(months=1),
+    LimitPeriod.YEAR.value: relativedelta(years=1),
+}
 
 
 @transaction.atomic
@@ -66,7 +82,9 @@ def action_record(
         done = ActionEvent.objects.filter(membership=membership, rule=rule)
         start = _period_start(rule.limit_period, occurred_at)
         if start is not None:
-            done = done.filter(occurred_at__gte=start)
+            # only this period's actions: a late report must not count the next day's
+            end = start + _PERIOD_LENGTH[str(rule.limit_period)]
+            done = done.filter(occurred_at__gte=start, occurred_at__lt=end)
         if done.count() >= rule.limit_count:
             raise ActionLimitReached(
                 f"'{rule.name}' earns points {rule.limit_count}x "
@@ -98,19 +116,24 @@ def action_record(
 @transaction.atomic
 def points_adjust(
     *, membership: Membership, points: int, reason: str, user, idempotency_key: str
-) -> None:
+) -> LedgerEntry:
     """A staff correction with a reason (audited: who, when, old and new balance).
 
     Positive adjustments become a new lot, available at once; negative ones draw on the
-    available lots and cannot take more than is available."""
+    available lots and cannot take more than is available. The same idempotency key again
+    returns the first entry (a double-submitted form applies once)."""
     if not reason.strip():
         raise InvalidAmount("Give a reason for the adjustment; it is kept in the ledger.")
     if points == 0:
         raise InvalidAmount("An adjustment of 0 points changes nothing.")
     membership = lock_membership(membership.pk)
+    if (existing := entry_by_key(idempotency_key)) is not None:
+        if existing.membership_id != membership.pk:
+            raise IdempotencyConflict("This adjustment key belongs to another membership.")
+        return existing
     actor = Actor.for_staff(user)
     if points > 0:
-        points_earn(
+        return points_earn(
             membership,
             points=points,
             source=EntrySource.STAFF,
@@ -119,13 +142,13 @@ def points_adjust(
             reason=reason,
             kind=EntryKind.ADJUST,
         )
-        return
+    membership_expire_overdue(membership)
     if membership.balance < -points:
         raise InsufficientPoints(
             f"Only {membership.balance} points are available to take away.",
             available=membership.balance,
         )
-    points_spend(
+    return points_spend(
         membership,
         points=-points,
         kind=EntryKind.ADJUST,

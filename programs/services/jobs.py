@@ -113,7 +113,11 @@ def tiers_review_due(now=None) -> int:
 
 def referrals_release_due(now=None) -> int:
     now = now or timezone.now()
-    due = Referral.objects.filter(status=ReferralStatus.QUALIFIED, release_at__lte=now)
+    # Oldest due first (not the model's newest-first order): when the referrer's cap allows
+    # only some rewards, the friends who qualified first get them.
+    due = Referral.objects.filter(status=ReferralStatus.QUALIFIED, release_at__lte=now).order_by(
+        "release_at", "pk"
+    )
     count = 0
     for referral_id in due.values_list("pk", flat=True).iterator(chunk_size=BATCH):
         referral_release(referral_id, now)

@@ -321,6 +321,20 @@ def lots_expire(membership: Membership, lots: Iterable[PointLot], now: datetime)
     return expired
 
 
+def membership_expire_overdue(membership: Membership, now: datetime | None = None) -> int:
+    """Expire a locked membership's lots that are past their date but not yet processed by
+    the nightly job, so that a redemption never spends points that have lapsed."""
+    now = now or timezone.now()
+    overdue = PointLot.objects.filter(
+        membership=membership,
+        released_at__isnull=False,
+        expired_at__isnull=True,
+        remaining__gt=0,
+        expires_at__lte=now,
+    ).order_by("pk")
+    return lots_expire(membership, list(overdue), now)
+
+
 def lots_release(membership: Membership, lots: Iterable[PointLot], now: datetime) -> int:
     """Move pending lots whose return window has passed into the available balance."""
     released = 0

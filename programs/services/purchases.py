@@ -184,9 +184,9 @@ def purchase_record(
         purchases_award([purchase.pk])
         purchase.refresh_from_db()
     else:
-        from programs.tasks import award_purchases_task
+        from programs.tasks import enqueue_award
 
-        transaction.on_commit(partial(award_purchases_task.delay, [purchase.pk]))
+        transaction.on_commit(partial(enqueue_award, [purchase.pk]))
     return purchase, True
 
 

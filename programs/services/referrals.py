@@ -181,12 +181,13 @@ def _reward_referee(referral: Referral, referee: Membership) -> None:
 @transaction.atomic
 def referral_approve(*, referral: Referral, user) -> Referral:
     """Staff clear a referral from the review queue; rewards follow as if it had been clear."""
+    # Membership before referral: the same lock order as awarding a purchase.
+    referee = lock_membership(referral.referee_id)
     referral = Referral.objects.select_for_update().get(pk=referral.pk)
     if referral.status != ReferralStatus.REVIEW:
         raise ReferralNotAllowed("Only referrals waiting for review can be approved.")
     referral.reviewed_by, referral.reviewed_at = user, timezone.now()
     if referral.qualifying_purchase_id:
-        referee = lock_membership(referral.referee_id)
         referral.status = ReferralStatus.QUALIFIED
         _reward_referee(referral, referee)
     else:

@@ -13,6 +13,7 @@ from programs.errors import (
     OutOfStock,
     RedemptionLimitReached,
     RedemptionNotCancellable,
+    RedemptionNotUsable,
     RewardUnavailable,
     TierTooLow,
 )
@@ -25,7 +26,12 @@ from programs.models import (
     RedemptionStatus,
     Reward,
 )
-from programs.services.ledger import Actor, points_restore, points_spend
+from programs.services.ledger import (
+    Actor,
+    membership_expire_overdue,
+    points_restore,
+    points_spend,
+)
 from programs.services.locking import lock_membership
 
 _VOUCHER_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
@@ -70,6 +76,7 @@ def reward_redeem(*, membership: Membership, reward: Reward, actor: Actor) -> Re
     reward = (
         Reward.objects.select_for_update(of=("self",)).select_related("min_tier").get(pk=reward.pk)
     )
+    membership_expire_overdue(membership)
     reward_check(membership, reward)
     if reward.per_member_limit is not None:
         used = reward.redemptions.filter(membership=membership).exclude(
@@ -131,6 +138,6 @@ def redemption_mark_used(*, redemption: Redemption) -> Redemption:
         status=RedemptionStatus.USED, used_at=timezone.now()
     )
     if updated != 1:
-        raise RedemptionNotCancellable("Only an issued voucher can be marked as used.")
+        raise RedemptionNotUsable()
     redemption.refresh_from_db()
     return redemption

@@ -4,9 +4,10 @@ from dateutil.relativedelta import relativedelta
 from django.db import transaction
 from django.utils import timezone
 
-from programs.errors import InvalidTierChange
+from programs.errors import InvalidTierChange, MembershipInactive, ProgramMismatch
 from programs.models import (
     Membership,
+    MembershipStatus,
     Partner,
     Purchase,
     PurchaseStatus,
@@ -37,6 +38,10 @@ def tier_subscription_buy(
     ).first()
     if existing:
         return existing
+    if membership.status != MembershipStatus.ACTIVE:
+        raise MembershipInactive()
+    if not partner.programs.filter(pk=membership.program_id).exists():
+        raise ProgramMismatch()
     starts = now
     if (
         membership.subscription_tier_id == tier.pk

@@ -18,6 +18,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from dateutil.relativedelta import relativedelta
+from django.db import transaction
 from django.db.models import Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -38,6 +39,7 @@ from programs.models import (
     TierMetric,
     TierWindow,
 )
+from programs.services.locking import lock_membership
 
 ZERO = Decimal(0)
 
@@ -77,7 +79,9 @@ def qualifying_value(membership: Membership, start: datetime, end: datetime) -> 
             created_at__gte=start,
             created_at__lte=end,
         ).aggregate(total=Coalesce(Sum("points"), 0) + Coalesce(Sum("pending_points"), 0))["total"]
-        return Decimal(total)
+        # A return in this window of points earned in an earlier one must not push the
+        # figures below zero: that would drop the member below the base tier (to none).
+        return Decimal(max(total, 0))
     spend = Purchase.objects.filter(
         membership=membership,
         status=PurchaseStatus.AWARDED,
@@ -213,11 +217,15 @@ def membership_tier_review(membership: Membership, now: datetime) -> TierChange 
     """Close the qualification period (due at ``tier_review_at`` + grace): keep, raise or
     lower the qualified tier; lowering goes one step or to the supported tier."""
     program = membership.program
-    figures = qualification(membership, now)
+    # Judge the period that closed at ``tier_review_at``, not the window ending when the job
+    # runs (after the grace days, or in the first hours of a new calendar year, that window
+    # holds almost nothing); the next period runs on from its end, so reviews do not drift.
+    period_end = min(membership.tier_review_at or now, now)
+    figures = qualification(membership, period_end)
     tiers = qualified_tiers(program)
     target = supported_tier(tiers, figures.value)
     current = membership.qualified_tier
-    membership.tier_review_at = next_review(program, now)
+    membership.tier_review_at = next_review(program, period_end)
     if _rank(target) >= _rank(current):
         reason = TierChangeReason.UPGRADE
         membership.qualified_tier = target
@@ -232,10 +240,16 @@ def membership_tier_review(membership: Membership, now: datetime) -> TierChange 
     return tier_refresh(membership, reason=reason, now=now, figures=figures)
 
 
+@transaction.atomic
 def membership_tier_override(
     membership: Membership, *, tier: Tier | None, until: datetime | None, reason: str, user
 ) -> TierChange | None:
-    """Staff set a tier by hand, with a reason, optionally until a date (None: clear)."""
+    """Staff set a tier by hand, with a reason, optionally until a date (None: clear).
+
+    Works on a freshly locked copy, so a stale instance from a form cannot overwrite an
+    upgrade or subscription committed meanwhile; the caller's instance is refreshed."""
+    caller_copy = membership
+    membership = lock_membership(membership.pk)
     now = timezone.now()
     if not reason.strip():
         raise InvalidTierChange("Give a reason for the tier change; it is kept in the audit log.")
@@ -257,6 +271,7 @@ def membership_tier_override(
             changed_by=user,
             note=reason,
         )
+    caller_copy.refresh_from_db()
     return change
 
 
