@@ -229,6 +229,17 @@ if CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] <= CELERY_TASK_TIME_LIM
     )
 
 # --- REST framework -------------------------------------------------------------------------
+# Requests per API key, "<count>/<s|min|hour|day>"; a fixed window per key prefix.
+API_RATE_LIMIT = env_str("API_RATE_LIMIT", "6000/min")
+_RATE_PERIODS = {"s", "sec", "second", "m", "min", "minute", "h", "hour", "d", "day"}
+_rate_count, _, _rate_period = API_RATE_LIMIT.partition("/")
+if not (_rate_count.isdigit() and int(_rate_count) > 0) or _rate_period not in _RATE_PERIODS:
+    raise ImproperlyConfigured(
+        f"API_RATE_LIMIT={API_RATE_LIMIT!r} is not a rate; use e.g. 6000/min or 100/s."
+    )
+# Request bodies above this many bytes are refused (413 in the API); a batch of 1000
+# purchases with a few lines each fits comfortably.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("API_MAX_BODY_BYTES", 2 * 1024 * 1024, minimum=1024)
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
@@ -236,14 +247,38 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "UNAUTHENTICATED_USER": None,
+    "EXCEPTION_HANDLER": "programs.api.exceptions.problem_exception_handler",
+    "DEFAULT_THROTTLE_RATES": {"api_key": API_RATE_LIMIT},
+    "URL_FORMAT_OVERRIDE": None,
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Loyalty Platform Partner API",
-    "DESCRIPTION": "Enroll members, record purchases and returns, read balances, redeem rewards.",
+    "DESCRIPTION": (
+        "Enroll members, record purchases and returns, read balances, redeem rewards.\n\n"
+        "Authenticate with a partner API key: `Authorization: Bearer lk_live_...` (or "
+        "`X-Api-Key`). Errors are RFC 9457 problem details (`application/problem+json`) "
+        "with a stable `code` and per-field `errors`. Request bodies are JSON; unknown "
+        "fields are refused (400). Every POST accepts an `Idempotency-Key` header. "
+        "See docs/api.md for a quick start."
+    ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "programs.api.schema.postprocess_headers",
+    ],
+    "ENUM_NAME_OVERRIDES": {
+        "MembershipStatusEnum": "programs.models.MembershipStatus",
+        "PurchaseStatusEnum": "programs.models.PurchaseStatus",
+        "RedemptionStatusEnum": "programs.models.RedemptionStatus",
+        "ReferralStatusEnum": "programs.models.ReferralStatus",
+    },
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "SWAGGER_UI_SETTINGS": {"persistAuthorization": True, "displayOperationId": False},
     "REDOC_DIST": "SIDECAR",
 }
 

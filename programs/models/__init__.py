@@ -1,3 +1,14 @@
+from .api import (
+    ApiKey,
+    ApiKeyScope,
+    IdempotencyRecord,
+    IdempotencyState,
+    WebhookDelivery,
+    WebhookDeliveryState,
+    WebhookEvent,
+    WebhookEventType,
+    WebhookSubscription,
+)
 from .ledger import ActorType, EntryKind, EntrySource, LedgerEntry, LotAllocation, PointLot
 from .membership import (
     Membership,
@@ -30,6 +41,8 @@ __all__ = [
     "ActionEvent",
     "ActionRule",
     "ActorType",
+    "ApiKey",
+    "ApiKeyScope",
     "Campaign",
     "CampaignAward",
     "DowngradeMode",
@@ -37,6 +50,8 @@ __all__ = [
     "EntryKind",
     "EntrySource",
     "ExpiryPolicy",
+    "IdempotencyRecord",
+    "IdempotencyState",
     "LedgerEntry",
     "LimitPeriod",
     "LotAllocation",
@@ -68,4 +83,9 @@ __all__ = [
     "TierMetric",
     "TierSubscription",
     "TierWindow",
+    "WebhookDelivery",
+    "WebhookDeliveryState",
+    "WebhookEvent",
+    "WebhookEventType",
+    "WebhookSubscription",
 ]

@@ -1,0 +1,36 @@
+"""Cursor pagination for the partner API: stable under inserts, page size capped at 200."""
+
+import re
+
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.pagination import CursorPagination
+
+MAX_PAGE_SIZE = 200
+_POSITION = re.compile(r"^\d{1,18}$")
+
+
+class IdCursorPagination(CursorPagination):
+    """Newest first by id. ``page_size`` above 200 is cut to 200."""
+
+    ordering = "-id"
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = MAX_PAGE_SIZE
+    page_size_query_description = f"Results per page, 1 to {MAX_PAGE_SIZE} (default 50)."
+
+    def decode_cursor(self, request):
+        try:
+            cursor = super().decode_cursor(request)
+        except NotFound:
+            cursor = None
+            valid = False
+        else:
+            valid = (
+                cursor is None or cursor.position is None or bool(_POSITION.match(cursor.position))
+            )
+        if not valid:
+            raise ValidationError(
+                {"cursor": ["Invalid cursor: use the 'next' or 'previous' link as given."]},
+                code="invalid_cursor",
+            )
+        return cursor

@@ -1,0 +1,177 @@
+"""Members: the upsert body, the member, balances, history, referrals."""
+
+from rest_framework import serializers
+
+from customers.models import Language
+from programs.api.serializers.base import StrictSerializer
+from programs.models import EntryKind, EntrySource, MembershipStatus, ReferralStatus
+
+
+class SignupSignalsInput(StrictSerializer):
+    ip_address = serializers.IPAddressField(
+        required=False, allow_null=True, help_text="The customer's IP address at sign-up."
+    )
+    device_id = serializers.CharField(
+        required=False, allow_blank=True, max_length=128, help_text="A stable device id."
+    )
+
+
+class MemberUpsertInput(StrictSerializer):
+    email = serializers.EmailField(required=False, allow_blank=True, max_length=254)
+    first_name = serializers.CharField(required=False, allow_blank=True, max_length=150)
+    last_name = serializers.CharField(required=False, allow_blank=True, max_length=150)
+    language = serializers.ChoiceField(choices=Language.choices, required=False)
+    birth_date = serializers.DateField(required=False, allow_null=True)
+    programs = serializers.ListField(
+        child=serializers.SlugField(max_length=50),
+        required=False,
+        max_length=20,
+        help_text="Slugs of programs to enroll the member in (never unenrolls).",
+    )
+    referral_code = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=16,
+        help_text="The code of the member who referred this one, if any.",
+    )
+    signals = SignupSignalsInput(
+        required=False, help_text="Sign-up signals for the referral fraud checks."
+    )
+
+
+class TierSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    rank = serializers.IntegerField()
+
+
+class MembershipSerializer(serializers.Serializer):
+    program = serializers.SlugField(source="program.slug")
+    status = serializers.ChoiceField(choices=MembershipStatus.choices)
+    joined_at = serializers.DateTimeField()
+    referral_code = serializers.CharField()
+    tier = TierSerializer(allow_null=True)
+    available = serializers.IntegerField(source="balance", help_text="Spendable points.")
+    pending = serializers.IntegerField(help_text="Points still in the return window.")
+    debt = serializers.IntegerField(help_text="Points owed after returns; blocks redeeming.")
+
+
+class MemberSerializer(serializers.Serializer):
+    external_id = serializers.CharField()
+    email = serializers.EmailField(source="customer.email")
+    first_name = serializers.CharField(source="customer.first_name")
+    last_name = serializers.CharField(source="customer.last_name")
+    language = serializers.ChoiceField(choices=Language.choices, source="customer.language")
+    birth_date = serializers.DateField(source="customer.birth_date", allow_null=True)
+    memberships = MembershipSerializer(
+        source="customer.visible_memberships",
+        many=True,
+        help_text="Memberships in the programs this partner takes part in.",
+    )
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField(source="customer.updated_at")
+
+
+class ExpiringPointsSerializer(serializers.Serializer):
+    expires_at = serializers.DateTimeField()
+    points = serializers.IntegerField()
+
+
+class NextTierSerializer(TierSerializer):
+    threshold = serializers.DecimalField(max_digits=14, decimal_places=2)
+
+
+class TierProgressSerializer(serializers.Serializer):
+    metric = serializers.CharField(help_text="'spend' (program currency) or 'points'.")
+    qualifying_value = serializers.DecimalField(max_digits=14, decimal_places=2)
+    window_start = serializers.DateTimeField()
+    window_end = serializers.DateTimeField()
+    next_tier = NextTierSerializer(allow_null=True)
+    gap = serializers.DecimalField(
+        max_digits=14,
+        decimal_places=2,
+        allow_null=True,
+        help_text="What is missing to reach the next tier (null at the top tier).",
+    )
+    review_at = serializers.DateTimeField(
+        allow_null=True, help_text="When the tier is next re-evaluated."
+    )
+
+
+class ProgramBalanceSerializer(serializers.Serializer):
+    program = serializers.SlugField(source="membership.program.slug")
+    currency = serializers.CharField(source="membership.program.currency")
+    status = serializers.ChoiceField(choices=MembershipStatus.choices, source="membership.status")
+    available = serializers.IntegerField(source="membership.balance")
+    pending = serializers.IntegerField(source="membership.pending")
+    debt = serializers.IntegerField(source="membership.debt")
+    lifetime_earned = serializers.IntegerField(source="membership.lifetime_earned")
+    expiring = ExpiringPointsSerializer(
+        many=True, help_text="Available points expiring within `expiring_within_days`."
+    )
+    expiring_within_days = serializers.IntegerField()
+    tier = TierSerializer(source="membership.tier", allow_null=True)
+    tier_progress = TierProgressSerializer(source="progress")
+
+
+class BalanceSerializer(serializers.Serializer):
+    external_id = serializers.CharField()
+    programs = ProgramBalanceSerializer(many=True)
+
+
+class LedgerEntrySerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    program = serializers.SlugField(source="membership.program.slug")
+    kind = serializers.ChoiceField(choices=EntryKind.choices)
+    source = serializers.ChoiceField(choices=EntrySource.choices)
+    points = serializers.IntegerField(help_text="Change of the available points.")
+    pending_points = serializers.IntegerField(help_text="Change of the pending points.")
+    available_after = serializers.IntegerField(
+        source="balance_after", help_text="Available points after the entry (negative: debt)."
+    )
+    pending_after = serializers.IntegerField()
+    description = serializers.SerializerMethodField()
+    purchase_id = serializers.SerializerMethodField()
+    order_id = serializers.SerializerMethodField()
+    redemption_id = serializers.IntegerField(allow_null=True)
+    created_at = serializers.DateTimeField()
+
+    def _own(self, entry) -> bool:
+        partner = self.context["partner"]
+        return entry.actor_partner_id in (None, partner.pk)
+
+    def get_description(self, entry) -> str:
+        """Another partner's reasons (its order numbers) are not shown."""
+        return entry.reason if self._own(entry) else ""
+
+    def get_purchase_id(self, entry) -> int | None:
+        purchase = entry.purchase
+        return (
+            purchase.pk if purchase and purchase.partner_id == self.context["partner"].pk else None
+        )
+
+    def get_order_id(self, entry) -> str | None:
+        purchase = entry.purchase
+        if purchase and purchase.partner_id == self.context["partner"].pk:
+            return purchase.order_id
+        return None
+
+
+class ReferralMadeSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=ReferralStatus.choices)
+    referee_external_id = serializers.CharField(
+        allow_null=True, help_text="The friend's external id, if they are your member too."
+    )
+    created_at = serializers.DateTimeField()
+    rewarded_at = serializers.DateTimeField(allow_null=True)
+
+
+class ProgramReferralSerializer(serializers.Serializer):
+    program = serializers.SlugField()
+    code = serializers.CharField()
+    link = serializers.URLField()
+    referrals = ReferralMadeSerializer(many=True)
+
+
+class MemberReferralSerializer(serializers.Serializer):
+    external_id = serializers.CharField()
+    programs = ProgramReferralSerializer(many=True)

@@ -1,0 +1,87 @@
+"""Reward catalogue, redemptions, actions."""
+
+from django.utils import timezone
+from rest_framework import serializers
+
+from programs.api.serializers.base import StrictSerializer
+from programs.models import RedemptionStatus
+from programs.services.purchases import MAX_FUTURE_SKEW
+
+UNAVAILABLE_REASONS = [
+    "membership_inactive",
+    "tier_too_low",
+    "out_of_stock",
+    "redemption_limit_reached",
+    "negative_balance",
+    "insufficient_points",
+]
+
+
+class CatalogueItemSerializer(serializers.Serializer):
+    id = serializers.IntegerField(source="reward.id")
+    program = serializers.SlugField(source="reward.program.slug")
+    name = serializers.CharField(source="reward.name")
+    description = serializers.CharField(source="reward.description")
+    points_cost = serializers.IntegerField(source="reward.points_cost")
+    min_tier = serializers.CharField(source="reward.min_tier.name", allow_null=True)
+    available_until = serializers.DateTimeField(source="reward.active_until", allow_null=True)
+    in_stock = serializers.BooleanField()
+    affordable = serializers.BooleanField(help_text="Enough available points and no debt.")
+    tier_locked = serializers.BooleanField(help_text="The member's tier is too low.")
+    limit_reached = serializers.BooleanField(help_text="The per-member limit is used up.")
+    redeemable = serializers.BooleanField()
+    unavailable_reason = serializers.ChoiceField(
+        choices=UNAVAILABLE_REASONS,
+        allow_null=True,
+        help_text="Why it cannot be redeemed now; the same code the redemption would fail with.",
+    )
+
+
+class RedemptionInput(StrictSerializer):
+    reward = serializers.IntegerField(min_value=1, help_text="The reward's id (see the catalogue).")
+
+
+class RewardRefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+
+
+class RedemptionSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    member = serializers.CharField(source="member_external_id")
+    program = serializers.SlugField(source="membership.program.slug")
+    reward = RewardRefSerializer()
+    points = serializers.IntegerField()
+    voucher_code = serializers.CharField()
+    status = serializers.ChoiceField(choices=RedemptionStatus.choices)
+    created_at = serializers.DateTimeField()
+    used_at = serializers.DateTimeField(allow_null=True)
+    cancelled_at = serializers.DateTimeField(allow_null=True)
+
+
+class ActionInput(StrictSerializer):
+    program = serializers.SlugField(
+        required=False,
+        max_length=50,
+        help_text="Program slug; may be left out when the member has one program with you.",
+    )
+    code = serializers.SlugField(max_length=50, help_text="The action rule's code.")
+    reference = serializers.CharField(
+        max_length=100, help_text="Your id of the action; a repeated reference earns once."
+    )
+    occurred_at = serializers.DateTimeField(required=False)
+
+    def validate_occurred_at(self, value):
+        if value > timezone.now() + MAX_FUTURE_SKEW:
+            raise serializers.ValidationError("Must not lie in the future.", code="future")
+        return value
+
+
+class ActionSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    program = serializers.SlugField(source="membership.program.slug")
+    code = serializers.SlugField(source="rule.code")
+    reference = serializers.CharField()
+    points = serializers.IntegerField()
+    occurred_at = serializers.DateTimeField()
+    created_at = serializers.DateTimeField()

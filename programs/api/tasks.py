@@ -1,0 +1,40 @@
+"""Celery tasks of the partner API: webhook deliveries, idempotency-key upkeep. Thin, take
+ids, safe to run twice.
+
+The worker finds them once ``programs/tasks.py`` imports them (see docs/api.md)."""
+
+from celery import shared_task
+from django.db import OperationalError
+
+from programs.services.idempotency import idempotency_records_purge
+from programs.services.webhooks import webhook_deliveries_due, webhook_delivery_attempt
+
+CHUNK = 20  # x 10 s timeout stays inside the task time limits
+
+
+@shared_task(
+    ignore_result=True,
+    acks_late=True,
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    max_retries=5,
+)
+def deliver_webhooks_task(delivery_ids: list[int]) -> int:
+    """Attempt these deliveries (those due; others are skipped)."""
+    return sum(webhook_delivery_attempt(pk) is not None for pk in delivery_ids)
+
+
+@shared_task(ignore_result=True)
+def sweep_webhook_deliveries_task() -> int:
+    """Enqueue every delivery whose (re)try is due: retries, and events whose enqueue was
+    lost (broker down at commit, worker crash)."""
+    due = webhook_deliveries_due()
+    for start in range(0, len(due), CHUNK):
+        deliver_webhooks_task.delay(due[start : start + CHUNK])
+    return len(due)
+
+
+@shared_task(ignore_result=True)
+def purge_idempotency_records_task() -> int:
+    """Forget Idempotency-Keys older than a day (their keys may then be reused)."""
+    return idempotency_records_purge()

@@ -1,0 +1,61 @@
+"""Routes of the partner API, mounted at ``/api/v1/``."""
+
+from django.urls import path, re_path
+
+from programs.api.views.fallback import EndpointNotFoundView
+from programs.api.views.members import (
+    MemberBalanceView,
+    MemberDetailView,
+    MemberHistoryView,
+    MemberListView,
+    MemberReferralView,
+)
+from programs.api.views.purchases import (
+    PurchaseBatchView,
+    PurchaseCreateView,
+    PurchaseDetailView,
+    PurchaseRefundCreateView,
+)
+from programs.api.views.rewards import (
+    MemberActionCreateView,
+    MemberRedemptionCreateView,
+    MemberRewardsView,
+    RedemptionCancelView,
+    RedemptionDetailView,
+)
+
+app_name = "api"
+
+urlpatterns = [
+    path("members", MemberListView.as_view(), name="member-list"),
+    path("members/<str:external_id>", MemberDetailView.as_view(), name="member-detail"),
+    path("members/<str:external_id>/balance", MemberBalanceView.as_view(), name="member-balance"),
+    path("members/<str:external_id>/history", MemberHistoryView.as_view(), name="member-history"),
+    path("members/<str:external_id>/rewards", MemberRewardsView.as_view(), name="member-rewards"),
+    path(
+        "members/<str:external_id>/redemptions",
+        MemberRedemptionCreateView.as_view(),
+        name="member-redemptions",
+    ),
+    path(
+        "members/<str:external_id>/actions",
+        MemberActionCreateView.as_view(),
+        name="member-actions",
+    ),
+    path(
+        "members/<str:external_id>/referral",
+        MemberReferralView.as_view(),
+        name="member-referral",
+    ),
+    path("purchases", PurchaseCreateView.as_view(), name="purchase-list"),
+    path("purchases/batch", PurchaseBatchView.as_view(), name="purchase-batch"),
+    path("purchases/<int:id>", PurchaseDetailView.as_view(), name="purchase-detail"),
+    path(
+        "purchases/<int:id>/refunds",
+        PurchaseRefundCreateView.as_view(),
+        name="purchase-refunds",
+    ),
+    path("redemptions/<int:id>", RedemptionDetailView.as_view(), name="redemption-detail"),
+    path("redemptions/<int:id>/cancel", RedemptionCancelView.as_view(), name="redemption-cancel"),
+    re_path(r"^.*$", EndpointNotFoundView.as_view(), name="not-found"),
+]

@@ -1,0 +1,281 @@
+"""Purchases: record one or a batch, read one, refund (fully, partly, by line)."""
+
+from collections.abc import Callable
+
+from django.urls import reverse
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.exceptions import APIException, NotFound, ValidationError
+from rest_framework.response import Response
+
+from programs.api.exceptions import exception_problem
+from programs.api.idempotency import IDEMPOTENCY_PARAMETER, idempotent
+from programs.api.schema import problems
+from programs.api.serializers.base import decimals_error
+from programs.api.serializers.purchases import (
+    PurchaseBatchInput,
+    PurchaseBatchResultSerializer,
+    PurchaseBatchSchema,
+    PurchaseInput,
+    PurchaseSerializer,
+    RefundInput,
+    RefundResultSerializer,
+    money_errors,
+)
+from programs.api.views.base import PartnerAPIView
+from programs.errors import LoyaltyError
+from programs.models import PartnerCustomer, Purchase
+from programs.selectors import partner_members, partner_purchases
+from programs.services.ledger import Actor
+from programs.services.purchases import LineData, RefundLine, purchase_record, purchase_refund
+
+TAG = "Purchases"
+PURCHASE_ID = OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH)
+
+PURCHASE_EXAMPLE = OpenApiExample(
+    "purchase",
+    value={
+        "member": "c-1001",
+        "program": "treue",
+        "order_id": "A-100234",
+        "amount": "59.80",
+        "currency": "EUR",
+        "occurred_at": "2025-03-01T14:03:00+01:00",
+        "lines": [
+            {"sku": "TEA-001", "category": "tea", "quantity": 2, "unit_price": "19.90"},
+            {"sku": "CUP-7", "category": "tableware", "quantity": 1, "unit_price": "20.00"},
+        ],
+        "signals": {"payment_fingerprint": "fp_8c1e", "ip_address": "203.0.113.7"},
+    },
+    request_only=True,
+)
+
+
+class PurchaseRecorder:
+    """Validates one purchase body and records it; shared by the single and batch views."""
+
+    def __init__(
+        self, view: PartnerAPIView, member_lookup: Callable[[str], PartnerCustomer | None]
+    ):
+        self.view = view
+        self.member_lookup = member_lookup
+
+    def record(self, body) -> tuple[Purchase, bool]:
+        serializer = PurchaseInput(data=body)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        link = self.member_lookup(data["member"])
+        if link is None:
+            raise ValidationError(
+                {"member": ["You have no member with this external id; enroll them first."]},
+                code="member_not_found",
+            )
+        membership = self.view.member_membership(link, data.get("program"))
+        currency = data.get("currency") or membership.program.currency
+        if errors := money_errors(data, currency):
+            raise ValidationError(errors, code="max_decimal_places")
+        signals = data.get("signals", {})
+        lines = [
+            LineData(
+                sku=line["sku"],
+                category=line["category"],
+                quantity=line["quantity"],
+                unit_price=line["unit_price"],
+            )
+            for line in data.get("lines", [])
+        ]
+        return purchase_record(
+            partner=self.view.partner,
+            membership=membership,
+            order_id=data["order_id"],
+            amount=data["amount"],
+            currency=currency,
+            occurred_at=data.get("occurred_at") or timezone.now(),
+            lines=lines,
+            payment_fingerprint=signals.get("payment_fingerprint", ""),
+            device_id=signals.get("device_id", ""),
+            ip_address=signals.get("ip_address"),
+        )
+
+
+class PurchaseCreateView(PartnerAPIView):
+    serializer_class = PurchaseSerializer
+
+    @extend_schema(
+        tags=[TAG],
+        operation_id="purchases_create",
+        summary="Record a purchase",
+        description=(
+            "Stores the purchase and answers at once with 202 and the points it is expected "
+            "to earn; a worker awards them (as pending points during the return window). "
+            "The same `order_id` again with the same data answers 200 with the stored "
+            "purchase; with other data 409 `idempotency_conflict`. Amounts: positive, as "
+            "strings or numbers, at most the currency's decimals. Scope: write."
+        ),
+        parameters=[IDEMPOTENCY_PARAMETER],
+        request=PurchaseInput,
+        examples=[PURCHASE_EXAMPLE],
+        responses={
+            202: PurchaseSerializer,
+            200: PurchaseSerializer,
+            **problems(400, 403, 409, 413, 422),
+        },
+    )
+    @idempotent
+    def post(self, request):
+        recorder = PurchaseRecorder(self, self._member)
+        purchase, created = recorder.record(request.data)
+        body = PurchaseSerializer(partner_purchases(partner=self.partner).get(pk=purchase.pk)).data
+        if not created:
+            return Response(body, status=status.HTTP_200_OK)
+        return Response(
+            body,
+            status=status.HTTP_202_ACCEPTED,
+            headers={"Location": reverse("api:purchase-detail", kwargs={"id": purchase.pk})},
+        )
+
+    def _member(self, external_id: str) -> PartnerCustomer | None:
+        return partner_members(partner=self.partner).filter(external_id=external_id).first()
+
+
+class PurchaseBatchView(PartnerAPIView):
+    serializer_class = PurchaseBatchResultSerializer
+
+    @extend_schema(
+        tags=[TAG],
+        operation_id="purchases_batch",
+        summary="Record up to 1000 purchases",
+        description=(
+            "Each item is handled as POST /purchases would handle it, on its own: one bad "
+            "item does not stop the others. The answer (200) lists per item its `index`, the "
+            "`result` (`created`, `duplicate` or `error`) and either the `purchase` or a "
+            "`problem` (problem details; field paths relative to the item). More than 1000 "
+            "items, or no list, is a 400 for the whole request. Scope: write."
+        ),
+        parameters=[IDEMPOTENCY_PARAMETER],
+        request=PurchaseBatchSchema,
+        responses={200: PurchaseBatchResultSerializer, **problems(400, 403, 409, 413, 422)},
+    )
+    @idempotent
+    def post(self, request):
+        envelope = PurchaseBatchInput(data=request.data)
+        envelope.is_valid(raise_exception=True)
+        items = envelope.validated_data["purchases"]
+        external_ids = {
+            i["member"] for i in items if isinstance(i, dict) and isinstance(i.get("member"), str)
+        }
+        links = {
+            link.external_id: link
+            for link in partner_members(partner=self.partner).filter(external_id__in=external_ids)
+        }
+        recorder = PurchaseRecorder(self, links.get)
+        results, summary = [], {"created": 0, "duplicate": 0, "error": 0}
+        for index, item in enumerate(items):
+            try:
+                purchase, created = recorder.record(item)
+            except (APIException, LoyaltyError) as exc:
+                body, _headers = exception_problem(exc, f"{request.path}#/purchases/{index}")
+                results.append({"index": index, "result": "error", "problem": body})
+                summary["error"] += 1
+                continue
+            result = "created" if created else "duplicate"
+            summary[result] += 1
+            results.append(
+                {
+                    "index": index,
+                    "result": result,
+                    "purchase": {
+                        "id": purchase.pk,
+                        "order_id": purchase.order_id,
+                        "status": purchase.status,
+                        "points_expected": purchase.points_expected,
+                    },
+                }
+            )
+        return Response(
+            PurchaseBatchResultSerializer({"results": results, "summary": summary}).data
+        )
+
+
+class PurchaseDetailView(PartnerAPIView):
+    serializer_class = PurchaseSerializer
+
+    @extend_schema(
+        tags=[TAG],
+        operation_id="purchases_retrieve",
+        summary="Read a purchase you posted",
+        parameters=[PURCHASE_ID],
+        responses={200: PurchaseSerializer, **problems(404)},
+    )
+    def get(self, request, id: int):
+        return Response(PurchaseSerializer(purchase_get(self, id)).data)
+
+
+def purchase_get(view: PartnerAPIView, purchase_id: int) -> Purchase:
+    purchase = partner_purchases(partner=view.partner).filter(pk=purchase_id).first()
+    if purchase is None:
+        raise NotFound(f"You posted no purchase with id {purchase_id}.", "purchase_not_found")
+    return purchase
+
+
+class PurchaseRefundCreateView(PartnerAPIView):
+    serializer_class = RefundResultSerializer
+
+    @extend_schema(
+        tags=[TAG],
+        operation_id="purchases_refund",
+        summary="Refund a purchase (fully, partly, or by line)",
+        description=(
+            "Give the returned `lines` (their value is the refund) or an `amount`. Points are "
+            "reversed per the program's return policy. The same `refund_id` again answers 200 "
+            "with the first refund. Scope: write."
+        ),
+        parameters=[PURCHASE_ID, IDEMPOTENCY_PARAMETER],
+        request=RefundInput,
+        examples=[
+            OpenApiExample(
+                "by line",
+                value={"refund_id": "R-77", "lines": [{"line_no": 1, "quantity": 1}]},
+                request_only=True,
+            ),
+            OpenApiExample(
+                "by amount", value={"refund_id": "R-78", "amount": "10.00"}, request_only=True
+            ),
+        ],
+        responses={
+            201: RefundResultSerializer,
+            200: RefundResultSerializer,
+            **problems(400, 403, 404, 409, 422),
+        },
+    )
+    @idempotent
+    def post(self, request, id: int):
+        purchase = purchase_get(self, id)
+        serializer = RefundInput(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        if message := decimals_error(data.get("amount"), purchase.currency):
+            raise ValidationError({"amount": [message]}, code="max_decimal_places")
+        refund, created = purchase_refund(
+            purchase=purchase,
+            refund_id=data["refund_id"],
+            amount=data.get("amount"),
+            lines=[
+                RefundLine(line_no=li["line_no"], quantity=li["quantity"])
+                for li in data.get("lines", [])
+            ],
+            actor=Actor.for_partner(self.partner),
+        )
+        body = RefundResultSerializer(
+            {
+                "refund_id": refund.refund_id,
+                "amount": refund.amount,
+                "lines": refund.lines,
+                "points_reversed": refund.points_reversed,
+                "created_at": refund.created_at,
+                "purchase": purchase_get(self, purchase.pk),
+            }
+        ).data
+        return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)

@@ -1,0 +1,106 @@
+"""Partner API keys: created with the plaintext shown once, stored as a hash, revocable.
+
+A key reads ``lk_live_<8 characters>_<43 characters>``. The first 16 characters are the
+prefix: stored in clear, unique, used to find the row and to name the key in logs. The
+rest is 32 random bytes, so a plain SHA-256 of the whole key is a safe digest (no
+password-hashing work factor is needed for a secret nobody chose).
+"""
+
+import hashlib
+import hmac
+import re
+import secrets
+from collections.abc import Iterable
+from datetime import timedelta
+
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from programs.models import ApiKey, ApiKeyScope, Partner
+
+KEY_PREFIX = "lk_live_"
+_PREFIX_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"
+_KEY_RE = re.compile(r"^(lk_live_[a-z0-9]{8})_([A-Za-z0-9_-]{43})$")
+TOUCH_INTERVAL = timedelta(minutes=1)
+
+
+def api_key_hash(plaintext: str) -> str:
+    return hashlib.sha256(plaintext.encode()).hexdigest()
+
+
+def api_key_prefix_of(plaintext: str) -> str | None:
+    """The prefix of a well-formed key, or None. Safe to log."""
+    match = _KEY_RE.match(plaintext)
+    return match.group(1) if match else None
+
+
+def scopes_clean(scopes: Iterable[str]) -> list[str]:
+    chosen = {s.strip() for s in scopes if s and s.strip()}
+    unknown = chosen - set(ApiKeyScope.values)
+    if unknown:
+        raise ValueError(
+            f"Unknown scope(s): {', '.join(sorted(unknown))}. "
+            f"Choose from {', '.join(ApiKeyScope.values)}."
+        )
+    if not chosen:
+        raise ValueError("Give at least one scope.")
+    return [s for s in ApiKeyScope.values if s in chosen]
+
+
+def api_key_create(
+    *, partner: Partner, name: str, scopes: Iterable[str], created_by=None
+) -> tuple[ApiKey, str]:
+    """Create a key and return it with its plaintext, which is never stored or shown again."""
+    clean_scopes = scopes_clean(scopes)
+    for _attempt in range(5):
+        prefix = KEY_PREFIX + "".join(secrets.choice(_PREFIX_ALPHABET) for _ in range(8))
+        plaintext = f"{prefix}_{secrets.token_urlsafe(32)}"
+        try:
+            with transaction.atomic():
+                key = ApiKey.objects.create(
+                    partner=partner,
+                    name=name.strip() or "API key",
+                    prefix=prefix,
+                    secret_hash=api_key_hash(plaintext),
+                    scopes=clean_scopes,
+                    created_by=created_by,
+                )
+        except IntegrityError:  # prefix collision: draw again
+            continue
+        return key, plaintext
+    raise RuntimeError("could not generate a unique API key prefix")
+
+
+def api_key_revoke(*, api_key: ApiKey) -> bool:
+    """Revoke the key at once. Returns False if it was already revoked."""
+    now = timezone.now()
+    updated = ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=now)
+    if updated:
+        api_key.revoked_at = now
+    return bool(updated)
+
+
+def api_key_authenticate(plaintext: str) -> ApiKey | None:
+    """The active key of an active partner matching ``plaintext``, or None."""
+    prefix = api_key_prefix_of(plaintext)
+    if prefix is None:
+        return None
+    key = ApiKey.objects.select_related("partner").filter(prefix=prefix).first()
+    if key is None or not hmac.compare_digest(key.secret_hash, api_key_hash(plaintext)):
+        return None
+    if key.revoked_at is not None or not key.partner.is_active:
+        return None
+    api_key_touch(key)
+    return key
+
+
+def api_key_touch(api_key: ApiKey, now=None) -> None:
+    """Record use, at most once per minute per key (a conditional update, no read)."""
+    now = now or timezone.now()
+    if api_key.last_used_at and api_key.last_used_at > now - TOUCH_INTERVAL:
+        return
+    ApiKey.objects.filter(
+        Q(last_used_at__isnull=True) | Q(last_used_at__lte=now - TOUCH_INTERVAL), pk=api_key.pk
+    ).update(last_used_at=now)
+    api_key.last_used_at = now

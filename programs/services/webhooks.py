@@ -1,0 +1,264 @@
+"""Webhooks: events written to an outbox with the change that caused them, delivered by
+the worker, signed, retried with exponential backoff for about a day, logged.
+
+* ``webhook_event_emit`` is called by a service *inside* its transaction: the event rows
+  commit or roll back with the change; delivery is enqueued only after the commit.
+* ``webhook_delivery_attempt`` claims a due delivery with a conditional update (a lease),
+  sends it outside any transaction with a short timeout, and records the outcome. A slow
+  or dead receiver costs the worker at most the timeout, never the API.
+* Each request carries ``Loyalty-Event-Id`` (for the receiver to deduplicate) and
+  ``Loyalty-Signature: t=<unix time>,v1=<hex HMAC-SHA256 of "<t>.<body>">`` with the
+  subscription's secret; receivers refuse old timestamps, so a captured request cannot be
+  replayed later (``webhook_signature_verify`` shows how).
+"""
+
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import timedelta
+from functools import partial
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from programs.models import (
+    Membership,
+    Partner,
+    PartnerCustomer,
+    WebhookDelivery,
+    WebhookDeliveryState,
+    WebhookEvent,
+    WebhookEventType,
+    WebhookSubscription,
+)
+
+logger = logging.getLogger("programs.webhooks")
+
+TIMEOUT_SECONDS = 10
+LEASE = timedelta(seconds=60)
+MAX_ATTEMPTS = 16  # 30 s doubling to a 3 h cap: the last attempt about 25 h after the first
+FIRST_RETRY = timedelta(seconds=30)
+MAX_RETRY = timedelta(hours=3)
+LOG_LENGTH = 20
+USER_AGENT = "loyalty-platform-webhooks/1"
+
+
+def webhook_secret_generate() -> str:
+    return "whsec_" + secrets.token_urlsafe(32)
+
+
+def webhook_subscription_create(
+    *, partner: Partner, url: str, events: Iterable[str]
+) -> WebhookSubscription:
+    chosen = [e for e in WebhookEventType.values if e in set(events)]
+    unknown = set(events) - set(WebhookEventType.values)
+    if unknown or not chosen:
+        raise ValueError(f"Choose events from {', '.join(WebhookEventType.values)}.")
+    if not url.startswith(("https://", "http://")):
+        raise ValueError("The URL must start with https:// (or http:// for testing).")
+    return WebhookSubscription.objects.create(
+        partner=partner, url=url, events=chosen, secret=webhook_secret_generate()
+    )
+
+
+def webhook_signature(secret: str, timestamp: int, body: bytes) -> str:
+    message = f"{timestamp}.".encode() + body
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+def webhook_signature_verify(
+    secret: str, header: str, body: bytes, *, tolerance: int = 300, now: float | None = None
+) -> bool:
+    """What a receiver does: check the signature and refuse timestamps off by > tolerance."""
+    parts = dict(item.split("=", 1) for item in header.split(",") if "=" in item)
+    try:
+        timestamp = int(parts["t"])
+    except (KeyError, ValueError):
+        return False
+    if abs((now if now is not None else time.time()) - timestamp) > tolerance:
+        return False
+    expected = webhook_signature(secret, timestamp, body)
+    return hmac.compare_digest(expected, parts.get("v1", ""))
+
+
+def webhook_event_emit(
+    *, type: str, membership: Membership, data: dict, at=None
+) -> list[WebhookDelivery]:
+    """Write the event for every partner that linked the member, takes part in the program
+    and subscribed to ``type``. Call inside the transaction of the change."""
+    at = at or timezone.now()
+    subscriptions = [
+        s
+        for s in WebhookSubscription.objects.filter(
+            is_active=True,
+            partner__is_active=True,
+            partner__programs=membership.program_id,
+            partner__customer_links__customer=membership.customer_id,
+        ).order_by("pk")
+        if type in s.events
+    ]
+    if not subscriptions:
+        return []
+    external_ids = dict(
+        PartnerCustomer.objects.filter(
+            customer=membership.customer_id, partner__in={s.partner_id for s in subscriptions}
+        ).values_list("partner_id", "external_id")
+    )
+    events: dict[int, WebhookEvent] = {}
+    deliveries = []
+    for subscription in subscriptions:
+        event = events.get(subscription.partner_id)
+        if event is None:
+            event_id = uuid.uuid4()
+            payload = {
+                "id": str(event_id),
+                "type": type,
+                "created_at": at.isoformat(),
+                "data": {
+                    "member": external_ids[subscription.partner_id],
+                    "program": membership.program.slug,
+                    **data,
+                },
+            }
+            event = events[subscription.partner_id] = WebhookEvent.objects.create(
+                event_id=event_id,
+                partner_id=subscription.partner_id,
+                type=type,
+                payload=json.loads(json.dumps(payload, cls=DjangoJSONEncoder)),
+            )
+        deliveries.append(
+            WebhookDelivery.objects.create(
+                event=event, subscription=subscription, next_attempt_at=at
+            )
+        )
+    _enqueue([d.pk for d in deliveries])
+    return deliveries
+
+
+def _enqueue(delivery_ids: Sequence[int]) -> None:
+    from programs.api.tasks import deliver_webhooks_task
+
+    # robust: a broker outage must not fail the change; the sweeper sends it later.
+    transaction.on_commit(partial(deliver_webhooks_task.delay, list(delivery_ids)), robust=True)
+
+
+def _retry_delay(attempts: int) -> timedelta:
+    return min(FIRST_RETRY * 2 ** max(0, attempts - 1), MAX_RETRY)
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None  # a redirect is an answer like any other non-2xx: not followed
+
+
+_opener = urllib.request.build_opener(_NoRedirects)
+
+
+def _send(subscription: WebhookSubscription, event: WebhookEvent) -> tuple[int | None, str]:
+    body = json.dumps(event.payload, separators=(",", ":")).encode()
+    timestamp = int(time.time())
+    request = urllib.request.Request(  # noqa: S310 - http(s) URLs only, checked on creation
+        subscription.url,
+        data=body,
+        method="POST",
+        headers={
+            "Content-Type": "application/json",
+            "User-Agent": USER_AGENT,
+            "Loyalty-Event-Id": str(event.event_id),
+            "Loyalty-Event-Type": event.type,
+            "Loyalty-Signature": (
+                f"t={timestamp},v1={webhook_signature(subscription.secret, timestamp, body)}"
+            ),
+        },
+    )
+    try:
+        with _opener.open(request, timeout=TIMEOUT_SECONDS) as response:
+            return response.status, ""
+    except urllib.error.HTTPError as exc:
+        return exc.code, f"HTTP {exc.code}"
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        return None, str(getattr(exc, "reason", exc))[:500]
+
+
+def webhook_delivery_attempt(delivery_id: int, now=None) -> str | None:
+    """Send one due delivery. Returns its new state, or None if it was not due (not
+    pending, not yet time, or leased by another worker)."""
+    now = now or timezone.now()
+    claimed = WebhookDelivery.objects.filter(
+        pk=delivery_id, state=WebhookDeliveryState.PENDING, next_attempt_at__lte=now
+    ).update(next_attempt_at=now + LEASE, attempts=F("attempts") + 1)
+    if not claimed:
+        return None
+    delivery = WebhookDelivery.objects.select_related("event", "subscription").get(pk=delivery_id)
+    subscription = delivery.subscription
+    started = time.monotonic()
+    if subscription.is_active:
+        status, error = _send(subscription, delivery.event)
+    else:
+        status, error = None, "subscription inactive"
+    finished = timezone.now()
+    ok = status is not None and 200 <= status < 300
+    delivery.log = [
+        *delivery.log,
+        {
+            "at": finished.isoformat(),
+            "status": status,
+            "error": error,
+            "ms": int((time.monotonic() - started) * 1000),
+        },
+    ][-LOG_LENGTH:]
+    delivery.response_status, delivery.last_error = status, error
+    if ok:
+        delivery.state, delivery.delivered_at = WebhookDeliveryState.DELIVERED, finished
+    elif delivery.attempts >= MAX_ATTEMPTS or not subscription.is_active:
+        delivery.state = WebhookDeliveryState.FAILED
+    else:
+        delivery.next_attempt_at = now + _retry_delay(delivery.attempts)
+    delivery.save(
+        update_fields=[
+            "log",
+            "response_status",
+            "last_error",
+            "state",
+            "delivered_at",
+            "next_attempt_at",
+        ]
+    )
+    logger.info(
+        "webhook %s %s to %s: attempt %d, %s",
+        delivery.event.type,
+        delivery.event.event_id,
+        subscription.url,
+        delivery.attempts,
+        "delivered" if ok else (error or f"HTTP {status}"),
+    )
+    return delivery.state
+
+
+def webhook_deliveries_due(now=None, limit: int = 5000) -> list[int]:
+    now = now or timezone.now()
+    return list(
+        WebhookDelivery.objects.filter(state=WebhookDeliveryState.PENDING, next_attempt_at__lte=now)
+        .order_by("next_attempt_at", "pk")
+        .values_list("pk", flat=True)[:limit]
+    )
+
+
+@transaction.atomic
+def webhook_delivery_replay(*, delivery: WebhookDelivery) -> WebhookDelivery:
+    """Staff send a delivery again (after a fix on the receiver's side), whatever its state."""
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(
+        state=WebhookDeliveryState.PENDING, next_attempt_at=timezone.now()
+    )
+    _enqueue([delivery.pk])
+    delivery.refresh_from_db()
+    return delivery
