@@ -1,0 +1,408 @@
+"""Memberships: balances and tier parts read-only; points, tiers and subscriptions change
+only through the operation pages, which call the services."""
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db import IntegrityError, transaction
+from django.shortcuts import redirect
+from django.urls import path, reverse
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+
+from programs.admin.base import (
+    LatestRowsFormSet,
+    ReadOnlyInline,
+    ServiceWrittenAdmin,
+    add_domain_error,
+    render_form_page,
+    tier_label,
+)
+from programs.admin.forms import (
+    MembershipEnrollForm,
+    PointsAdjustForm,
+    SubscriptionSellForm,
+    TierOverrideForm,
+    adjustment_key_new,
+    reference_new,
+)
+from programs.errors import LoyaltyError
+from programs.models import LedgerEntry, Membership, Tier, TierChange, TierKind
+from programs.services.actions import points_adjust
+from programs.services.ledger import entry_by_key
+from programs.services.locking import lock_membership
+from programs.services.memberships import membership_enroll
+from programs.services.subscriptions import tier_subscription_buy
+from programs.services.tiers import membership_tier_override
+
+
+class TierFilter(admin.SimpleListFilter):
+    title = _("tier")
+    parameter_name = "tier"
+
+    def lookups(self, request, model_admin):
+        tiers = Tier.objects.select_related("program").order_by("program__name", "rank")
+        return [(tier.pk, f"{tier.program.name}: {tier.name}") for tier in tiers]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(tier_id=self.value()) if self.value() else queryset
+
+
+class LedgerEntryInline(ReadOnlyInline):
+    model = LedgerEntry
+    formset = LatestRowsFormSet
+    verbose_name_plural = _("latest ledger entries (newest 50)")
+    fields = (
+        "created_at",
+        "kind",
+        "points",
+        "pending_points",
+        "balance_after",
+        "pending_after",
+        "source",
+        "actor_type",
+        "reason",
+    )
+    readonly_fields = fields
+
+
+class TierChangeInline(ReadOnlyInline):
+    model = TierChange
+    formset = LatestRowsFormSet
+    verbose_name_plural = _("tier changes (newest 50)")
+    fields = ("created_at", "from_name", "to_name", "reason", "qualifying_value", "note", "by")
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("from_tier__program", "to_tier__program", "changed_by")
+        )
+
+    @admin.display(description=_("from"))
+    def from_name(self, obj):
+        return tier_label(obj.from_tier)
+
+    @admin.display(description=_("to"))
+    def to_name(self, obj):
+        return tier_label(obj.to_tier)
+
+    @admin.display(description=_("changed by"))
+    def by(self, obj):
+        return obj.changed_by.get_username() if obj.changed_by else None
+
+
+@admin.register(Membership)
+class MembershipAdmin(ServiceWrittenAdmin):
+    allow_add = True
+    list_display = (
+        "customer",
+        "program",
+        "status",
+        "tier_display",
+        "available_display",
+        "pending",
+        "debt",
+        "lifetime_earned",
+        "joined_at",
+    )
+    list_select_related = ("customer", "program", "tier")
+    list_filter = ("status", "program", TierFilter)
+    search_fields = (
+        "customer__email",
+        "customer__first_name",
+        "customer__last_name",
+        "=referral_code",
+    )
+    search_help_text = _("E-mail, name or referral code of the member.")
+    show_full_result_count = False
+    fieldsets = (
+        (
+            None,
+            {"fields": ("customer", "program", "status", "referral_code", "joined_at", "ledger")},
+        ),
+        (
+            _("Points"),
+            {
+                "fields": (
+                    "available_display",
+                    "balance",
+                    "pending",
+                    "debt",
+                    "lifetime_earned",
+                    "last_activity_at",
+                )
+            },
+        ),
+        (
+            _("Tier"),
+            {
+                "fields": (
+                    "tier_display",
+                    "qualified_tier_display",
+                    "qualified_tier_since",
+                    "tier_review_at",
+                    "override_tier_display",
+                    "override_until",
+                    "subscription_tier_display",
+                    "subscription_until",
+                )
+            },
+        ),
+    )
+    readonly_fields = (
+        "customer",
+        "program",
+        "status",
+        "referral_code",
+        "joined_at",
+        "ledger",
+        "available_display",
+        "balance",
+        "pending",
+        "debt",
+        "lifetime_earned",
+        "last_activity_at",
+        "tier_display",
+        "qualified_tier_display",
+        "qualified_tier_since",
+        "tier_review_at",
+        "override_tier_display",
+        "override_until",
+        "subscription_tier_display",
+        "subscription_until",
+    )
+    inlines = [LedgerEntryInline, TierChangeInline]
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .select_related(
+                "customer",
+                "program",
+                "tier",
+                "qualified_tier",
+                "override_tier",
+                "subscription_tier",
+            )
+        )
+
+    @admin.display(description=_("available points"))
+    def available_display(self, obj):
+        return obj.available
+
+    @admin.display(description=_("tier"), ordering="tier__rank")
+    def tier_display(self, obj):
+        return tier_label(obj.tier)
+
+    @admin.display(description=_("qualified tier"))
+    def qualified_tier_display(self, obj):
+        return tier_label(obj.qualified_tier)
+
+    @admin.display(description=_("tier set by staff"))
+    def override_tier_display(self, obj):
+        return tier_label(obj.override_tier)
+
+    @admin.display(description=_("subscribed tier"))
+    def subscription_tier_display(self, obj):
+        return tier_label(obj.subscription_tier)
+
+    @admin.display(description=_("ledger"))
+    def ledger(self, obj):
+        url = reverse("admin:programs_ledgerentry_changelist")
+        return format_html(
+            '<a href="{}?membership__id__exact={}">{}</a>', url, obj.pk, _("All ledger entries")
+        )
+
+    def object_tools(self, request, obj):
+        if not self.has_operate_permission(request):
+            return []
+        tools = [
+            (_("Adjust points"), self.admin_url("adjust_points", obj.pk)),
+            (_("Set tier"), self.admin_url("set_tier", obj.pk)),
+        ]
+        if obj.program.tiers.filter(kind=TierKind.SUBSCRIPTION).exists():
+            tools.append((_("Sell subscription tier"), self.admin_url("sell_subscription", obj.pk)))
+        return tools
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        info = f"{self.opts.app_label}_{self.opts.model_name}"
+        return [
+            path(
+                "<path:object_id>/adjust-points/",
+                view(self.adjust_points_view),
+                name=f"{info}_adjust_points",
+            ),
+            path("<path:object_id>/set-tier/", view(self.set_tier_view), name=f"{info}_set_tier"),
+            path(
+                "<path:object_id>/sell-subscription/",
+                view(self.sell_subscription_view),
+                name=f"{info}_sell_subscription",
+            ),
+            *super().get_urls(),
+        ]
+
+    def add_view(self, request, form_url="", extra_context=None):
+        """Enrolling a customer is the only way to add a membership."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = MembershipEnrollForm(
+            request.POST if request.method == "POST" else None, admin_site=self.admin_site
+        )
+        if form.is_valid():
+            try:
+                membership, created = membership_enroll(
+                    customer=form.cleaned_data["customer"], program=form.cleaned_data["program"]
+                )
+            except LoyaltyError as error:
+                add_domain_error(form, error)
+            else:
+                if created:
+                    self.log_addition(request, membership, [{"added": {}}])
+                    self.message_user(request, _("The customer is now a member."), messages.SUCCESS)
+                else:
+                    self.message_user(
+                        request, _("The customer was already a member."), messages.WARNING
+                    )
+                return redirect(self.admin_url("change", membership.pk))
+        return render_form_page(
+            self,
+            request,
+            form=form,
+            title=_("Enroll a customer"),
+            submit_label=_("Enroll"),
+        )
+
+    def adjust_points_view(self, request, object_id):
+        membership = self.operated_object(request, object_id)
+        if request.method == "POST":
+            form = PointsAdjustForm(request.POST)
+            if form.is_valid() and self._adjust_points(request, membership, form):
+                return redirect(self.admin_url("change", membership.pk))
+        else:
+            form = PointsAdjustForm(initial={"idempotency_key": adjustment_key_new()})
+        return render_form_page(
+            self,
+            request,
+            form=form,
+            obj=membership,
+            title=_("Adjust points"),
+            submit_label=_("Book adjustment"),
+            intro=_("Available now: %(available)s points, pending: %(pending)s.")
+            % {"available": membership.available, "pending": membership.pending},
+        )
+
+    def _adjust_points(self, request, membership, form) -> bool:
+        key = form.cleaned_data["idempotency_key"]
+        already = _("This adjustment was already booked; it was not booked again.")
+        if entry_by_key(key) is not None:
+            self.message_user(request, already, messages.WARNING)
+            return True
+        try:
+            points_adjust(
+                membership=membership,
+                points=form.cleaned_data["points"],
+                reason=form.cleaned_data["reason"],
+                user=request.user,
+                idempotency_key=key,
+            )
+        except LoyaltyError as error:
+            add_domain_error(form, error)
+            return False
+        except IntegrityError:  # the same form, submitted twice at once: the first one won
+            if entry_by_key(key) is None:
+                raise
+            self.message_user(request, already, messages.WARNING)
+            return True
+        membership.refresh_from_db()
+        message = _("Booked %(points)+d points. Available now: %(available)s.") % {
+            "points": form.cleaned_data["points"],
+            "available": membership.available,
+        }
+        self.log_change(request, membership, f"{message} {form.cleaned_data['reason']}")
+        self.message_user(request, message, messages.SUCCESS)
+        return True
+
+    def set_tier_view(self, request, object_id):
+        membership = self.operated_object(request, object_id)
+        form = TierOverrideForm(
+            request.POST if request.method == "POST" else None, membership=membership
+        )
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                # The service writes the whole tier state: hold the row so a purchase being
+                # awarded at the same moment cannot have its upgrade overwritten.
+                with transaction.atomic():
+                    membership_tier_override(
+                        lock_membership(membership.pk),
+                        tier=data["tier"],
+                        until=data["until"],
+                        reason=data["reason"],
+                        user=request.user,
+                    )
+            except LoyaltyError as error:
+                add_domain_error(form, error)
+            else:
+                message = _("Staff tier set to %(tier)s.") % {
+                    "tier": tier_label(data["tier"]) or "-"
+                }
+                self.log_change(request, membership, f"{message} {data['reason']}")
+                self.message_user(request, message, messages.SUCCESS)
+                return redirect(self.admin_url("change", membership.pk))
+        return render_form_page(
+            self,
+            request,
+            form=form,
+            obj=membership,
+            title=_("Set tier"),
+            submit_label=_("Set tier"),
+            intro=_(
+                "A staff tier wins over the qualified and the subscribed tier until it ends. "
+                "Current tier: %(tier)s."
+            )
+            % {"tier": tier_label(membership.tier) or "-"},
+        )
+
+    def sell_subscription_view(self, request, object_id):
+        membership = self.operated_object(request, object_id)
+        if request.method == "POST":
+            form = SubscriptionSellForm(request.POST, membership=membership)
+        else:
+            form = SubscriptionSellForm(
+                membership=membership, initial={"order_id": reference_new("subscription")}
+            )
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                subscription = tier_subscription_buy(
+                    membership=membership,
+                    tier=data["tier"],
+                    partner=data["partner"],
+                    order_id=data["order_id"],
+                )
+            except LoyaltyError as error:
+                add_domain_error(form, error)
+            except IntegrityError:
+                form.add_error(
+                    "order_id", _("This partner already has an order with this id; use another.")
+                )
+            else:
+                message = _("%(tier)s paid until %(until)s.") % {
+                    "tier": subscription.tier.name,
+                    "until": subscription.ends_at.date(),
+                }
+                self.log_change(request, membership, message)
+                self.message_user(request, message, messages.SUCCESS)
+                return redirect(self.admin_url("change", membership.pk))
+        return render_form_page(
+            self,
+            request,
+            form=form,
+            obj=membership,
+            title=_("Sell subscription tier"),
+            submit_label=_("Sell"),
+            intro=_("A renewal of the same tier starts where the paid period ends."),
+        )
