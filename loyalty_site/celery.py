@@ -41,6 +41,15 @@ app.conf.beat_schedule = {
         "task": "programs.tasks.release_referral_rewards_task",
         "schedule": crontab(minute="*/30"),
     },
+    "webhooks-sweep": {
+        "task": "programs.api.tasks.sweep_webhook_deliveries_task",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
+    "idempotency-purge": {
+        "task": "programs.api.tasks.purge_idempotency_records_task",
+        "schedule": crontab(hour=4, minute=0),
+    },
     "ledger-reconcile": {
         "task": "programs.tasks.reconcile_ledger_task",
         "schedule": crontab(hour=3, minute=30),

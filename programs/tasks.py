@@ -7,6 +7,11 @@ from django.db import OperationalError
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerUnreachable
 
+from programs.api.tasks import (  # noqa: F401 - registered with the worker through this module
+    deliver_webhooks_task,
+    purge_idempotency_records_task,
+    sweep_webhook_deliveries_task,
+)
 from programs.models import Purchase, PurchaseStatus
 from programs.services import jobs
 from programs.services.purchases import purchases_award
