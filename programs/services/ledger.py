@@ -31,6 +31,8 @@ from programs.models import (
     Program,
     RedemptionOrder,
 )
+from programs.services import events
+from programs.services.events import event_record
 
 
 @dataclass(frozen=True)
@@ -158,6 +160,19 @@ def points_earn(
     )
     if not pending:
         _settle_debt(entry, [lot])
+    event_record(
+        type=events.POINTS_AWARDED,
+        membership=membership,
+        data={
+            "entry_id": entry.pk,
+            "points": points,
+            "pending": pending,
+            "available_at": lot.available_at,
+            "source": source,
+            "reason": reason,
+        },
+        at=now,
+    )
     return entry
 
 

@@ -29,6 +29,8 @@ from programs.models import (
     ReferralStatus,
     RiskVerdict,
 )
+from programs.services import events
+from programs.services.events import event_record
 from programs.services.ledger import Actor, points_earn
 from programs.services.locking import lock_membership, lock_memberships
 
@@ -244,6 +246,12 @@ def referral_release(referral_id: int, now=None) -> Referral:
                 )
             referral.status = ReferralStatus.REWARDED
             referral.rewarded_at = now
+            event_record(
+                type=events.REFERRAL_REWARDED,
+                membership=referrer,
+                data={"referral_id": referral.pk, "points": referral.program.referrer_points},
+                at=now,
+            )
         referral.save()
         return referral
 

@@ -26,6 +26,8 @@ from programs.models import (
     RedemptionStatus,
     Reward,
 )
+from programs.services import events
+from programs.services.events import event_record
 from programs.services.ledger import (
     Actor,
     membership_expire_overdue,
@@ -104,6 +106,17 @@ def reward_redeem(*, membership: Membership, reward: Reward, actor: Actor) -> Re
     )
     membership.last_activity_at = timezone.now()
     membership.save(update_fields=["last_activity_at", "updated_at"])
+    event_record(
+        type=events.REWARD_REDEEMED,
+        membership=membership,
+        data={
+            "redemption_id": redemption.pk,
+            "reward_id": reward.pk,
+            "reward": reward.name,
+            "points": redemption.points,
+            "voucher_code": redemption.voucher_code,
+        },
+    )
     return redemption
 
 

@@ -39,6 +39,8 @@ from programs.models import (
     TierMetric,
     TierWindow,
 )
+from programs.services import events
+from programs.services.events import event_record
 from programs.services.locking import lock_membership
 
 ZERO = Decimal(0)
@@ -173,6 +175,18 @@ def tier_refresh(
         window_end=figures.window_end if figures else None,
         changed_by=user,
         note=note,
+    )
+    event_record(
+        type=events.TIER_CHANGED,
+        membership=membership,
+        data={
+            "change_id": change.pk,
+            "from_tier": change.from_tier.name if change.from_tier_id else None,
+            "to_tier": new.name if new else None,
+            "direction": "up" if _rank(new) > _rank(change.from_tier) else "down",
+            "reason": reason,
+        },
+        at=now,
     )
     return change
 

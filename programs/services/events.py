@@ -1,0 +1,26 @@
+"""Domain events: the one place a service says "something a member or partner cares about
+happened".
+
+A service calls ``event_record`` *inside* the transaction of the change. The outbox rows it
+writes (partner webhooks, see ``programs.services.webhooks``) commit or roll back with the
+change, and anything sent outside the database is enqueued only after the commit.
+"""
+
+from datetime import datetime
+
+from programs.models import Membership, WebhookEventType
+from programs.services.webhooks import webhook_event_emit
+
+POINTS_AWARDED = WebhookEventType.POINTS_AWARDED.value
+TIER_CHANGED = WebhookEventType.TIER_CHANGED.value
+REWARD_REDEEMED = WebhookEventType.REWARD_REDEEMED.value
+REFERRAL_REWARDED = WebhookEventType.REFERRAL_REWARDED.value
+SURVEY_RESPONDED = WebhookEventType.SURVEY_RESPONDED.value
+
+
+def event_record(
+    *, type: str, membership: Membership, data: dict, at: datetime | None = None
+) -> None:
+    """Record one event of ``type`` for ``membership`` with its public ``data``."""
+    if type in WebhookEventType.values:
+        webhook_event_emit(type=type, membership=membership, data=data, at=at)
