@@ -23,6 +23,17 @@ class MembershipInactive(LoyaltyError):
     default_message = _("This membership is not active.")
 
 
+class InvalidStatusChange(LoyaltyError):
+    code = "invalid_status_change"
+    status = 409
+    default_message = _("This membership status change is not possible.")
+
+
+class PartnerInactive(LoyaltyError):
+    code = "partner_inactive"
+    default_message = _("This partner is deactivated and cannot record purchases.")
+
+
 class ProgramMismatch(LoyaltyError):
     code = "program_mismatch"
     default_message = _("This partner does not take part in the member's program.")

@@ -18,8 +18,13 @@ from programs.services.purchases import purchases_award
 
 logger = logging.getLogger(__name__)
 
-AWARD_BATCH = 500
+# A purchase recorded by the API is awarded alone, at once (enqueued after its commit). The
+# sweeper drains a backlog in big batches: one transaction and about twenty queries per
+# batch, whatever its size (programs.services.awarding).
+AWARD_BATCH = 1000
 SWEEP_AFTER_SECONDS = 30
+SWEEP_LIMIT = 200_000  # purchases one sweep enqueues at most; the next sweep takes the rest
+SWEEP_CHUNK = 20_000  # ids read at a time, so the sweeper's memory does not grow with it
 TRANSIENT = (OperationalError,)
 
 
@@ -59,18 +64,28 @@ def enqueue_award(purchase_ids: list[int]) -> bool:
 def sweep_received_purchases_task() -> int:
     """Re-enqueue purchases still unprocessed a little after they were received: the
     database is the source of truth, so a broker outage or a crash between commit and
-    enqueue delays points but never loses them."""
+    enqueue delays points but never loses them. Batches hold whole members (purchases
+    sorted by membership), so workers draining side by side seldom wait for each other's
+    membership locks."""
     cutoff = timezone.now() - timezone.timedelta(seconds=SWEEP_AFTER_SECONDS)
-    ids = list(
-        Purchase.objects.filter(status=PurchaseStatus.RECEIVED, received_at__lte=cutoff)
-        .order_by("pk")
-        .values_list("pk", flat=True)[:50_000]
-    )
-    for start in range(0, len(ids), AWARD_BATCH):
-        award_purchases_task.delay(ids[start : start + AWARD_BATCH])
-    if ids:
-        logger.info("sweeper re-enqueued %d received purchases", len(ids))
-    return len(ids)
+    received = Purchase.objects.filter(status=PurchaseStatus.RECEIVED, received_at__lte=cutoff)
+    swept = last = 0
+    while swept < SWEEP_LIMIT:
+        rows = list(
+            received.filter(pk__gt=last)
+            .order_by("pk")
+            .values_list("pk", "membership_id")[: min(SWEEP_CHUNK, SWEEP_LIMIT - swept)]
+        )
+        if not rows:
+            break
+        last = rows[-1][0]
+        swept += len(rows)
+        rows.sort(key=lambda row: (row[1], row[0]))
+        for start in range(0, len(rows), AWARD_BATCH):
+            award_purchases_task.delay([pk for pk, _ in rows[start : start + AWARD_BATCH]])
+    if swept:
+        logger.info("sweeper re-enqueued %d received purchases", swept)
+    return swept
 
 
 @shared_task(ignore_result=True, autoretry_for=TRANSIENT, retry_backoff=True, max_retries=5)

@@ -7,6 +7,7 @@ import factory
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
+from customers.emails import email_normalize
 from customers.models import Customer
 from programs.models import Partner, Program, Reward, Tier
 
@@ -89,7 +90,7 @@ class CustomerFactory(factory.django.DjangoModelFactory):
         model = Customer
 
     email = factory.Sequence(lambda n: f"kunde{n}@example.com")
-    email_normalized = factory.LazyAttribute(lambda c: c.email.lower())
+    email_normalized = factory.LazyAttribute(lambda c: email_normalize(c.email))
     first_name = "Erika"
     last_name = factory.Sequence(lambda n: f"Muster{n}")
 

@@ -25,8 +25,16 @@ from programs.admin.forms import (
     adjustment_key_new,
     reference_new,
 )
+from programs.admin.membership_status import MembershipStatusForm, StatusChangeInline
 from programs.errors import LoyaltyError
-from programs.models import LedgerEntry, Membership, Tier, TierChange, TierKind
+from programs.models import (
+    LedgerEntry,
+    Membership,
+    MembershipStatus,
+    Tier,
+    TierChange,
+    TierKind,
+)
 from programs.services.actions import points_adjust
 from programs.services.ledger import entry_by_key
 from programs.services.locking import lock_membership
@@ -172,7 +180,7 @@ class MembershipAdmin(ServiceWrittenAdmin):
         "subscription_tier_display",
         "subscription_until",
     )
-    inlines = [LedgerEntryInline, TierChangeInline]
+    inlines = [LedgerEntryInline, TierChangeInline, StatusChangeInline]
 
     def get_queryset(self, request):
         return (
@@ -222,6 +230,8 @@ class MembershipAdmin(ServiceWrittenAdmin):
             (_("Adjust points"), self.admin_url("adjust_points", obj.pk)),
             (_("Set tier"), self.admin_url("set_tier", obj.pk)),
         ]
+        if obj.status != MembershipStatus.CLOSED:
+            tools.append((_("Change status"), self.admin_url("change_status", obj.pk)))
         if obj.program.tiers.filter(kind=TierKind.SUBSCRIPTION).exists():
             tools.append((_("Sell subscription tier"), self.admin_url("sell_subscription", obj.pk)))
         return tools
@@ -236,6 +246,11 @@ class MembershipAdmin(ServiceWrittenAdmin):
                 name=f"{info}_adjust_points",
             ),
             path("<path:object_id>/set-tier/", view(self.set_tier_view), name=f"{info}_set_tier"),
+            path(
+                "<path:object_id>/change-status/",
+                view(self.change_status_view),
+                name=f"{info}_change_status",
+            ),
             path(
                 "<path:object_id>/sell-subscription/",
                 view(self.sell_subscription_view),
@@ -364,6 +379,40 @@ class MembershipAdmin(ServiceWrittenAdmin):
                 "Current tier: %(tier)s."
             )
             % {"tier": tier_label(membership.tier) or "-"},
+        )
+
+    def change_status_view(self, request, object_id):
+        membership = self.operated_object(request, object_id)
+        form = MembershipStatusForm(
+            request.POST if request.method == "POST" else None, membership=membership
+        )
+        if form.is_valid():
+            service = MembershipStatusForm.CHANGES[form.cleaned_data["change"]][1]
+            try:
+                change = service(
+                    membership=membership, reason=form.cleaned_data["reason"], user=request.user
+                )
+            except LoyaltyError as error:
+                add_domain_error(form, error)
+            else:
+                message = _("Status changed to %(status)s.") % {
+                    "status": change.get_to_status_display()
+                }
+                self.log_change(request, membership, f"{message} {change.reason}")
+                self.message_user(request, message, messages.SUCCESS)
+                return redirect(self.admin_url("change", membership.pk))
+        return render_form_page(
+            self,
+            request,
+            form=form,
+            obj=membership,
+            title=_("Change status"),
+            submit_label=_("Change status"),
+            intro=_(
+                "Current status: %(status)s. A suspended or closed membership earns and "
+                "redeems nothing; a closed one cannot be reactivated."
+            )
+            % {"status": membership.get_status_display()},
         )
 
     def sell_subscription_view(self, request, object_id):

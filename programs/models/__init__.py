@@ -13,6 +13,7 @@ from .ledger import ActorType, EntryKind, EntrySource, LedgerEntry, LotAllocatio
 from .membership import (
     Membership,
     MembershipStatus,
+    MembershipStatusChange,
     TierChange,
     TierChangeReason,
     TierSubscription,
@@ -57,6 +58,7 @@ __all__ = [
     "LotAllocation",
     "Membership",
     "MembershipStatus",
+    "MembershipStatusChange",
     "Partner",
     "PartnerCustomer",
     "PointLot",

@@ -214,3 +214,35 @@ class TierSubscription(models.Model):
 
     def __str__(self) -> str:
         return f"{self.tier} {self.starts_at:%Y-%m-%d} - {self.ends_at:%Y-%m-%d}"
+
+
+class MembershipStatusChange(models.Model):
+    """Audit trail of a membership's status (suspended, reactivated, closed): who, when,
+    from which status to which, and why."""
+
+    membership = models.ForeignKey(
+        Membership,
+        verbose_name=_("membership"),
+        on_delete=models.CASCADE,
+        related_name="status_changes",
+    )
+    from_status = models.CharField(_("from"), max_length=10, choices=MembershipStatus.choices)
+    to_status = models.CharField(_("to"), max_length=10, choices=MembershipStatus.choices)
+    reason = models.TextField(_("reason"))
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("changed by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(_("when"), auto_now_add=True, db_index=True)
+
+    class Meta:
+        verbose_name = _("membership status change")
+        verbose_name_plural = _("membership status changes")
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.membership}: {self.from_status} -> {self.to_status}"

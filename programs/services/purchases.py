@@ -1,6 +1,5 @@
 """Recording purchases, awarding their points (in the worker) and reversing them on returns."""
 
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -18,6 +17,7 @@ from programs.errors import (
     IdempotencyConflict,
     InvalidAmount,
     MembershipInactive,
+    PartnerInactive,
     ProgramMismatch,
     RefundExceedsPurchase,
 )
@@ -27,7 +27,6 @@ from programs.models import (
     EarnRule,
     EntryKind,
     EntrySource,
-    LotAllocation,
     Membership,
     MembershipStatus,
     Partner,
@@ -36,11 +35,16 @@ from programs.models import (
     PurchaseLine,
     PurchaseStatus,
     Refund,
-    ReturnPolicy,
 )
-from programs.services.ledger import Actor, append_entry, consume_lots, points_earn
+from programs.services.ledger import Actor, points_earn
 from programs.services.locking import lock_memberships
-from programs.services.tiers import membership_tier_after_return, membership_tier_upgrade
+from programs.services.referrals import referral_on_return
+from programs.services.returns import points_reverse
+from programs.services.tiers import (
+    membership_subscription_after_refund,
+    membership_tier_after_return,
+    membership_tier_upgrade,
+)
 
 MAX_FUTURE_SKEW = timedelta(minutes=10)
 
@@ -103,6 +107,8 @@ def purchase_record(
     (``created`` False); the same order id with another member or amount is a conflict.
     """
     program = membership.program
+    if not partner.is_active:
+        raise PartnerInactive(f"Partner {partner.name} is deactivated; it cannot record purchases.")
     if membership.status != MembershipStatus.ACTIVE:
         raise MembershipInactive()
     if not partner.programs.filter(pk=program.pk).exists():
@@ -192,40 +198,12 @@ def purchase_record(
 
 def purchases_award(purchase_ids: Sequence[int]) -> int:
     """Award the points of received purchases, each exactly once. Returns how many were
-    processed. Safe to run twice and concurrently: purchases are re-read under the
-    membership locks and only those still ``received`` are processed."""
-    candidates = list(
-        Purchase.objects.filter(pk__in=purchase_ids, status=PurchaseStatus.RECEIVED).values_list(
-            "pk", "membership_id"
-        )
-    )
-    if not candidates:
-        return 0
-    processed = 0
-    with transaction.atomic():
-        memberships = lock_memberships({m for _, m in candidates})
-        purchases = list(
-            Purchase.objects.select_for_update()
-            .filter(pk__in=[p for p, _ in candidates], status=PurchaseStatus.RECEIVED)
-            .order_by("pk")
-        )
-        lines_by_purchase = defaultdict(list)
-        for line in PurchaseLine.objects.filter(purchase__in=purchases).order_by("line_no"):
-            lines_by_purchase[line.purchase_id].append(line)
-        rules, campaigns = {}, {}
-        for purchase in purchases:
-            pid = purchase.program_id
-            if pid not in rules:
-                rules[pid], campaigns[pid] = _rules_for(pid), _campaigns_for(pid)
-            _award_one(
-                purchase,
-                memberships[purchase.membership_id],
-                lines_by_purchase[purchase.pk],
-                rules[pid],
-                campaigns[pid],
-            )
-            processed += 1
-    return processed
+    processed. Safe to run twice and concurrently: purchases are claimed under the
+    membership locks and only those still ``received`` are processed. The work is done in
+    bulk, a batch per transaction (``programs.services.awarding``)."""
+    from programs.services.awarding import purchases_award_bulk
+
+    return purchases_award_bulk(purchase_ids)
 
 
 def _cap_left(membership: Membership, campaigns: list[Campaign]) -> dict[int, int | None]:
@@ -330,8 +308,10 @@ def purchase_refund(
     actor: Actor,
 ) -> tuple[Refund, bool]:
     """Record a (partial) return and reverse the points it takes away, per the program's
-    return policy. Idempotent on (purchase, refund_id). Give either returned ``lines``
-    (their value is the refunded amount) or an ``amount``."""
+    return policy. Idempotent on (purchase, refund_id): the same request again returns the
+    first refund, the same id with other lines or amount is an ``IdempotencyConflict``. Give
+    either returned ``lines`` (their value is the refunded amount) or an ``amount``. A
+    qualifying purchase of a referral returned below the minimum rejects the referral."""
     if purchase.status == PurchaseStatus.RECEIVED:
         purchases_award([purchase.pk])
     with transaction.atomic():
@@ -339,6 +319,11 @@ def purchase_refund(
         purchase = Purchase.objects.select_for_update().get(pk=purchase.pk)
         existing = Refund.objects.filter(purchase=purchase, refund_id=refund_id).first()
         if existing:
+            if not _same_refund(existing, amount, lines):
+                raise IdempotencyConflict(
+                    f"Refund {refund_id} was already recorded with other data.",
+                    field="refund_id",
+                )
             return existing, False
         all_lines = {li.line_no: li for li in purchase.lines.order_by("line_no")}
         line_amount = Decimal(0)
@@ -382,58 +367,33 @@ def purchase_refund(
         due = _reversal_target(purchase, list(all_lines.values())) - purchase.points_reversed
         reversed_points = 0
         if due > 0 and purchase.status == PurchaseStatus.AWARDED:
-            reversed_points = _reverse(membership, purchase, refund, due, actor)
+            reversed_points = points_reverse(
+                membership,
+                lot=PointLot.objects.filter(
+                    earn_entry__purchase=purchase, earn_entry__kind=EntryKind.EARN
+                ).first(),
+                points=due,
+                idempotency_key=f"refund:{refund.pk}:reverse",
+                actor=actor,
+                reason=f"return {refund.refund_id} of order {purchase.order_id}",
+                purchase=purchase,
+            )
         refund.points_reversed = reversed_points
         refund.save(update_fields=["points_reversed"])
-        # Points the policy let the customer keep are never reclaimed by a later refund.
+        # Points the policy let the customer keep are never reclaimed by a later refund (only
+        # when a cancelled redemption brings them back: ``returns.returned_points_reclaim``).
         purchase.points_reversed += due if due > 0 else 0
         purchase.save(update_fields=["refunded_amount", "points_reversed"])
+        referral_on_return(membership, purchase, actor)
+        membership_subscription_after_refund(membership, purchase, timezone.now())
         membership_tier_after_return(membership, timezone.now())
     return refund, True
 
 
-def _reverse(membership, purchase, refund, points: int, actor: Actor) -> int:
-    """Take back up to ``points`` earned by ``purchase``: first from its own lot (pending or
-    available), then, as the policy allows, from other available lots or as a debt."""
-    policy = membership.program.return_policy
-    lot = PointLot.objects.filter(
-        earn_entry__purchase=purchase, earn_entry__kind=EntryKind.EARN
-    ).first()
-    from_pending = from_available = from_debt = 0
-    if lot is not None and lot.released_at is None:
-        from_pending = min(points, lot.remaining)
-    elif lot is not None and policy != ReturnPolicy.PENDING_ONLY:
-        from_available = min(points, lot.remaining)
-    rest = points - from_pending - from_available
-    if rest > 0 and policy != ReturnPolicy.PENDING_ONLY:
-        other = min(rest, membership.balance - from_available)
-        from_available += max(0, other)
-        if policy == ReturnPolicy.ALLOW_NEGATIVE:
-            from_debt = points - from_pending - from_available
-    total = from_pending + from_available + from_debt
-    if total == 0:
-        return 0
-    entry = append_entry(
-        membership,
-        kind=EntryKind.REVERSE,
-        source=EntrySource.PURCHASE,
-        idempotency_key=f"refund:{refund.pk}:reverse",
-        actor=actor,
-        points=-(from_available + from_debt),
-        pending_points=-from_pending,
-        reason=f"return {refund.refund_id} of order {purchase.order_id}",
-        purchase=purchase,
-    )
-    if from_pending:
-        lot.remaining -= from_pending
-        lot.save(update_fields=["remaining"])
-        LotAllocation.objects.create(entry=entry, lot=lot, points=from_pending)
-    if from_available:
-        own = min(from_available, lot.remaining) if lot is not None and lot.released_at else 0
-        if own:
-            lot.remaining -= own
-            lot.save(update_fields=["remaining"])
-            LotAllocation.objects.create(entry=entry, lot=lot, points=own)
-        if from_available - own:
-            consume_lots(membership, entry, from_available - own, exclude=[lot.pk] if lot else [])
-    return total
+def _same_refund(existing: Refund, amount: Decimal | None, lines: Sequence[RefundLine]) -> bool:
+    """A repeated refund id is a replay only with the same request: the same lines, and the
+    same amount where one is given."""
+    asked = [{"line_no": i.line_no, "quantity": i.quantity} for i in lines]
+    if asked != existing.lines:
+        return False
+    return amount == existing.amount or (amount is None and bool(lines))

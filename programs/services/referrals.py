@@ -23,6 +23,8 @@ from programs.errors import ReferralNotAllowed
 from programs.models import (
     EntrySource,
     Membership,
+    MembershipStatus,
+    PointLot,
     Purchase,
     PurchaseStatus,
     Referral,
@@ -33,6 +35,7 @@ from programs.services import events
 from programs.services.events import event_record
 from programs.services.ledger import Actor, points_earn
 from programs.services.locking import lock_membership, lock_memberships
+from programs.services.returns import points_reverse
 
 MAX_CHAIN = 20
 
@@ -111,7 +114,11 @@ def referral_register(
         .filter(referral_code=referral_code.strip().upper())
         .first()
     )
-    if referrer is None or referrer.program_id != referee.program_id:
+    if (
+        referrer is None
+        or referrer.program_id != referee.program_id
+        or referrer.status != MembershipStatus.ACTIVE
+    ):
         raise ReferralNotAllowed("This referral code is not valid for this program.")
     if not referrer.program.referral_enabled:
         raise ReferralNotAllowed("This program has no referral scheme.")
@@ -166,6 +173,49 @@ def referral_on_purchase(referee: Membership, purchase: Purchase) -> None:
     referral.save()
 
 
+def _still_qualifies(referral: Referral, purchase: Purchase) -> bool:
+    """The qualifying purchase still counts: awarded and, net of returns, at the minimum."""
+    return (
+        purchase.status == PurchaseStatus.AWARDED
+        and purchase.amount - purchase.refunded_amount >= referral.program.referral_min_purchase
+    )
+
+
+def referral_on_return(referee: Membership, purchase: Purchase, actor: Actor) -> None:
+    """Called in a return (the friend's membership locked): a qualifying purchase returned
+    below the minimum before the referrer was rewarded rejects the referral at once, and the
+    friend's welcome bonus goes back as the program's return policy allows (never into a
+    debt the policy does not allow). A referral already rewarded stays rewarded."""
+    referral = (
+        Referral.objects.select_for_update()
+        .select_related("program")
+        .filter(
+            qualifying_purchase=purchase,
+            status__in=[ReferralStatus.QUALIFIED, ReferralStatus.REVIEW],
+        )
+        .first()
+    )
+    if referral is None or _still_qualifies(referral, purchase):
+        return
+    bonus = PointLot.objects.filter(
+        earn_entry__idempotency_key=f"referral:{referral.pk}:referee"
+    ).first()
+    if bonus is not None:
+        points_reverse(
+            referee,
+            lot=bonus,
+            points=bonus.points,
+            idempotency_key=f"referral:{referral.pk}:referee:reverse",
+            actor=actor,
+            reason="welcome bonus: qualifying purchase returned",
+            source=EntrySource.REFERRAL,
+            referral=referral,
+        )
+    referral.status = ReferralStatus.REJECTED
+    referral.rejection_reason = "qualifying purchase returned"
+    referral.save(update_fields=["status", "rejection_reason"])
+
+
 def _reward_referee(referral: Referral, referee: Membership) -> None:
     points = referral.program.referee_points
     if points:
@@ -214,7 +264,8 @@ def referral_reject(*, referral: Referral, user, reason: str) -> Referral:
 
 def referral_release(referral_id: int, now=None) -> Referral:
     """Reward the referrer once the friend's purchase is past the return window and was
-    not returned; reject if it was returned in full or the cap is used up."""
+    not returned; reject if it was returned, the cap is used up or the referrer's membership
+    was closed. While the referrer's membership is suspended the reward waits."""
     now = now or timezone.now()
     with transaction.atomic():
         referral = Referral.objects.select_related("program").get(pk=referral_id)
@@ -222,14 +273,14 @@ def referral_release(referral_id: int, now=None) -> Referral:
         referral = Referral.objects.select_for_update().get(pk=referral_id)
         if referral.status != ReferralStatus.QUALIFIED or referral.release_at > now:
             return referral
-        purchase = referral.qualifying_purchase
-        net = purchase.amount - purchase.refunded_amount
-        if (
-            purchase.status != PurchaseStatus.AWARDED
-            or net < referral.program.referral_min_purchase
-        ):
+        if referrer.status == MembershipStatus.SUSPENDED:
+            return referral  # held: the job rewards it once the membership is reactivated
+        if not _still_qualifies(referral, referral.qualifying_purchase):
             referral.status = ReferralStatus.REJECTED
             referral.rejection_reason = "qualifying purchase returned"
+        elif referrer.status == MembershipStatus.CLOSED:
+            referral.status = ReferralStatus.REJECTED
+            referral.rejection_reason = "referrer_membership_closed"
         elif _cap_reached_excluding(referrer, referral, now):
             referral.status = ReferralStatus.REJECTED
             referral.rejection_reason = "referrer_cap_reached"

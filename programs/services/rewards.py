@@ -35,6 +35,8 @@ from programs.services.ledger import (
     points_spend,
 )
 from programs.services.locking import lock_membership
+from programs.services.returns import returned_points_reclaim
+from programs.services.tiers import membership_tier_after_return
 
 _VOUCHER_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 
@@ -122,7 +124,8 @@ def reward_redeem(*, membership: Membership, reward: Reward, actor: Actor) -> Re
 
 @transaction.atomic
 def redemption_cancel(*, redemption: Redemption, actor: Actor) -> Redemption:
-    """Give an unused redemption's points back to the lots they came from; restock."""
+    """Give an unused redemption's points back to the lots they came from; restock. Points
+    that return to the lot of a purchase returned since are taken back at once."""
     membership = lock_membership(redemption.membership_id)
     redemption = Redemption.objects.select_for_update().get(pk=redemption.pk)
     if redemption.status != RedemptionStatus.ISSUED:
@@ -138,6 +141,15 @@ def redemption_cancel(*, redemption: Redemption, actor: Actor) -> Redemption:
         reason=redemption.reward.name,
         redemption=redemption,
     )
+    # Points of a purchase returned meanwhile, which the return could not take because this
+    # redemption had spent them, go now instead of coming back to life.
+    if returned_points_reclaim(
+        membership,
+        spent_entry=spent,
+        idempotency_key=f"redemption:{redemption.pk}:cancel:reverse",
+        actor=actor,
+    ):
+        membership_tier_after_return(membership, timezone.now())
     Reward.objects.filter(pk=redemption.reward_id, stock__isnull=False).update(stock=F("stock") + 1)
     redemption.status = RedemptionStatus.CANCELLED
     redemption.cancelled_at = timezone.now()

@@ -19,7 +19,7 @@ from decimal import Decimal
 
 from dateutil.relativedelta import relativedelta
 from django.db import transaction
-from django.db.models import Sum
+from django.db.models import OuterRef, Q, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -29,6 +29,7 @@ from programs.models import (
     EntryKind,
     LedgerEntry,
     Membership,
+    PointLot,
     Program,
     Purchase,
     PurchaseStatus,
@@ -37,6 +38,7 @@ from programs.models import (
     TierChangeReason,
     TierKind,
     TierMetric,
+    TierSubscription,
     TierWindow,
 )
 from programs.services import events
@@ -72,17 +74,48 @@ def next_review(program: Program, now: datetime) -> datetime:
     return now + relativedelta(months=12)
 
 
+def points_earned(membership_ids, start: datetime, end: datetime) -> dict[int, int]:
+    """Points earned (earn entries, net of their returns) per membership, dated by when they
+    were earned (the lot's ``earned_at``: the purchase's or action's own date), not by when
+    the entry was written: backdated history counts in the window it belongs to. A return
+    counts against the window of the points it takes back. Two set-based queries."""
+    earned = (
+        PointLot.objects.filter(
+            membership__in=membership_ids,
+            earn_entry__kind=EntryKind.EARN,
+            earned_at__gte=start,
+            earned_at__lte=end,
+        )
+        .values("membership")
+        .annotate(total=Sum("points"))
+        .values_list("membership", "total")
+    )
+    source_lot = PointLot.objects.filter(
+        Q(earn_entry__purchase=OuterRef("purchase")) | Q(earn_entry__referral=OuterRef("referral")),
+        membership=OuterRef("membership"),
+        earn_entry__kind=EntryKind.EARN,
+    ).values("earned_at")[:1]
+    returned = (
+        LedgerEntry.objects.filter(membership__in=membership_ids, kind=EntryKind.REVERSE)
+        .annotate(earned_at=Subquery(source_lot))
+        .filter(earned_at__gte=start, earned_at__lte=end)
+        .values("membership")
+        .annotate(total=Coalesce(Sum("points"), 0) + Coalesce(Sum("pending_points"), 0))
+        .values_list("membership", "total")
+    )
+    totals: dict[int, int] = dict(earned)
+    for membership_id, total in returned:
+        totals[membership_id] = totals.get(membership_id, 0) + total
+    return totals
+
+
 def qualifying_value(membership: Membership, start: datetime, end: datetime) -> Decimal:
-    """Qualifying spend (net of returns, fees excluded) or points earned, in the window."""
+    """Qualifying spend (net of returns, fees excluded) or points earned, in the window;
+    both dated by the purchase (or earning), not by when it was recorded."""
     if membership.program.tier_metric == TierMetric.POINTS:
-        total = LedgerEntry.objects.filter(
-            membership=membership,
-            kind__in=[EntryKind.EARN, EntryKind.REVERSE],
-            created_at__gte=start,
-            created_at__lte=end,
-        ).aggregate(total=Coalesce(Sum("points"), 0) + Coalesce(Sum("pending_points"), 0))["total"]
-        # A return in this window of points earned in an earlier one must not push the
-        # figures below zero: that would drop the member below the base tier (to none).
+        total = points_earned([membership.pk], start, end).get(membership.pk, 0)
+        # A return of points earned before a window never counts in it; still, never let the
+        # figures drop below zero: that would drop the member below the base tier (to none).
         return Decimal(max(total, 0))
     spend = Purchase.objects.filter(
         membership=membership,
@@ -311,3 +344,26 @@ def membership_tier_expire_parts(membership: Membership, now: datetime) -> TierC
     if reason is None:
         return None
     return tier_refresh(membership, reason=reason, now=now)
+
+
+def membership_subscription_after_refund(
+    membership: Membership, purchase: Purchase, now: datetime
+) -> TierChange | None:
+    """A subscription fee refunded in full takes back the period it paid for: the paid-up
+    date moves back by that period, and the subscribed tier lapses if nothing paid is left.
+    (A partial refund of a fee is a goodwill gesture: the period stays.)"""
+    subscription = TierSubscription.objects.filter(purchase=purchase).first()
+    if (
+        subscription is None
+        or purchase.refunded_amount < purchase.amount
+        or membership.subscription_tier_id != subscription.tier_id
+        or membership.subscription_until is None
+    ):
+        return None
+    membership.subscription_until -= subscription.ends_at - subscription.starts_at
+    if membership.subscription_until > now:
+        membership.save(update_fields=["subscription_until", "updated_at"])
+        return None
+    membership.subscription_tier = None
+    membership.subscription_until = None
+    return tier_refresh(membership, reason=TierChangeReason.SUBSCRIPTION_LAPSED, now=now)

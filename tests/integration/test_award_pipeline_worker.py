@@ -215,6 +215,8 @@ def test_task_enqueued_in_a_rolled_back_transaction_never_runs(workers, broker, 
     rolled_back = in_rolled_back_transaction(lambda: record(membership, "49.90").pk)
     control = record(membership, "19.90")
     workers.wait_until(lambda: awarded([control.pk]) == 1, "the control purchase awarded")
+    # the worker logs the task's result after its commit, a moment after the row changes
+    workers.wait_until(lambda: award_returns(worker) == [1], "the award task's result logged")
 
     assert not Purchase.objects.filter(pk=rolled_back).exists()
     assert len(AWARD_RECEIVED.findall(worker.log())) == 1

@@ -43,7 +43,12 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from programs.errors import LoyaltyError, RedemptionNotCancellable, RefundExceedsPurchase
+from programs.errors import (
+    IdempotencyConflict,
+    LoyaltyError,
+    RedemptionNotCancellable,
+    RefundExceedsPurchase,
+)
 from programs.models import (
     ActionRule,
     DowngradeMode,
@@ -52,12 +57,14 @@ from programs.models import (
     ExpiryPolicy,
     LedgerEntry,
     LimitPeriod,
+    LotAllocation,
     Membership,
     PointLot,
     Purchase,
     Redemption,
     RedemptionOrder,
     RedemptionStatus,
+    Refund,
     ReturnPolicy,
     Reward,
     Rounding,
@@ -270,13 +277,20 @@ class LedgerMachine(RuleBasedStateMachine):
     def figures(self, member: int, now: datetime) -> Decimal:
         start = self.window_start(now)
         if self.program.tier_metric == TierMetric.POINTS:
+            # Dated by when the points were earned (the purchase's own date for a late
+            # report), a return by the date of the points it takes back; net of returns,
+            # never below zero.
             rows = LedgerEntry.objects.filter(
                 membership_id=self.member_pks[member],
                 kind__in=[EntryKind.EARN, EntryKind.REVERSE],
-            ).values_list("points", "pending_points", "created_at")
-            # Net of returns, but never below zero: a return of points earned in an earlier
-            # window cannot take a member below the base tier.
-            return max(Decimal(sum(p + q for p, q, at in rows if start <= at <= now)), Decimal(0))
+            ).values_list("kind", "points", "pending_points", "lot__earned_at", "purchase_id")
+            total = 0
+            for kind, p, q, earned_at, purchase_id in rows:
+                if kind == EntryKind.REVERSE:
+                    earned_at = self.purchases[purchase_id].occurred_at
+                if start <= earned_at <= now:
+                    total += p + q
+            return max(Decimal(total), Decimal(0))
         return sum(
             (
                 p.amount - p.refunded
@@ -411,8 +425,13 @@ class LedgerMachine(RuleBasedStateMachine):
         after = Membership.objects.get(pk=redemption.membership_id)
         restored = LedgerEntry.objects.get(redemption=redemption, kind=EntryKind.REDEEM_CANCEL)
         assert restored.points == redemption.points
-        # Some of the returned points may settle a debt or lapse again at once.
+        # Some of the returned points may settle a debt, lapse again at once or go with a
+        # purchase returned meanwhile (then the tier is re-evaluated as after a return).
         assert after.balance - after.debt <= before.balance - before.debt + redemption.points
+        if LedgerEntry.objects.filter(
+            idempotency_key__startswith=f"redemption:{redemption.pk}:cancel:reverse"
+        ).exists():
+            self.model_after_return(self.member_pks.index(redemption.membership_id))
 
     @precondition(lambda self: self.redeemed)
     @rule(data=st.data())
@@ -439,7 +458,18 @@ class LedgerMachine(RuleBasedStateMachine):
         kwargs: dict = {}
         if mode == "replay" and model.refund_ids:
             refund_id = data.draw(st.sampled_from(model.refund_ids))
-            kwargs["amount"] = Decimal("0.01")
+            first = Refund.objects.get(purchase=purchase, refund_id=refund_id)
+            with pytest.raises(IdempotencyConflict):  # the same id for another request
+                purchase_refund(
+                    purchase=purchase,
+                    refund_id=refund_id,
+                    amount=first.amount + Decimal("0.01"),
+                    actor=self.actor,
+                )
+            if first.lines:
+                kwargs["lines"] = [RefundLine(li["line_no"], li["quantity"]) for li in first.lines]
+            else:
+                kwargs["amount"] = first.amount
         elif mode == "line":
             open_lines = [(n, q) for n, q, _ in model.lines]
             line_no, quantity = data.draw(st.sampled_from(open_lines))
@@ -496,7 +526,13 @@ class LedgerMachine(RuleBasedStateMachine):
         policy = self.program.return_policy
         membership = Membership.objects.get(pk=purchase.membership_id)
         if policy == ReturnPolicy.ALLOW_NEGATIVE:
-            assert reversed_points == purchase.points_reversed  # nothing is forgiven
+            # nothing is forgiven but points of the purchase that had expired already
+            expired = LotAllocation.objects.filter(
+                lot__earn_entry__purchase=purchase,
+                lot__earn_entry__kind=EntryKind.EARN,
+                entry__kind=EntryKind.EXPIRE,
+            ).aggregate(total=Sum("points"))["total"]
+            assert purchase.points_reversed - reversed_points <= (expired or 0)
         else:
             assert membership.debt == 0
         if policy == ReturnPolicy.PENDING_ONLY:  # only pending points are ever taken back

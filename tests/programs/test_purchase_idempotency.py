@@ -12,6 +12,7 @@ from programs.errors import (
     IdempotencyConflict,
     InvalidAmount,
     MembershipInactive,
+    PartnerInactive,
     ProgramMismatch,
 )
 from programs.models import LedgerEntry, MembershipStatus, Purchase, PurchaseStatus
@@ -108,6 +109,15 @@ def test_partner_outside_the_program_is_refused(membership):
     stranger = PartnerFactory()
     with pytest.raises(ProgramMismatch):
         record(stranger, membership, "10.00")
+    assert not Purchase.objects.exists()
+
+
+def test_deactivated_partner_cannot_record(partner, membership):
+    partner.is_active = False
+    partner.save(update_fields=["is_active"])
+    with pytest.raises(PartnerInactive) as excinfo:
+        record(partner, membership, "10.00")
+    assert partner.name in str(excinfo.value)
     assert not Purchase.objects.exists()
 
 

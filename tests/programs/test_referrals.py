@@ -9,12 +9,18 @@ from django.utils import timezone
 
 from customers.services import customer_create
 from programs.errors import ReferralNotAllowed
-from programs.models import EntrySource, ReferralStatus, RiskVerdict
+from programs.models import EntrySource, Referral, ReferralStatus, ReturnPolicy, RiskVerdict
 from programs.services.jobs import referrals_release_due
-from programs.services.memberships import membership_enroll
+from programs.services.memberships import (
+    membership_close,
+    membership_enroll,
+    membership_reactivate,
+    membership_suspend,
+)
 from programs.services.purchases import purchase_refund
 from programs.services.referrals import referral_approve, referral_register, referral_reject
-from tests.factories import CustomerFactory, StaffFactory
+from programs.services.rewards import reward_redeem
+from tests.factories import CustomerFactory, RewardFactory, StaffFactory
 from tests.programs.bookkeeping import assert_books_balance, program_set
 
 
@@ -117,11 +123,16 @@ def test_returned_qualifying_purchase_rejects_the_referral(
     referral = register(referrer, friend)
     purchase = buy(friend, "25.00")
     purchase_refund(purchase=purchase, refund_id="R-1", amount=Decimal(refunded), actor=system)
-    assert referrals_release_due(now=timezone.now() + timedelta(days=15)) == 1
+    # rejected at the return, not only when the referrer's reward falls due
     referral.refresh_from_db()
     assert referral.status == ReferralStatus.REJECTED
     assert referral.rejection_reason == "qualifying purchase returned"
+    assert referrals_release_due(now=timezone.now() + timedelta(days=15)) == 0
     assert points(referrer) == (0, 0)
+    # the friend's welcome bonus went with it (it was unspent: every policy takes it back)
+    friend.refresh_from_db()
+    assert friend.balance == 0
+    assert_books_balance(friend)
 
 
 def test_partly_returned_purchase_above_the_minimum_still_rewards(
@@ -288,3 +299,95 @@ def test_invalid_code_or_disabled_scheme_is_refused(program, referrer, friend):
     program_set(program, referral_enabled=False)
     with pytest.raises(ReferralNotAllowed):
         register(referrer, friend)
+
+
+@pytest.mark.parametrize(
+    ("policy", "after"),
+    [
+        # 150 of the 200 welcome points were spent; the purchase points were still pending
+        (ReturnPolicy.PENDING_ONLY, (50, 0, 0)),  # the bonus was available: kept
+        (ReturnPolicy.WITHIN_AVAILABLE, (0, 0, 0)),  # takes the 50 left, no further
+        (ReturnPolicy.ALLOW_NEGATIVE, (0, 0, 150)),  # the 50 left and a debt of 150
+    ],
+)
+def test_full_return_takes_back_the_welcome_bonus_as_the_policy_allows(
+    program, window, referrer, friend, buy, system, policy, after
+):
+    program_set(program, return_policy=policy)
+    referral = register(referrer, friend)
+    purchase = buy(friend, "25.00")
+    reward_redeem(
+        membership=friend, reward=RewardFactory(program=program, points_cost=150), actor=system
+    )
+    assert points(friend) == (50, 25)
+    purchase_refund(purchase=purchase, refund_id="R-1", amount=Decimal("25.00"), actor=system)
+    friend.refresh_from_db()
+    assert (friend.balance, friend.pending, friend.debt) == after
+    referral.refresh_from_db()
+    assert referral.status == ReferralStatus.REJECTED
+    referrals_release_due(now=timezone.now() + timedelta(days=15))
+    assert points(referrer) == (0, 0)
+    assert_books_balance(friend)
+
+
+def test_return_of_a_purchase_under_review_rejects_it(referrer, friend, buy, system):
+    referral = register(referrer, friend, device_id="phone-1")
+    Referral.objects.filter(pk=referral.pk).update(status=ReferralStatus.REVIEW)
+    purchase = buy(friend, "25.00")
+    purchase_refund(purchase=purchase, refund_id="R-1", amount=Decimal("25.00"), actor=system)
+    referral.refresh_from_db()
+    assert referral.status == ReferralStatus.REJECTED
+    with pytest.raises(ReferralNotAllowed):
+        referral_approve(referral=referral, user=StaffFactory())
+    assert points(friend) == (0, 0)
+
+
+def test_a_rewarded_referral_stays_rewarded_after_a_late_return(
+    window, referrer, friend, buy, system
+):
+    referral = register(referrer, friend)
+    purchase = buy(friend, "25.00")
+    referrals_release_due(now=timezone.now() + timedelta(days=15))
+    purchase_refund(purchase=purchase, refund_id="R-1", amount=Decimal("25.00"), actor=system)
+    referral.refresh_from_db()
+    assert referral.status == ReferralStatus.REWARDED
+    assert points(referrer) == (500, 0)
+
+
+def test_factory_customers_are_matched_by_the_normalised_email(program, tiers):
+    referrer, _ = membership_enroll(
+        customer=CustomerFactory(email="Max.Muster@gmail.com"), program=program
+    )
+    friend, _ = membership_enroll(
+        customer=CustomerFactory(email="maxmuster+zwei@googlemail.com"), program=program
+    )
+    assert friend.customer.email_normalized == "maxmuster@gmail.com"
+    referral = register(referrer, friend)
+    assert referral.risk_reasons == ["self_referral_email"]
+
+
+def test_referrer_reward_waits_while_suspended_and_lapses_when_closed(
+    window, enroll, referrer, friend, buy
+):
+    staff = StaffFactory()
+    register(referrer, friend)
+    buy(friend, "25.00")
+    later = timezone.now() + timedelta(days=15)
+    membership_suspend(membership=referrer, reason="Prüfung", user=staff)
+    referrals_release_due(now=later)
+    assert points(referrer) == (0, 0)  # a suspended member earns nothing meanwhile
+    membership_reactivate(membership=referrer, reason="geklärt", user=staff)
+    referrals_release_due(now=later)
+    assert points(referrer) == (500, 0)
+
+    other = enroll()
+    referral = register(referrer, other)
+    buy(other, "25.00")
+    membership_close(membership=referrer, reason="gekündigt", user=staff)
+    referrals_release_due(now=later)
+    referral.refresh_from_db()
+    assert referral.status == ReferralStatus.REJECTED
+    assert referral.rejection_reason == "referrer_membership_closed"
+    assert points(referrer) == (500, 0)
+    with pytest.raises(ReferralNotAllowed):  # a closed member's code no longer works
+        register(referrer, enroll())

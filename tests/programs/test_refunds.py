@@ -8,7 +8,12 @@ import pytest
 from dateutil.relativedelta import relativedelta
 from django.utils import timezone
 
-from programs.errors import InvalidAmount, NegativeBalance, RefundExceedsPurchase
+from programs.errors import (
+    IdempotencyConflict,
+    InvalidAmount,
+    NegativeBalance,
+    RefundExceedsPurchase,
+)
 from programs.models import (
     EarnRule,
     EntryKind,
@@ -281,11 +286,6 @@ def test_refund_keeps_a_tier_confirmed_in_an_earlier_period(membership, buy, sys
     assert membership.tier == tiers["Silber"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap: cancelling a redemption after a return gives back points the "
-    "within_available policy only let the customer keep because they were spent",
-)
 def test_cancelling_a_redemption_after_the_return_does_not_revive_returned_points(
     program, membership, buy, system
 ):
@@ -303,11 +303,6 @@ def test_cancelling_a_redemption_after_the_return_does_not_revive_returned_point
     assert balances(membership) == (0, 0, 0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap: a return reclaims points that had already expired from the "
-    "member's other lots, so the member loses them twice",
-)
 def test_returning_a_purchase_whose_points_expired_leaves_other_points_alone(
     program, membership, buy, system
 ):
@@ -318,3 +313,100 @@ def test_returning_a_purchase_whose_points_expired_leaves_other_points_alone(
     refund(old, "R-1", system, amount="100.00")
     # nothing of the old purchase was left to take back; the 60 are another purchase's
     assert balances(membership) == (60, 0, 0)
+    assert_books_balance(membership)
+
+
+def test_cancelling_after_a_return_that_drew_on_other_lots_reclaims_only_what_was_kept(
+    program, membership, buy, system
+):
+    program_set(program, return_policy=ReturnPolicy.WITHIN_AVAILABLE)
+    first = buy(membership, "100.00")
+    buy(membership, "30.00")
+    redemption = reward_redeem(
+        membership=membership,
+        reward=RewardFactory(program=program, points_cost=80),
+        actor=system,
+    )
+    refund(first, "R-1", system, amount="100.00")  # 20 of its own + 30 of the other lot
+    assert balances(membership) == (0, 0, 0)
+    redemption_cancel(redemption=redemption, actor=system)
+    # 130 earned, 100 returned: the cancellation leaves exactly 30, not 80
+    assert balances(membership) == (30, 0, 0)
+    assert_books_balance(membership)
+
+
+@pytest.mark.parametrize(
+    ("policy", "after"),
+    [
+        (ReturnPolicy.PENDING_ONLY, (100, 0, 0)),  # kept by policy: the cancellation returns it
+        (ReturnPolicy.ALLOW_NEGATIVE, (0, 0, 0)),  # the debt was paid back by the cancellation
+    ],
+)
+def test_cancelling_after_a_return_under_the_other_policies(
+    program, membership, buy, system, policy, after
+):
+    program_set(program, return_policy=policy)
+    purchase = buy(membership, "100.00")
+    redemption = reward_redeem(
+        membership=membership,
+        reward=RewardFactory(program=program, points_cost=80),
+        actor=system,
+    )
+    refund(purchase, "R-1", system, amount="100.00")
+    redemption_cancel(redemption=redemption, actor=system)
+    assert balances(membership) == after
+    assert_books_balance(membership)
+
+
+@pytest.mark.parametrize("policy", [ReturnPolicy.WITHIN_AVAILABLE, ReturnPolicy.ALLOW_NEGATIVE])
+def test_a_return_takes_the_spent_part_of_a_lot_but_not_its_expired_part(
+    program, membership, buy, system, policy
+):
+    program_set(
+        program, return_policy=policy, expiry_policy=ExpiryPolicy.FIXED_PERIOD, expiry_months=1
+    )
+    old = buy(membership, "100.00", occurred_at=timezone.now() - timedelta(days=20))
+    reward_redeem(
+        membership=membership,
+        reward=RewardFactory(program=program, points_cost=30),
+        actor=system,
+    )
+    assert points_expire_due(now=timezone.now() + timedelta(days=15)) == 70
+    buy(membership, "60.00")
+    made, _ = refund(old, "R-1", system, amount="100.00")
+    # the 30 spent come out of the other points; the 70 that expired are gone already
+    assert made.points_reversed == 30
+    assert balances(membership) == (30, 0, 0)
+    assert_books_balance(membership)
+
+
+def test_same_refund_id_with_another_amount_is_a_conflict(program, membership, buy, system):
+    purchase = buy(membership, "100.00")
+    refund(purchase, "R-1", system, amount="25.00")
+    with pytest.raises(IdempotencyConflict) as excinfo:
+        refund(purchase, "R-1", system, amount="30.00")
+    assert excinfo.value.status == 409
+    assert excinfo.value.details["field"] == "refund_id"
+    purchase.refresh_from_db()
+    assert purchase.refunded_amount == Decimal("25.00")
+    assert balances(membership) == (75, 0, 0)
+
+
+def test_same_refund_id_with_other_lines_is_a_conflict(program, membership, buy, system):
+    purchase = buy(
+        membership,
+        "50.00",
+        lines=[
+            {"sku": "A", "category": "", "quantity": 2, "unit_price": Decimal("10.00")},
+            {"sku": "B", "category": "", "quantity": 1, "unit_price": Decimal("30.00")},
+        ],
+    )
+    first, _ = refund(purchase, "R-1", system, lines=[(1, 1)])
+    again, created = refund(purchase, "R-1", system, lines=[(1, 1)])  # a true replay
+    assert (again.pk, created) == (first.pk, False)
+    with pytest.raises(IdempotencyConflict):
+        refund(purchase, "R-1", system, lines=[(2, 1)])
+    with pytest.raises(IdempotencyConflict):
+        refund(purchase, "R-1", system, amount="10.00")  # same value, but not by line
+    purchase.refresh_from_db()
+    assert purchase.refunded_amount == Decimal("10.00")

@@ -21,6 +21,8 @@ from programs.models import (
     TierKind,
 )
 from programs.services.jobs import tiers_review_due
+from programs.services.ledger import Actor
+from programs.services.purchases import purchase_refund
 from programs.services.subscriptions import tier_subscription_buy
 from programs.services.tiers import membership_tier_override
 from tests.factories import PartnerFactory, ProgramFactory, StaffFactory, standard_tiers
@@ -232,3 +234,29 @@ def test_subscription_is_refused_from_a_partner_outside_the_program(membership, 
     membership.refresh_from_db()
     assert membership.tier == tiers["Bronze"]
     assert not Purchase.objects.exists()
+
+
+def test_refunded_fee_takes_back_the_period_it_paid_for(membership, partner, vip, tiers):
+    first = tier_subscription_buy(membership=membership, tier=vip, partner=partner, order_id="V-1")
+    second = tier_subscription_buy(membership=membership, tier=vip, partner=partner, order_id="V-2")
+    system = Actor.system()
+    purchase_refund(
+        purchase=second.purchase, refund_id="R-1", amount=Decimal("100.00"), actor=system
+    )
+    membership.refresh_from_db()
+    assert membership.subscription_until == second.ends_at  # a partial refund: goodwill
+    purchase_refund(
+        purchase=second.purchase, refund_id="R-2", amount=Decimal("500.00"), actor=system
+    )
+    membership.refresh_from_db()
+    assert membership.subscription_until == first.ends_at  # one paid month left
+    assert membership.tier == vip
+    purchase_refund(
+        purchase=first.purchase, refund_id="R-1", amount=Decimal("600.00"), actor=system
+    )
+    membership.refresh_from_db()
+    assert (membership.subscription_tier, membership.subscription_until) == (None, None)
+    assert membership.tier == tiers["Bronze"]
+    change = latest_change(membership)
+    assert change.reason == TierChangeReason.SUBSCRIPTION_LAPSED
+    assert (change.from_tier, change.to_tier) == (vip, tiers["Bronze"])

@@ -19,7 +19,8 @@ from programs.models import (
 )
 from programs.services.actions import action_record
 from programs.services.jobs import tiers_review_due
-from programs.services.tiers import membership_tier_upgrade
+from programs.services.purchases import purchase_refund
+from programs.services.tiers import membership_tier_upgrade, qualification
 from tests.programs.bookkeeping import program_set
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -204,3 +205,32 @@ def test_points_metric_counts_points_earned(program, membership, buy, tiers, sys
     change = latest_change(membership)
     assert change.reason == TierChangeReason.UPGRADE
     assert change.qualifying_value == Decimal("500")
+
+
+def test_points_metric_dates_points_by_when_they_were_earned(program, membership, buy, tiers):
+    """Backdated history (an import, a till that was offline) counts in the window of the
+    purchase, not of the day it was written."""
+    program_set(program, tier_metric=TierMetric.POINTS)
+    buy(membership, "600.00", occurred_at=timezone.now() - relativedelta(months=13))
+    assert qualification(membership, timezone.now()).value == Decimal("0")
+    membership.refresh_from_db()
+    assert membership.tier == tiers["Bronze"]  # earned 13 months ago: outside the window
+    buy(membership, "499.00", occurred_at=timezone.now() - relativedelta(months=11))
+    buy(membership, "1.00")
+    membership.refresh_from_db()
+    assert membership.tier == tiers["Silber"]  # 500 points earned within 12 months
+    assert latest_change(membership).qualifying_value == Decimal("500")
+
+
+def test_points_metric_counts_a_return_against_the_window_of_the_points(
+    program, membership, buy, tiers, system
+):
+    program_set(program, tier_metric=TierMetric.POINTS)
+    old = buy(membership, "300.00", occurred_at=timezone.now() - relativedelta(months=13))
+    buy(membership, "520.00")
+    membership.refresh_from_db()
+    assert membership.tier == tiers["Silber"]
+    purchase_refund(purchase=old, refund_id="R-1", amount=Decimal("300.00"), actor=system)
+    membership.refresh_from_db()
+    assert membership.tier == tiers["Silber"]  # 520 points of this window are untouched
+    assert qualification(membership, timezone.now()).value == Decimal("520")

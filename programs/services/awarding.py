@@ -1,0 +1,460 @@
+"""Awarding received purchases in batches: the worker's bulk path behind ``purchases_award``.
+
+One transaction per batch and about twenty queries of its own, whatever its size (plus
+what ``event_record`` does per credited purchase and ``tier_refresh`` per upgrade):
+
+1. read which of the purchases are still received, and their memberships;
+2. lock those memberships in id order (the order every writer uses), then claim the
+   purchases with ``SELECT ... FOR UPDATE SKIP LOCKED`` and status ``received`` re-checked
+   under the locks, so a duplicate or overlapping batch awards nothing twice. Memberships
+   first, as ``purchase_refund`` does (membership, then purchase): claiming purchases
+   before their memberships could deadlock against a refund; and copies of one message
+   wait for each other instead of splitting the batch between them;
+3. load lines, rules, campaigns, tiers, campaign-cap usage and the tier figures of all of
+   them at once (set-based queries);
+4. compute every purchase in Python, per membership in purchase order, with the pure
+   ``programs.earning`` calculator, moving the cached balances exactly as
+   ``ledger.append_entry`` would: same entries, ``balance_after``/``pending_after``, lots,
+   debt settling, campaign caps across the purchases of the batch, tier upgrades between
+   purchases (a later purchase earns with the new multiplier);
+5. write with bulk inserts and one set-based update per table;
+6. replay, in purchase order, what must stay per purchase: ``event_record`` for each
+   credited purchase (partner webhooks, notifications) and ``tier_refresh`` for each
+   upgrade (tier change row and event).
+
+Memberships with an open referral (rare: a friend's first purchases) take the
+per-purchase path (``purchases._award_one``), whose referral bonus is itself an entry
+that must fall between the purchase entries.
+"""
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.db import transaction
+from django.db.models import Sum
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from programs.earning import LineInput, purchase_points
+from programs.models import (
+    ActorType,
+    Campaign,
+    CampaignAward,
+    EarnRule,
+    EntryKind,
+    EntrySource,
+    LedgerEntry,
+    LotAllocation,
+    Membership,
+    MembershipStatus,
+    PointLot,
+    Purchase,
+    PurchaseLine,
+    PurchaseStatus,
+    Referral,
+    ReferralStatus,
+    Tier,
+    TierChangeReason,
+    TierKind,
+    TierMetric,
+    TierSubscription,
+)
+from programs.services import events
+from programs.services.bulk import rows_update
+from programs.services.events import event_record
+from programs.services.ledger import lot_expiry
+from programs.services.locking import lock_memberships
+from programs.services.tiers import (
+    Qualification,
+    effective_tier,
+    next_review,
+    points_earned,
+    qualification_window,
+    supported_tier,
+    tier_refresh,
+)
+
+ZERO = Decimal(0)
+INSERT_ROWS = 2000  # rows per INSERT: PostgreSQL takes at most 65,535 parameters a statement
+INACTIVE_REASON = "membership not active"
+
+
+@dataclass
+class _Member:
+    """What the batch knows about one locked membership while computing."""
+
+    membership: Membership
+    cap_used: dict[int, int] = field(default_factory=dict)
+    figures: Decimal | None = None  # qualifying value so far; None: cannot upgrade
+    changed: bool = False
+
+
+@dataclass
+class _Context:
+    now: datetime
+    rules: dict[int, list[EarnRule]]
+    campaigns: dict[int, list[Campaign]]
+    tiers: dict[int, Tier]
+    qualified: dict[int, list[Tier]]
+    fee_purchases: set[int]
+
+
+def purchases_award_bulk(purchase_ids: Iterable[int]) -> int:
+    """Award the received purchases among ``purchase_ids``; returns how many were processed
+    (awarded or rejected). Safe to run twice and concurrently."""
+    ids = sorted(set(purchase_ids))
+    member_ids = set(
+        Purchase.objects.filter(pk__in=ids, status=PurchaseStatus.RECEIVED).values_list(
+            "membership_id", flat=True
+        )
+    )
+    if not member_ids:
+        return 0
+    with transaction.atomic():
+        memberships = lock_memberships(member_ids)
+        purchases = list(
+            Purchase.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(pk__in=ids, status=PurchaseStatus.RECEIVED, membership_id__in=list(memberships))
+            .order_by("pk")
+        )
+        if not purchases:
+            return 0
+        _award(purchases, memberships)
+    return len(purchases)
+
+
+def _award(purchases: list[Purchase], memberships: dict[int, Membership]) -> None:
+    from programs.services.purchases import _award_one
+
+    now = timezone.now()
+    lines = defaultdict(list)
+    for line in PurchaseLine.objects.filter(purchase__in=purchases).order_by(
+        "purchase_id", "line_no"
+    ):
+        lines[line.purchase_id].append(line)
+    context = _load_context(purchases, memberships, now)
+    referred = set(
+        Referral.objects.filter(
+            referee_id__in={p.membership_id for p in purchases}, qualifying_purchase__isnull=True
+        )
+        .exclude(status=ReferralStatus.REJECTED)
+        .values_list("referee_id", flat=True)
+    )
+    bulk = [p for p in purchases if p.membership_id not in referred]
+    members = _members(bulk, memberships, context)
+    writes = _Writes()
+    for purchase in bulk:
+        _compute(purchase, members[purchase.membership_id], lines[purchase.pk], context, writes)
+    writes.save(members.values(), now)
+    for step in writes.replay:
+        step()
+    for purchase in purchases:
+        if purchase.membership_id in referred:
+            program_id = purchase.program_id
+            _award_one(
+                purchase,
+                memberships[purchase.membership_id],
+                lines[purchase.pk],
+                context.rules.get(program_id, []),
+                context.campaigns.get(program_id, []),
+            )
+
+
+def _load_context(purchases, memberships, now) -> _Context:
+    program_ids = {p.program_id for p in purchases}
+    rules, campaigns = defaultdict(list), defaultdict(list)
+    for rule in EarnRule.objects.filter(program_id__in=program_ids, is_active=True):
+        rules[rule.program_id].append(rule)
+    for campaign in Campaign.objects.filter(program_id__in=program_ids, is_active=True):
+        campaigns[campaign.program_id].append(campaign)
+    tier_program_ids = program_ids | {m.program_id for m in memberships.values()}
+    tiers = {t.pk: t for t in Tier.objects.filter(program_id__in=tier_program_ids)}
+    qualified = defaultdict(list)
+    for tier in sorted(tiers.values(), key=lambda t: t.rank):
+        if tier.kind == TierKind.QUALIFIED:
+            qualified[tier.program_id].append(tier)
+    spend_programs = {
+        m.program_id
+        for m in memberships.values()
+        if m.program.tier_metric != TierMetric.POINTS and qualified.get(m.program_id)
+    }
+    fees = set()
+    if spend_programs:
+        fees = set(
+            TierSubscription.objects.filter(
+                purchase__in=[p.pk for p in purchases if p.program_id in spend_programs]
+            ).values_list("purchase_id", flat=True)
+        )
+    return _Context(now, rules, campaigns, tiers, qualified, fees)
+
+
+def _members(purchases, memberships, context: _Context) -> dict[int, _Member]:
+    """Per membership of the batch: tier objects attached (no lazy loads), campaign-cap
+    usage so far and, for those that may still be upgraded, the qualifying figures."""
+    members = {}
+    for purchase in purchases:
+        if purchase.membership_id in members:
+            continue
+        membership = memberships[purchase.membership_id]
+        for name in ("tier", "qualified_tier", "override_tier", "subscription_tier"):
+            setattr(membership, name, context.tiers.get(getattr(membership, f"{name}_id")))
+        members[membership.pk] = _Member(membership)
+    active = [m for m in members.values() if m.membership.status == MembershipStatus.ACTIVE]
+    capped = {
+        c.pk
+        for m in active
+        for c in context.campaigns.get(m.membership.program_id, [])
+        if c.cap_per_member is not None
+    }
+    if capped:
+        used = (
+            CampaignAward.objects.filter(
+                membership__in=[m.membership.pk for m in active], campaign__in=capped
+            )
+            .values("membership", "campaign")
+            .annotate(total=Sum("points"))
+            .values_list("membership", "campaign", "total")
+        )
+        for membership_id, campaign_id, total in used:
+            members[membership_id].cap_used[campaign_id] = total
+    by_program = defaultdict(list)
+    for member in active:
+        membership = member.membership
+        top = context.qualified.get(membership.program_id)
+        if top and _rank(membership.qualified_tier) < top[-1].rank:
+            by_program[membership.program_id].append(member)
+    for group in by_program.values():
+        program = group[0].membership.program
+        start, end = qualification_window(program, context.now)
+        figures = _figures(program.tier_metric, [m.membership.pk for m in group], start, end)
+        for member in group:
+            member.figures = figures.get(member.membership.pk, ZERO)
+    return members
+
+
+def _figures(metric: str, membership_ids, start, end) -> dict[int, Decimal]:
+    """``tiers.qualifying_value`` for many memberships at once (points not yet clamped)."""
+    if metric == TierMetric.POINTS:
+        return {m: Decimal(total) for m, total in points_earned(membership_ids, start, end).items()}
+    rows = (
+        Purchase.objects.filter(
+            membership__in=membership_ids,
+            status=PurchaseStatus.AWARDED,
+            occurred_at__gte=start,
+            occurred_at__lte=end,
+            subscription__isnull=True,
+        )
+        .values("membership")
+        .annotate(total=Coalesce(Sum("amount"), ZERO) - Coalesce(Sum("refunded_amount"), ZERO))
+    )
+    return {row["membership"]: Decimal(row["total"] or 0) for row in rows}
+
+
+def _rank(tier: Tier | None) -> int:
+    return -1 if tier is None else tier.rank
+
+
+class _Writes:
+    """Rows to insert and update, and the per-purchase steps to replay afterwards."""
+
+    def __init__(self):
+        self.entries: list[LedgerEntry] = []
+        self.lots: list[PointLot] = []
+        self.allocations: list[LotAllocation] = []
+        self.awards: list[CampaignAward] = []
+        self.lines: list[PurchaseLine] = []
+        self.purchases: list[Purchase] = []
+        self.replay: list = []
+
+    def save(self, members: Iterable[_Member], now: datetime) -> None:
+        LedgerEntry.objects.bulk_create(self.entries, batch_size=INSERT_ROWS)
+        PointLot.objects.bulk_create(self.lots, batch_size=INSERT_ROWS)
+        LotAllocation.objects.bulk_create(self.allocations, batch_size=INSERT_ROWS)
+        CampaignAward.objects.bulk_create(self.awards, batch_size=INSERT_ROWS)
+        rows_update(PurchaseLine, ["points"], self.lines)
+        rows_update(
+            Purchase,
+            ["status", "status_reason", "points_awarded", "breakdown", "processed_at"],
+            self.purchases,
+        )
+        changed = [m.membership for m in members if m.changed]
+        for membership in changed:
+            membership.updated_at = now
+        rows_update(
+            Membership,
+            ["balance", "debt", "pending", "lifetime_earned", "last_activity_at", "updated_at"],
+            changed,
+        )
+
+
+def _compute(purchase: Purchase, member: _Member, lines, context: _Context, writes) -> None:
+    """What ``purchases._award_one`` does for one purchase, into ``writes``."""
+    membership, now = member.membership, context.now
+    purchase.processed_at = now
+    writes.purchases.append(purchase)
+    if membership.status != MembershipStatus.ACTIVE:
+        purchase.status = PurchaseStatus.REJECTED
+        purchase.status_reason = INACTIVE_REASON
+        purchase.points_awarded = 0
+        return
+    program = membership.program
+    campaigns = context.campaigns.get(purchase.program_id, [])
+    cap_left = {
+        c.pk: max(0, c.cap_per_member - member.cap_used.get(c.pk, 0))
+        for c in campaigns
+        if c.cap_per_member is not None
+    }
+    breakdown = purchase_points(
+        program=program,
+        amount=purchase.amount,
+        lines=[LineInput(amount=li.amount, category=li.category, sku=li.sku) for li in lines],
+        occurred_at=purchase.occurred_at,
+        tier_multiplier=membership.tier.earn_multiplier if membership.tier else Decimal(1),
+        rules=context.rules.get(purchase.program_id, []),
+        campaigns=campaigns,
+        cap_left=cap_left,
+    )
+    total = breakdown.total
+    if total > 0:
+        _credit(purchase, member, total, program, now, writes)
+        for campaign_id, points in breakdown.campaign_points.items():
+            writes.awards.append(
+                CampaignAward(
+                    campaign_id=campaign_id, membership=membership, purchase=purchase, points=points
+                )
+            )
+            member.cap_used[campaign_id] = member.cap_used.get(campaign_id, 0) + points
+    for line, share in zip(lines, breakdown.line_points, strict=False):
+        line.points = share
+        writes.lines.append(line)
+    purchase.status = PurchaseStatus.AWARDED
+    purchase.points_awarded = total
+    purchase.breakdown = breakdown.as_json()
+    if membership.last_activity_at is None or membership.last_activity_at < purchase.occurred_at:
+        membership.last_activity_at = purchase.occurred_at
+        member.changed = True
+    _upgrade_check(purchase, member, total, context, writes)
+
+
+def _credit(purchase, member: _Member, points: int, program, now, writes: _Writes) -> None:
+    """``ledger.points_earn`` in memory: entry, lot, debt settling, then its event."""
+    membership = member.membership
+    available_at = purchase.occurred_at + timedelta(days=program.pending_days)
+    pending = available_at > now
+    moved = 0 if pending else points
+    available = membership.balance - membership.debt + moved
+    membership.balance, membership.debt = (available, 0) if available >= 0 else (0, -available)
+    membership.pending += points if pending else 0
+    membership.lifetime_earned += points
+    member.changed = True
+    reason = f"order {purchase.order_id}"
+    entry = LedgerEntry(
+        membership=membership,
+        kind=EntryKind.EARN,
+        source=EntrySource.PURCHASE,
+        points=moved,
+        pending_points=points if pending else 0,
+        balance_after=available,
+        pending_after=membership.pending,
+        actor_type=ActorType.PARTNER,
+        actor_partner_id=purchase.partner_id,
+        reason=reason[:255],
+        idempotency_key=f"purchase:{purchase.pk}:earn",
+        created_at=now,
+        purchase=purchase,
+    )
+    lot = PointLot(
+        membership=membership,
+        earn_entry=entry,
+        points=points,
+        remaining=points,
+        earned_at=purchase.occurred_at,
+        available_at=available_at if pending else now,
+        released_at=None if pending else now,
+        expires_at=lot_expiry(program, purchase.occurred_at),
+    )
+    writes.entries.append(entry)
+    writes.lots.append(lot)
+    if not pending:  # ledger._settle_debt: the new points pay back a debt first
+        draw = min(max(0, moved - available), moved, lot.remaining)
+        if draw:
+            lot.remaining -= draw
+            writes.allocations.append(LotAllocation(entry=entry, lot=lot, points=draw))
+    state = _snapshot(membership)
+
+    def emit() -> None:
+        _restore(membership, state)
+        event_record(
+            type=events.POINTS_AWARDED,
+            membership=membership,
+            data={
+                "entry_id": entry.pk,
+                "points": points,
+                "pending": pending,
+                "available_at": lot.available_at,
+                "source": EntrySource.PURCHASE,
+                "reason": reason,
+            },
+            at=now,
+        )
+
+    writes.replay.append(emit)
+
+
+def _upgrade_check(purchase, member: _Member, points: int, context: _Context, writes) -> None:
+    """``tiers.membership_tier_upgrade`` with the figures kept up to date in memory."""
+    if member.figures is None:
+        return
+    membership, now = member.membership, context.now
+    program = membership.program
+    start, end = qualification_window(program, now)
+    in_window = start <= purchase.occurred_at <= end  # both metrics date by the purchase
+    if program.tier_metric == TierMetric.POINTS:
+        member.figures += points if in_window else 0
+        value = max(member.figures, ZERO)
+    else:
+        if in_window and purchase.pk not in context.fee_purchases:
+            member.figures += purchase.amount
+        value = member.figures
+    tiers = context.qualified[program.pk]
+    target = supported_tier(tiers, value)
+    if _rank(target) <= _rank(membership.qualified_tier):
+        return
+    membership.qualified_tier = target
+    membership.qualified_tier_since = now
+    membership.tier_review_at = next_review(program, now)
+    before = _snapshot(membership)
+    membership.tier = effective_tier(membership, now)
+    if target.pk == tiers[-1].pk:
+        member.figures = None  # at the top: nothing left to check
+    figures = Qualification(value, start, end)
+
+    def refresh() -> None:
+        _restore(membership, before)
+        tier_refresh(membership, reason=TierChangeReason.UPGRADE, now=now, figures=figures)
+
+    writes.replay.append(refresh)
+
+
+_STATE = (
+    "balance",
+    "debt",
+    "pending",
+    "lifetime_earned",
+    "tier",
+    "qualified_tier",
+    "qualified_tier_since",
+    "tier_review_at",
+)
+
+
+def _snapshot(membership: Membership) -> tuple:
+    return tuple(getattr(membership, name) for name in _STATE)
+
+
+def _restore(membership: Membership, state: tuple) -> None:
+    for name, value in zip(_STATE, state, strict=True):
+        setattr(membership, name, value)
