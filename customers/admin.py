@@ -150,3 +150,7 @@ class CustomerAdmin(admin.ModelAdmin):
             title=_("Enroll in a program"),
             submit_label=_("Enroll"),
         )
+
+
+# Notifications, preferences and engagement scores have their own admin module.
+from customers.notifications import admin as _notifications_admin  # noqa: E402, F401

@@ -59,3 +59,34 @@ class Customer(models.Model):
     @property
     def full_name(self) -> str:
         return f"{self.first_name} {self.last_name}".strip()
+
+
+# Notifications, preferences and engagement scores live in their own modules; imported
+# here so that Django registers them with the customers app.
+from customers.engagement.models import (  # noqa: E402
+    ActivityKind,
+    EngagementScore,
+    EngagementScoreDay,
+    EngagementWeights,
+    PortalActivityDay,
+)
+from customers.notifications.models import (  # noqa: E402
+    CommunicationPreferences,
+    EmailState,
+    Notification,
+    NotificationKind,
+)
+
+__all__ = [
+    "ActivityKind",
+    "CommunicationPreferences",
+    "Customer",
+    "EmailState",
+    "EngagementScore",
+    "EngagementScoreDay",
+    "EngagementWeights",
+    "Language",
+    "Notification",
+    "NotificationKind",
+    "PortalActivityDay",
+]

@@ -50,6 +50,35 @@ app.conf.beat_schedule = {
         "task": "programs.api.tasks.purge_idempotency_records_task",
         "schedule": crontab(hour=4, minute=0),
     },
+    "surveys-send": {
+        "task": "surveys.tasks.send_due_invitations_task",
+        "schedule": crontab(minute="*/10"),
+    },
+    "surveys-after-purchase": {
+        "task": "surveys.tasks.invite_after_purchases_task",
+        "schedule": crontab(hour=10, minute=0),
+    },
+    "surveys-remind": {
+        "task": "surveys.tasks.send_reminders_task",
+        "schedule": crontab(hour=10, minute=30),
+    },
+    "metrics-snapshots": {
+        "task": "surveys.tasks.build_snapshots_task",
+        "schedule": crontab(hour=4, minute=30),
+    },
+    "notification-emails-sweep": {
+        "task": "customers.tasks.sweep_notification_emails_task",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
+    "points-expiry-warnings": {
+        "task": "customers.tasks.warn_expiring_points_task",
+        "schedule": crontab(hour=9, minute=0),
+    },
+    "engagement-recompute": {
+        "task": "customers.tasks.recompute_engagement_task",
+        "schedule": crontab(hour=3, minute=0),
+    },
     "ledger-reconcile": {
         "task": "programs.tasks.reconcile_ledger_task",
         "schedule": crontab(hour=3, minute=30),

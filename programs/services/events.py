@@ -2,12 +2,15 @@
 happened".
 
 A service calls ``event_record`` *inside* the transaction of the change. The outbox rows it
-writes (partner webhooks, see ``programs.services.webhooks``) commit or roll back with the
+writes (partner webhooks, see ``programs.services.webhooks``) and the member's notification
+(``customers.notifications.services``: tier changes, rewards, referral rewards; earned
+points only trigger the "next tier within reach" check) commit or roll back with the
 change, and anything sent outside the database is enqueued only after the commit.
 """
 
 from datetime import datetime
 
+from customers.notifications.services import notifications_for_event
 from programs.models import Membership, WebhookEventType
 from programs.services.webhooks import webhook_event_emit
 
@@ -24,3 +27,4 @@ def event_record(
     """Record one event of ``type`` for ``membership`` with its public ``data``."""
     if type in WebhookEventType.values:
         webhook_event_emit(type=type, membership=membership, data=data, at=at)
+    notifications_for_event(type=type, membership=membership, data=data, at=at)

@@ -1,0 +1,257 @@
+"""Engagement score, 0-100 per membership, recomputed set-based for every membership.
+
+Formula (weights and constants are edited by staff in ``EngagementWeights``)::
+
+    decay(t)  = 0.5 ** (age_days(t) / half_life_days)        # 1 today, 0.5 one half-life ago
+    sat(x, k) = x / (x + k)                                   # 0 at x=0, 0.5 at x=k, -> 1
+
+    recency     = decay(membership.last_activity_at)          # 0 if never active
+    frequency   = sat(sum of decay(p.occurred_at) over awarded purchases, frequency_scale)
+    monetary    = sat(sum of (amount - refunded) * decay(p.occurred_at), monetary_scale)
+    portal      = sat(sum of count * decay(day) over the customer's portal visits and
+                      logins (PortalActivityDay), portal_scale)
+    surveys     = sat(sum of decay(submitted_at) over the membership's survey responses,
+                      surveys_scale)
+    referrals   = sat(sum of decay(rewarded_at) over referrals rewarded to the member as
+                      referrer, referrals_scale)
+    redemptions = sat(sum of decay(created_at) over redemptions not cancelled,
+                      redemptions_scale)
+
+    score = 100 * sum(w_i * component_i) / sum(w_i), rounded to 2 decimals
+
+Default weights: recency 25, frequency 20, monetary 20, portal 10, surveys 5,
+referrals 10, redemptions 10; half-life 90 days. Survey participation is read from the
+surveys app's ``Response`` (membership, submitted_at) when that model and its table exist;
+otherwise the survey weight counts as 0 (the other weights are renormalised).
+
+A customer's score is the best of their memberships' scores
+(``customers.selectors.customer_engagement``).
+
+Churn risk: the score is below ``churn_threshold``, or it is at least ``churn_drop``
+points below the best daily score of the previous ``churn_drop_days`` days.
+
+History: one ``EngagementScoreDay`` row per membership and day, upserted, so a second
+recompute on the same day replaces that day's value.
+
+The recompute is a fixed number of statements, whatever the number of customers: the
+components come from grouped aggregates joined to the memberships, and the results are
+written with ``INSERT ... SELECT ... ON CONFLICT DO UPDATE`` (PostgreSQL and SQLite).
+"""
+
+import math
+from datetime import datetime
+
+from django.apps import apps
+from django.db import connection, transaction
+from django.utils import timezone
+
+from customers.models import (
+    EngagementScore,
+    EngagementScoreDay,
+    EngagementWeights,
+    PortalActivityDay,
+)
+
+COMPONENTS = (
+    "recency",
+    "frequency",
+    "monetary",
+    "portal",
+    "surveys",
+    "referrals",
+    "redemptions",
+)
+
+
+def engagement_weights() -> EngagementWeights:
+    weights, _ = EngagementWeights.objects.get_or_create(pk=EngagementWeights.SINGLETON_ID)
+    return weights
+
+
+def _survey_table() -> tuple[str, str, str] | None:
+    """(table, membership column, time column) of survey responses, if there are any."""
+    try:
+        response = apps.get_model("surveys", "Response")
+    except LookupError:
+        return None
+    try:
+        membership = response._meta.get_field("membership").column
+        submitted = response._meta.get_field("submitted_at").column
+    except Exception:  # any other shape: not usable
+        return None
+    table = response._meta.db_table
+    if table not in connection.introspection.table_names():
+        return None
+    return table, membership, submitted
+
+
+def _num(value) -> str:
+    """A number as an SQL literal (weights and constants are numbers we hold, never text)."""
+    return repr(float(value))
+
+
+class _Sql:
+    """Vendor differences: days since a timestamp column, as of a fixed moment."""
+
+    def __init__(self, now: datetime, half_life_days: int):
+        self.epoch = now.timestamp()
+        self.julian = self.epoch / 86400.0 + 2440587.5
+        self.rate = math.log(2) / half_life_days
+        # PostgreSQL: compute each aggregate once (a plain CTE may be inlined and then
+        # re-run by every parallel worker); SQLite plans them well as they are.
+        self.materialized = "MATERIALIZED" if connection.vendor == "postgresql" else ""
+
+    def age_days(self, column: str) -> str:
+        if connection.vendor == "postgresql":
+            # date_part gives double precision (EXTRACT gives numeric since PostgreSQL 14,
+            # and EXP over numeric is a hundred times slower)
+            return f"(({_num(self.epoch)} - date_part('epoch', {column})) / 86400.0)"
+        return f"({_num(self.julian)} - julianday({column}))"
+
+    def decay(self, column: str) -> str:
+        age = self.age_days(column)
+        return f"EXP(-{_num(self.rate)} * (CASE WHEN {age} < 0 THEN 0 ELSE {age} END))"
+
+
+def _sat(value: str, scale) -> str:
+    return f"(COALESCE({value}, 0) / (COALESCE({value}, 0) + {_num(scale)}))"
+
+
+def engagement_recompute(now: datetime | None = None) -> int:
+    """Recompute every membership's score and today's history row. Returns the number
+    of memberships scored."""
+    now = now or timezone.now()
+    (upsert, params), (record_day, day_params) = recompute_statements(now)
+    with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # One big statement: compiling it (JIT) costs more than it saves, and the
+            # hash joins over a million rows want memory rather than temporary files.
+            cursor.execute("SET LOCAL jit = off")
+            cursor.execute("SET LOCAL work_mem = '256MB'")
+        cursor.execute(upsert, params)
+        scored = cursor.rowcount
+        cursor.execute(record_day, day_params)
+    if scored < 0:  # SQLite does not count the rows of a WITH ... INSERT
+        scored = EngagementScore.objects.filter(computed_at=now).count()
+    return scored
+
+
+def recompute_statements(now: datetime) -> tuple[tuple[str, list], tuple[str, list]]:
+    """The two statements of a recompute with their parameters: the score upsert, then
+    the day's history upsert."""
+    from programs.models import (
+        Membership,
+        Purchase,
+        PurchaseStatus,
+        Redemption,
+        RedemptionStatus,
+        Referral,
+        ReferralStatus,
+    )
+
+    w = engagement_weights()
+    sql = _Sql(now, w.half_life_days)
+    surveys = _survey_table()
+    weights = {name: float(getattr(w, name)) for name in COMPONENTS}
+    if surveys is None:
+        weights["surveys"] = 0.0
+    total = sum(weights.values()) or 1.0
+
+    purchase = Purchase._meta.db_table
+    referral = Referral._meta.db_table
+    redemption = Redemption._meta.db_table
+    portal = PortalActivityDay._meta.db_table
+    membership = Membership._meta.db_table
+    score_table = EngagementScore._meta.db_table
+    history = EngagementScoreDay._meta.db_table
+
+    ctes = [
+        f"""purchases AS {sql.materialized} (
+            SELECT membership_id AS mid, SUM(w) AS f, SUM(net * w) AS m
+            FROM (SELECT membership_id,
+                         CAST(amount - refunded_amount AS DOUBLE PRECISION) AS net,
+                         {sql.decay("occurred_at")} AS w
+                  FROM {purchase} WHERE status = %s) awarded
+            GROUP BY membership_id)""",  # noqa: S608 - interpolates only our table names and numbers
+        f"""portal AS {sql.materialized} (
+            SELECT customer_id AS cid, SUM(count * {sql.decay("day")}) AS a
+            FROM {portal} GROUP BY customer_id)""",  # noqa: S608 - interpolates only our table names and numbers
+        f"""referrals AS {sql.materialized} (
+            SELECT referrer_id AS mid, SUM({sql.decay("rewarded_at")}) AS r
+            FROM {referral} WHERE status = %s AND rewarded_at IS NOT NULL
+            GROUP BY referrer_id)""",  # noqa: S608 - interpolates only our table names and numbers
+        f"""redemptions AS {sql.materialized} (
+            SELECT membership_id AS mid, SUM({sql.decay("created_at")}) AS d
+            FROM {redemption} WHERE status <> %s GROUP BY membership_id)""",  # noqa: S608 - interpolates only our table names and numbers
+        f"""drops AS {sql.materialized} (
+            SELECT membership_id AS mid, MAX(score) AS best
+            FROM {history} WHERE day >= %s AND day < %s GROUP BY membership_id)""",  # noqa: S608 - interpolates only our table names and numbers
+    ]
+    today = timezone.localdate(now)
+    params: list = [
+        PurchaseStatus.AWARDED.value,
+        ReferralStatus.REWARDED.value,
+        RedemptionStatus.CANCELLED.value,
+        connection.ops.adapt_datefield_value(today - timezone.timedelta(days=w.churn_drop_days)),
+        connection.ops.adapt_datefield_value(today),
+    ]
+    if surveys:
+        table, member_column, time_column = surveys
+        ctes.append(
+            f"""surveys AS {sql.materialized} (
+            SELECT {member_column} AS mid, SUM({sql.decay(time_column)}) AS s
+            FROM {table} WHERE {member_column} IS NOT NULL GROUP BY {member_column})"""  # noqa: S608 - interpolates only our table names and numbers
+        )
+        survey_join, survey_value = "LEFT JOIN surveys sv ON sv.mid = m.id", "sv.s"
+    else:
+        survey_join, survey_value = "", "0"
+    ctes.append(
+        f"""components AS (
+            SELECT m.id AS mid, m.customer_id AS cid,
+                   CASE WHEN m.last_activity_at IS NULL THEN 0.0
+                        ELSE {sql.decay("m.last_activity_at")} END AS recency,
+                   {_sat("pu.f", w.frequency_scale)} AS frequency,
+                   {_sat("pu.m", w.monetary_scale)} AS monetary,
+                   {_sat("po.a", w.portal_scale)} AS portal,
+                   {_sat(survey_value, w.surveys_scale)} AS surveys,
+                   {_sat("rf.r", w.referrals_scale)} AS referrals,
+                   {_sat("rd.d", w.redemptions_scale)} AS redemptions
+            FROM {membership} m
+            LEFT JOIN purchases pu ON pu.mid = m.id
+            LEFT JOIN portal po ON po.cid = m.customer_id
+            LEFT JOIN referrals rf ON rf.mid = m.id
+            LEFT JOIN redemptions rd ON rd.mid = m.id
+            {survey_join})"""  # noqa: S608 - interpolates only our table names and numbers
+    )
+    weighted = " + ".join(f"{_num(weights[name] / total)} * c.{name}" for name in COMPONENTS)
+    ctes.append(
+        f"""scored AS (
+            SELECT c.*, ROUND(CAST(100 * ({weighted}) AS NUMERIC), 2) AS score
+            FROM components c)"""  # noqa: S608 - interpolates only our table names and numbers
+    )
+    columns = ", ".join(COMPONENTS)
+    updates = ", ".join(
+        f"{name} = excluded.{name}"
+        for name in ("customer_id", "score", *COMPONENTS, "churn_risk", "computed_at")
+    )
+    upsert = f"""
+        WITH {", ".join(ctes)}
+        INSERT INTO {score_table}
+            (membership_id, customer_id, score, {columns}, churn_risk, computed_at)
+        SELECT s.mid, s.cid, s.score, {", ".join(f"s.{name}" for name in COMPONENTS)},
+               CASE WHEN s.score < {_num(w.churn_threshold)}
+                      OR (d.best IS NOT NULL AND d.best - s.score >= {_num(w.churn_drop)})
+                    THEN TRUE ELSE FALSE END,
+               %s
+        FROM scored s LEFT JOIN drops d ON d.mid = s.mid
+        WHERE TRUE
+        ON CONFLICT (membership_id) DO UPDATE SET {updates}
+    """  # noqa: S608 - interpolates only our table names and numbers
+    params.append(connection.ops.adapt_datetimefield_value(now))
+    record_day = f"""
+        INSERT INTO {history} (membership_id, day, score, churn_risk)
+        SELECT membership_id, %s, score, churn_risk FROM {score_table} WHERE TRUE
+        ON CONFLICT (membership_id, day) DO UPDATE
+            SET score = excluded.score, churn_risk = excluded.churn_risk
+    """  # noqa: S608 - interpolates only our table names and numbers
+    return (upsert, params), (record_day, [connection.ops.adapt_datefield_value(today)])

@@ -1,0 +1,118 @@
+"""Notifications a customer is told about (portal feed + e-mail) and the customer's
+communication preferences."""
+
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+
+class NotificationKind(models.TextChoices):
+    TIER_UPGRADE = "tier_upgrade", _("Tier upgrade")
+    TIER_DOWNGRADE = "tier_downgrade", _("Tier downgrade")
+    TIER_APPROACHING = "tier_approaching", _("Next tier within reach")
+    POINTS_EXPIRING = "points_expiring", _("Points about to expire")
+    REFERRAL_REWARDED = "referral_rewarded", _("Referral reward earned")
+    REWARD_REDEEMED = "reward_redeemed", _("Reward redeemed")
+
+
+class EmailState(models.TextChoices):
+    PENDING = "pending", _("Waiting to be sent")
+    SENT = "sent", _("Sent")
+    SKIPPED = "skipped", _("Not sent (preferences or no address)")
+    FAILED = "failed", _("Failed")
+
+
+class Notification(models.Model):
+    """One thing a customer is told about, at most once per cause (``cause_key``).
+
+    The texts are rendered from ``params`` in the customer's language when shown or
+    sent (``customers.notifications.texts``), so a change of language applies to the
+    feed as well. The e-mail columns record the delivery: ``email_state`` with
+    ``email_attempts``, ``email_last_error`` and ``email_sent_at``; ``email_next_attempt_at``
+    is both the retry time and the lease a worker takes while it sends.
+    """
+
+    customer = models.ForeignKey(
+        "customers.Customer",
+        verbose_name=_("customer"),
+        on_delete=models.CASCADE,
+        related_name="notifications",
+    )
+    membership = models.ForeignKey(
+        "programs.Membership",
+        verbose_name=_("membership"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="notifications",
+    )
+    kind = models.CharField(_("kind"), max_length=30, choices=NotificationKind.choices)
+    cause_key = models.CharField(_("cause"), max_length=200, unique=True)
+    params = models.JSONField(_("details"), default=dict, blank=True)
+    created_at = models.DateTimeField(_("created"), db_index=True)
+    read_at = models.DateTimeField(_("read"), null=True, blank=True)
+
+    email_state = models.CharField(
+        _("e-mail"), max_length=10, choices=EmailState.choices, default=EmailState.PENDING
+    )
+    email_attempts = models.PositiveSmallIntegerField(_("e-mail attempts"), default=0)
+    email_last_error = models.CharField(_("last e-mail error"), max_length=500, blank=True)
+    email_next_attempt_at = models.DateTimeField(_("next e-mail attempt"), null=True, blank=True)
+    email_sent_at = models.DateTimeField(_("e-mail sent"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("notification")
+        verbose_name_plural = _("notifications")
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["customer", "-created_at"], name="notification_customer_recent"),
+            models.Index(
+                fields=["email_next_attempt_at"],
+                condition=Q(email_state="pending"),
+                name="notification_email_due",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} -> {self.customer}"
+
+    @property
+    def message(self):
+        """Title and body in the active language (see ``customers.notifications.texts``)."""
+        from customers.notifications.texts import notification_message
+
+        return notification_message(self)
+
+
+class CommunicationPreferences(models.Model):
+    """What a customer wants to receive by e-mail; one row per customer, created with the
+    defaults on first read or write (``customers.notifications.preferences``).
+
+    The portal feed always shows every notification; these switches only decide the
+    e-mail. Service messages about the member's own account default to on; marketing
+    (newsletters, offers) defaults to off, because advertising e-mail needs the
+    customer's explicit opt-in (UWG section 7, GDPR).
+    """
+
+    customer = models.OneToOneField(
+        "customers.Customer",
+        verbose_name=_("customer"),
+        on_delete=models.CASCADE,
+        related_name="communication_preferences",
+    )
+    email_tier_changes = models.BooleanField(
+        _("e-mail: tier upgrades and downgrades"), default=True
+    )
+    email_tier_progress = models.BooleanField(_("e-mail: next tier within reach"), default=True)
+    email_points_expiry = models.BooleanField(_("e-mail: points about to expire"), default=True)
+    email_rewards = models.BooleanField(_("e-mail: redeemed rewards"), default=True)
+    email_referrals = models.BooleanField(_("e-mail: referral rewards"), default=True)
+    email_marketing = models.BooleanField(_("e-mail: news and offers"), default=False)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("communication preferences")
+        verbose_name_plural = _("communication preferences")
+
+    def __str__(self) -> str:
+        return str(self.customer)

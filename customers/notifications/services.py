@@ -1,0 +1,431 @@
+"""Notifications: created with the change that causes them, e-mailed after the commit.
+
+* ``notifications_for_event`` is called by ``programs.services.events.event_record``
+  inside the service's transaction. Tier upgrades and downgrades, redeemed rewards and
+  referral rewards become notifications at once; earned points only schedule a check,
+  after the commit, whether the next tier is now within reach (no notice per purchase).
+* ``points_expiry_warn`` (daily job) warns of points expiring within ``EXPIRY_WARNING_DAYS``,
+  set-based: one aggregate query, one bulk insert.
+* Each notification has a unique ``cause_key``: a cause notifies at most once, however
+  often it is replayed, and concurrent writers cannot both insert it.
+* The feed entry is always written; the e-mail is skipped (and recorded so) when the
+  customer switched that topic off or has no address. Otherwise it is sent by
+  ``notification_email_send`` in the worker, outside any transaction, claimed with a
+  conditional update (a lease), retried with exponential backoff on SMTP and network
+  errors, and its outcome recorded. ``notification_emails_due`` feeds the sweeper, which
+  re-enqueues e-mails whose enqueue was lost or whose retry is due.
+"""
+
+import logging
+import smtplib
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from functools import partial
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.db import transaction
+from django.db.models import F, Sum
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from customers.models import Customer
+from customers.notifications.models import EmailState, Notification, NotificationKind
+from customers.notifications.preferences import customers_without_email, email_wanted
+from customers.notifications.texts import notification_email_render
+
+logger = logging.getLogger("customers.notifications")
+
+EXPIRY_WARNING_DAYS = 30
+LEASE = timedelta(minutes=2)
+MAX_ATTEMPTS = 8  # 1 min doubling to a 2 h cap: the last try about 4 hours after the first
+FIRST_RETRY = timedelta(minutes=1)
+MAX_RETRY = timedelta(hours=2)
+SEND_ERRORS = (smtplib.SMTPException, OSError)
+NO_ADDRESS = "no e-mail address"
+OPTED_OUT = "switched off in the customer's preferences"
+
+
+# --- creating -------------------------------------------------------------------------
+
+
+def _email_skip_reason(customer: Customer, kind: str) -> str:
+    if not customer.email or customer.anonymized_at:
+        return NO_ADDRESS
+    if not email_wanted(customer.pk, kind):
+        return OPTED_OUT
+    return ""
+
+
+def notification_create(
+    *,
+    customer: Customer,
+    kind: str,
+    cause_key: str,
+    params: dict,
+    membership=None,
+    at: datetime | None = None,
+) -> Notification:
+    """Write the notification for ``cause_key`` unless it exists; enqueue its e-mail after
+    the commit. Call inside the transaction of the cause. Returns the notification."""
+    existing = Notification.objects.filter(cause_key=cause_key).first()
+    if existing is not None:
+        return existing
+    at = at or timezone.now()
+    skip = _email_skip_reason(customer, kind)
+    Notification.objects.bulk_create(
+        [
+            Notification(
+                customer=customer,
+                membership=membership,
+                kind=kind,
+                cause_key=cause_key,
+                params=params,
+                created_at=at,
+                email_state=EmailState.SKIPPED if skip else EmailState.PENDING,
+                email_last_error=skip,
+                email_next_attempt_at=None if skip else timezone.now(),
+            )
+        ],
+        ignore_conflicts=True,  # a concurrent writer of the same cause wins, quietly
+    )
+    notification = Notification.objects.get(cause_key=cause_key)
+    if notification.email_state == EmailState.PENDING:
+        _enqueue_emails([notification.pk])
+    return notification
+
+
+def _enqueue_emails(ids: Sequence[int]) -> None:
+    from customers.tasks import send_notification_emails_task
+
+    # robust: a broker outage must not fail the change; the sweeper sends it later.
+    transaction.on_commit(partial(send_notification_emails_task.delay, list(ids)), robust=True)
+
+
+def _tier_names(membership, data: dict) -> dict:
+    return {
+        "program": membership.program.name,
+        "tier": data.get("to_tier"),
+        "from_tier": data.get("from_tier"),
+    }
+
+
+def notifications_for_event(*, type: str, membership, data: dict, at=None) -> None:
+    """Turn a domain event into the notification the member is told about, if any."""
+    from programs.services import events
+
+    if type == events.TIER_CHANGED:
+        if data.get("reason") == "enrolled":
+            return
+        up = data.get("direction") == "up"
+        notification_create(
+            customer=membership.customer,
+            membership=membership,
+            kind=NotificationKind.TIER_UPGRADE if up else NotificationKind.TIER_DOWNGRADE,
+            cause_key=f"tier-change:{data['change_id']}",
+            params=_tier_names(membership, data),
+            at=at,
+        )
+    elif type == events.REWARD_REDEEMED:
+        notification_create(
+            customer=membership.customer,
+            membership=membership,
+            kind=NotificationKind.REWARD_REDEEMED,
+            cause_key=f"redemption:{data['redemption_id']}",
+            params={
+                "program": membership.program.name,
+                "reward": data["reward"],
+                "points": data["points"],
+                "voucher_code": data["voucher_code"],
+            },
+            at=at,
+        )
+    elif type == events.REFERRAL_REWARDED:
+        notification_create(
+            customer=membership.customer,
+            membership=membership,
+            kind=NotificationKind.REFERRAL_REWARDED,
+            cause_key=f"referral:{data['referral_id']}:rewarded",
+            params={"program": membership.program.name, "points": data["points"]},
+            at=at,
+        )
+    elif type == events.POINTS_AWARDED:
+        tier_progress_check_on_commit(membership.pk)
+
+
+# --- next tier within reach -----------------------------------------------------------
+
+
+class _ProgressChecks:
+    """Memberships that earned points in one transaction; checked once after its commit."""
+
+    def __init__(self) -> None:
+        self.ids: set[int] = set()
+        self.ran = False
+        # on_commit(robust=True) logs a failing callback by its __qualname__ (a broker outage)
+        self.__qualname__ = "tier_progress_check_on_commit"
+
+    def __call__(self) -> None:
+        from customers.tasks import check_tier_progress_task
+
+        self.ran = True
+        check_tier_progress_task.delay(sorted(self.ids))
+
+
+_local = threading.local()
+
+
+def tier_progress_check_on_commit(membership_id: int) -> None:
+    """After the commit, check whether the membership is now close to its next tier.
+
+    All memberships of one transaction (a batch of awards) share one task."""
+    connection = transaction.get_connection()
+    checks = getattr(_local, "checks", None)
+    registered = (
+        checks is not None
+        and not checks.ran
+        and connection.in_atomic_block
+        and any(func is checks for _sids, func, _robust in connection.run_on_commit)
+    )
+    if registered:
+        checks.ids.add(membership_id)
+        return
+    checks = _local.checks = _ProgressChecks()
+    checks.ids.add(membership_id)
+    transaction.on_commit(checks, robust=True)
+
+
+def tier_progress_check(membership_id: int, now: datetime | None = None) -> Notification | None:
+    """Notify once per tier and qualification period when the member's figures are within
+    the program's ``approaching_tier_percent`` of the next tier's threshold."""
+    from programs.models import Membership
+    from programs.services.tiers import (
+        next_tier,
+        qualification,
+        qualified_tiers,
+        supported_tier,
+    )
+
+    now = now or timezone.now()
+    membership = Membership.objects.select_related("program", "customer", "qualified_tier").get(
+        pk=membership_id
+    )
+    program = membership.program
+    if not program.approaching_tier_percent:
+        return None
+    tiers = qualified_tiers(program)
+    figures = qualification(membership, now)
+    reached = max(
+        [membership.qualified_tier, supported_tier(tiers, figures.value)],
+        key=lambda t: -1 if t is None else t.rank,
+    )
+    target = next_tier(tiers, reached)
+    if target is None or target.threshold <= 0:
+        return None
+    missing = target.threshold - figures.value
+    if missing <= 0 or missing > target.threshold * program.approaching_tier_percent / 100:
+        return None
+    period = membership.tier_review_at.date().isoformat() if membership.tier_review_at else "-"
+    with transaction.atomic():
+        return notification_create(
+            customer=membership.customer,
+            membership=membership,
+            kind=NotificationKind.TIER_APPROACHING,
+            cause_key=f"tier-approaching:{membership.pk}:{target.pk}:{period}",
+            params={
+                "program": program.name,
+                "tier": target.name,
+                "missing": str(missing.quantize(Decimal("0.01"))),
+                "metric": program.tier_metric,
+                "currency": program.currency,
+            },
+            at=now,
+        )
+
+
+# --- points about to expire -----------------------------------------------------------
+
+
+def points_expiry_warn(now: datetime | None = None, days: int = EXPIRY_WARNING_DAYS) -> int:
+    """Warn members whose points expire within ``days``: one notification per membership
+    and expiry day. Set-based; safe to run again (existing causes are skipped).
+    Returns the number of notifications written."""
+    from programs.models import PointLot
+
+    now = now or timezone.now()
+    rows = list(
+        PointLot.objects.filter(
+            expired_at__isnull=True,
+            released_at__isnull=False,
+            remaining__gt=0,
+            expires_at__gt=now,
+            expires_at__lte=now + timedelta(days=days),
+        )
+        .annotate(day=TruncDate("expires_at"))
+        .values(
+            "membership_id",
+            "membership__customer_id",
+            "membership__customer__email",
+            "membership__program__name",
+            "day",
+        )
+        .annotate(points=Sum("remaining"))
+        .order_by("membership_id", "day")
+    )
+    if not rows:
+        return 0
+    kind = NotificationKind.POINTS_EXPIRING
+    opted_out = customers_without_email({r["membership__customer_id"] for r in rows}, kind)
+    notifications = []
+    for row in rows:
+        customer_id = row["membership__customer_id"]
+        skip = (
+            NO_ADDRESS
+            if not row["membership__customer__email"]
+            else OPTED_OUT
+            if customer_id in opted_out
+            else ""
+        )
+        notifications.append(
+            Notification(
+                customer_id=customer_id,
+                membership_id=row["membership_id"],
+                kind=kind,
+                cause_key=f"points-expiring:{row['membership_id']}:{row['day'].isoformat()}",
+                params={
+                    "program": row["membership__program__name"],
+                    "points": row["points"],
+                    "expires_on": row["day"].isoformat(),
+                },
+                created_at=now,
+                email_state=EmailState.SKIPPED if skip else EmailState.PENDING,
+                email_last_error=skip,
+                email_next_attempt_at=None if skip else timezone.now(),
+            )
+        )
+    keys = [n.cause_key for n in notifications]
+    with transaction.atomic():
+        before = Notification.objects.filter(cause_key__in=keys).count()
+        Notification.objects.bulk_create(notifications, ignore_conflicts=True, batch_size=1000)
+        written = Notification.objects.filter(cause_key__in=keys).count() - before
+        pending = list(
+            Notification.objects.filter(
+                cause_key__in=keys, email_state=EmailState.PENDING, email_attempts=0
+            ).values_list("pk", flat=True)
+        )
+        for start in range(0, len(pending), EMAIL_CHUNK):
+            _enqueue_emails(pending[start : start + EMAIL_CHUNK])
+    return written
+
+
+# --- sending --------------------------------------------------------------------------
+
+EMAIL_CHUNK = 50
+
+
+@dataclass(frozen=True)
+class SendOutcome:
+    state: str
+    retry_in: timedelta | None = None
+
+
+def _retry_delay(attempts: int) -> timedelta:
+    return min(FIRST_RETRY * 2 ** max(0, attempts - 1), MAX_RETRY)
+
+
+def notification_email_send(
+    notification_id: int, now: datetime | None = None
+) -> SendOutcome | None:
+    """Send the e-mail of one notification if it is due. Returns None when it was not
+    (already sent or skipped, retry not yet due, or leased by another worker); else the
+    new state and, after a failure that will be retried, the delay until the retry."""
+    now = now or timezone.now()
+    claimed = Notification.objects.filter(
+        pk=notification_id, email_state=EmailState.PENDING, email_next_attempt_at__lte=now
+    ).update(email_next_attempt_at=now + LEASE, email_attempts=F("email_attempts") + 1)
+    if not claimed:
+        return None
+    notification = Notification.objects.select_related("customer").get(pk=notification_id)
+    skip = _email_skip_reason(notification.customer, notification.kind)
+    if skip:  # the customer opted out (or lost the address) after the notification was made
+        Notification.objects.filter(pk=notification_id).update(
+            email_state=EmailState.SKIPPED, email_last_error=skip, email_next_attempt_at=None
+        )
+        return SendOutcome(EmailState.SKIPPED)
+    rendered = notification_email_render(notification)
+    message = EmailMultiAlternatives(
+        subject=rendered.subject,
+        body=rendered.text,
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[notification.customer.email],
+        headers={"X-Loyalty-Notification": notification.cause_key},
+    )
+    message.attach_alternative(rendered.html, "text/html")
+    try:
+        message.send(fail_silently=False)
+    except SEND_ERRORS as exc:
+        error = f"{type(exc).__name__}: {exc}"[:500]
+        attempts = notification.email_attempts
+        if attempts >= MAX_ATTEMPTS:
+            Notification.objects.filter(pk=notification_id).update(
+                email_state=EmailState.FAILED, email_last_error=error, email_next_attempt_at=None
+            )
+            logger.error("notification %s: e-mail failed for good: %s", notification_id, error)
+            return SendOutcome(EmailState.FAILED)
+        delay = _retry_delay(attempts)
+        Notification.objects.filter(pk=notification_id).update(
+            email_last_error=error, email_next_attempt_at=timezone.now() + delay
+        )
+        logger.warning(
+            "notification %s: e-mail attempt %d failed, retry in %s: %s",
+            notification_id,
+            attempts,
+            delay,
+            error,
+        )
+        return SendOutcome(EmailState.PENDING, retry_in=delay)
+    Notification.objects.filter(pk=notification_id).update(
+        email_state=EmailState.SENT,
+        email_sent_at=timezone.now(),
+        email_last_error="",
+        email_next_attempt_at=None,
+    )
+    return SendOutcome(EmailState.SENT)
+
+
+def notification_emails_due(now: datetime | None = None, limit: int = 5000) -> list[int]:
+    now = now or timezone.now()
+    return list(
+        Notification.objects.filter(email_state=EmailState.PENDING, email_next_attempt_at__lte=now)
+        .order_by("email_next_attempt_at", "pk")
+        .values_list("pk", flat=True)[:limit]
+    )
+
+
+@transaction.atomic
+def notifications_email_resend(notification_ids: Iterable[int]) -> int:
+    """Staff send these e-mails again (after a mail server fix), whatever their state;
+    preferences still apply when the worker sends. Returns how many were queued."""
+    ids = list(notification_ids)
+    count = Notification.objects.filter(pk__in=ids).update(
+        email_state=EmailState.PENDING,
+        email_attempts=0,
+        email_last_error="",
+        email_next_attempt_at=timezone.now(),
+    )
+    if count:
+        _enqueue_emails(ids)
+    return count
+
+
+@transaction.atomic
+def notifications_mark_read(customer: Customer, ids: Iterable[int] | None = None) -> int:
+    """Mark the customer's notifications read: those with ``ids`` (others' ids are
+    ignored), or all unread ones. Returns how many changed."""
+    unread = Notification.objects.filter(customer=customer, read_at__isnull=True)
+    if ids is not None:
+        unread = unread.filter(pk__in=[int(i) for i in ids])
+    return unread.update(read_at=timezone.now())

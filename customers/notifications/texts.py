@@ -1,0 +1,111 @@
+"""What a notification says, in the customer's language: one title and body per kind,
+used by the portal feed and the e-mail alike (the e-mail templates wrap them)."""
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from django.template.loader import render_to_string
+from django.utils import formats, translation
+from django.utils.translation import gettext as _
+
+from customers.notifications.models import Notification, NotificationKind
+
+
+@dataclass(frozen=True)
+class Message:
+    title: str
+    body: str
+
+
+def _number(value) -> str:
+    return formats.number_format(Decimal(str(value)), use_l10n=True, force_grouping=True)
+
+
+def _day(value: str) -> str:
+    return formats.date_format(date.fromisoformat(value), "DATE_FORMAT")
+
+
+def _missing(params: dict) -> str:
+    if params.get("metric") == "points":
+        return _("%(points)s points") % {"points": _number(params["missing"])}
+    return f"{_number(Decimal(params['missing']).quantize(Decimal('0.01')))} {params['currency']}"
+
+
+def notification_message(notification: Notification) -> Message:
+    """Title and body of ``notification`` in the active language."""
+    p = notification.params
+    kind = notification.kind
+    if kind == NotificationKind.TIER_UPGRADE:
+        return Message(
+            _("Welcome to %(tier)s!") % {"tier": p["tier"]},
+            _("You have reached the %(tier)s tier in %(program)s. Enjoy your new benefits.")
+            % {"tier": p["tier"], "program": p["program"]},
+        )
+    if kind == NotificationKind.TIER_DOWNGRADE:
+        if not p.get("tier"):
+            return Message(
+                _("Your tier in %(program)s has ended") % {"program": p["program"]},
+                _("Your %(old)s status in %(program)s has ended.")
+                % {"old": p.get("from_tier") or "", "program": p["program"]},
+            )
+        return Message(
+            _("Your tier is now %(tier)s") % {"tier": p["tier"]},
+            _(
+                "Your status in %(program)s has changed from %(old)s to %(tier)s. "
+                "Collect points again to move back up."
+            )
+            % {"old": p.get("from_tier") or "", "tier": p["tier"], "program": p["program"]},
+        )
+    if kind == NotificationKind.TIER_APPROACHING:
+        return Message(
+            _("%(tier)s is within reach") % {"tier": p["tier"]},
+            _("Only %(missing)s more and you reach the %(tier)s tier in %(program)s.")
+            % {"missing": _missing(p), "tier": p["tier"], "program": p["program"]},
+        )
+    if kind == NotificationKind.POINTS_EXPIRING:
+        return Message(
+            _("%(points)s points expire on %(day)s")
+            % {"points": _number(p["points"]), "day": _day(p["expires_on"])},
+            _(
+                "%(points)s of your points in %(program)s expire on %(day)s. "
+                "Redeem them for a reward before then."
+            )
+            % {
+                "points": _number(p["points"]),
+                "day": _day(p["expires_on"]),
+                "program": p["program"],
+            },
+        )
+    if kind == NotificationKind.REFERRAL_REWARDED:
+        return Message(
+            _("Thank you for recommending us!"),
+            _("Your friend has joined %(program)s: %(points)s points have been credited to you.")
+            % {"program": p["program"], "points": _number(p["points"])},
+        )
+    if kind == NotificationKind.REWARD_REDEEMED:
+        return Message(
+            _("Your reward: %(reward)s") % {"reward": p["reward"]},
+            _("You redeemed %(points)s points for %(reward)s. Your voucher code is %(code)s.")
+            % {"points": _number(p["points"]), "reward": p["reward"], "code": p["voucher_code"]},
+        )
+    raise ValueError(f"unknown notification kind {kind!r}")
+
+
+@dataclass(frozen=True)
+class RenderedEmail:
+    subject: str
+    text: str
+    html: str
+
+
+def notification_email_render(notification: Notification) -> RenderedEmail:
+    """Subject, text and HTML of the e-mail, in the customer's language."""
+    customer = notification.customer
+    with translation.override(customer.language or "de"):
+        message = notification_message(notification)
+        context = {"customer": customer, "message": message, "notification": notification}
+        subject = render_to_string("notifications/email/subject.txt", context)
+        text = render_to_string("notifications/email/message.txt", context)
+        html = render_to_string("notifications/email/message.html", context)
+    return RenderedEmail(" ".join(subject.split()), text, html)

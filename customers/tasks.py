@@ -1,0 +1,66 @@
+"""Celery tasks of the customers app: notification e-mails, expiry warnings, tier
+progress checks, engagement scores. Thin, take ids, safe to run twice."""
+
+import logging
+
+from celery import shared_task
+from django.db import OperationalError
+
+from customers.engagement.scores import engagement_recompute
+from customers.notifications.services import (
+    EMAIL_CHUNK,
+    notification_email_send,
+    notification_emails_due,
+    points_expiry_warn,
+    tier_progress_check,
+)
+
+logger = logging.getLogger(__name__)
+
+TRANSIENT = (OperationalError,)
+
+
+@shared_task(bind=True, acks_late=True, autoretry_for=TRANSIENT, retry_backoff=True, max_retries=5)
+def send_notification_emails_task(self, notification_ids: list[int]) -> int:
+    """Send the e-mails of these notifications (those due; others are skipped). An SMTP or
+    network failure is recorded on the notification and retried with backoff: here, by
+    re-enqueueing just the failed ones after the recorded delay; the sweeper catches any
+    retry this task could not schedule."""
+    sent = 0
+    retry: dict[float, list[int]] = {}
+    for pk in notification_ids:
+        outcome = notification_email_send(pk)
+        if outcome is None:
+            continue
+        sent += outcome.state == "sent"
+        if outcome.retry_in is not None:
+            retry.setdefault(outcome.retry_in.total_seconds(), []).append(pk)
+    for countdown, ids in retry.items():
+        send_notification_emails_task.apply_async((ids,), countdown=countdown)
+    return sent
+
+
+@shared_task(ignore_result=True)
+def sweep_notification_emails_task() -> int:
+    """Enqueue every e-mail whose (re)try is due: retries, and notifications whose enqueue
+    was lost (broker down at commit, worker crash)."""
+    due = notification_emails_due()
+    for start in range(0, len(due), EMAIL_CHUNK):
+        send_notification_emails_task.delay(due[start : start + EMAIL_CHUNK])
+    return len(due)
+
+
+@shared_task(ignore_result=True, autoretry_for=TRANSIENT, retry_backoff=True, max_retries=5)
+def check_tier_progress_task(membership_ids: list[int]) -> int:
+    """After points were earned: tell members who are now close to their next tier."""
+    return sum(tier_progress_check(pk) is not None for pk in membership_ids)
+
+
+@shared_task(ignore_result=True, autoretry_for=TRANSIENT, retry_backoff=True, max_retries=5)
+def warn_expiring_points_task() -> int:
+    return points_expiry_warn()
+
+
+@shared_task(ignore_result=True, autoretry_for=TRANSIENT, retry_backoff=True, max_retries=3)
+def recompute_engagement_task() -> int:
+    return engagement_recompute()

@@ -1,0 +1,197 @@
+"""Delivery of notification e-mails: retries with backoff on SMTP failure, the sweeper,
+opt-out at send time, the admin's resend; and the portal feed."""
+
+import smtplib
+from datetime import timedelta
+
+import pytest
+from django.core import mail
+from django.core.mail.backends.locmem import EmailBackend
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone, translation
+
+from customers.models import EmailState, Notification, NotificationKind
+from customers.notifications.preferences import customer_preferences_update
+from customers.notifications.services import (
+    FIRST_RETRY,
+    MAX_ATTEMPTS,
+    notification_create,
+    notification_email_send,
+    notifications_mark_read,
+)
+from customers.selectors import notifications_recent, notifications_unread_count
+from customers.tasks import sweep_notification_emails_task
+from tests.factories import CustomerFactory, ProgramFactory, StaffFactory
+from tests.programs import conftest as engine
+
+program, tiers, membership = engine.program, engine.tiers, engine.membership
+
+
+class FlakyBackend(EmailBackend):
+    """The locmem backend behind a mail server that refuses the first ``failures`` sends."""
+
+    failures = 0
+
+    def send_messages(self, messages):
+        if FlakyBackend.failures:
+            FlakyBackend.failures -= 1
+            raise smtplib.SMTPServerDisconnected("Connection unexpectedly closed")
+        return super().send_messages(messages)
+
+
+@pytest.fixture
+def flaky_mail(settings):
+    settings.EMAIL_BACKEND = f"{__name__}.FlakyBackend"
+    FlakyBackend.failures = 0
+    return FlakyBackend
+
+
+def upgrade(customer, key="tier-change:1", membership=None):
+    return notification_create(
+        customer=customer,
+        membership=membership,
+        kind=NotificationKind.TIER_UPGRADE,
+        cause_key=key,
+        params={"program": "Kaffee & Kuchen", "tier": "Gold", "from_tier": "Silber"},
+    )
+
+
+def state(notification):
+    notification.refresh_from_db()
+    return notification.email_state
+
+
+def test_smtp_failure_is_recorded_and_retried_with_backoff_then_sent(db, flaky_mail):
+    flaky_mail.failures = 2
+    note = upgrade(CustomerFactory())
+    start = timezone.now()
+
+    first = notification_email_send(note.pk, now=start)
+    assert (first.state, first.retry_in) == (EmailState.PENDING, FIRST_RETRY)
+    note.refresh_from_db()
+    assert note.email_attempts == 1
+    assert "SMTPServerDisconnected" in note.email_last_error
+    assert mail.outbox == []
+    # not due again before the backoff has passed
+    assert notification_email_send(note.pk, now=start + timedelta(seconds=30)) is None
+
+    second = notification_email_send(note.pk, now=start + timedelta(minutes=2))
+    assert second.retry_in == 2 * FIRST_RETRY  # the delay doubles
+
+    third = notification_email_send(note.pk, now=start + timedelta(minutes=5))
+    assert third.state == EmailState.SENT
+    note.refresh_from_db()
+    assert (note.email_attempts, note.email_last_error) == (3, "")
+    assert note.email_sent_at is not None
+    assert [m.subject for m in mail.outbox] == ["Willkommen bei Gold!"]
+    # sent is final: running the task again sends nothing
+    assert notification_email_send(note.pk, now=start + timedelta(hours=5)) is None
+    assert len(mail.outbox) == 1
+
+
+def test_gives_up_after_the_last_attempt(db, flaky_mail):
+    flaky_mail.failures = MAX_ATTEMPTS
+    note = upgrade(CustomerFactory())
+    moment = timezone.now()
+    for _ in range(MAX_ATTEMPTS):
+        moment += timedelta(hours=3)
+        notification_email_send(note.pk, now=moment)
+    assert state(note) == EmailState.FAILED
+    assert mail.outbox == []
+
+
+def test_sweeper_sends_what_the_failed_enqueue_left_behind(db, flaky_mail):
+    flaky_mail.failures = 1
+    note = upgrade(CustomerFactory())  # outside the capture: its enqueue never runs
+    notification_email_send(note.pk)
+    assert state(note) == EmailState.PENDING
+    Notification.objects.filter(pk=note.pk).update(
+        email_next_attempt_at=timezone.now() - timedelta(seconds=1)
+    )
+    assert sweep_notification_emails_task() == 1
+    assert state(note) == EmailState.SENT
+    assert len(mail.outbox) == 1
+
+
+def test_opt_out_after_creation_is_respected_at_send_time(db):
+    customer = CustomerFactory()
+    note = upgrade(customer)
+    customer_preferences_update(customer, email_tier_changes=False)
+    assert notification_email_send(note.pk).state == EmailState.SKIPPED
+    assert mail.outbox == []
+
+
+def test_customer_without_address_gets_the_feed_entry_only(db):
+    note = upgrade(CustomerFactory(email=""))
+    assert note.email_state == EmailState.SKIPPED
+    assert note.email_last_error == "no e-mail address"
+
+
+def test_admin_lists_filters_and_resends(db, client, django_capture_on_commit_callbacks):
+    customer = CustomerFactory()
+    with django_capture_on_commit_callbacks(execute=True):
+        note = upgrade(customer)
+    assert state(note) == EmailState.SENT
+    client.force_login(StaffFactory())
+    url = reverse("admin:customers_notification_changelist")
+    page = client.get(url, {"kind__exact": "tier_upgrade", "email_state__exact": "sent"})
+    assert page.status_code == 200
+    assert str(customer) in page.content.decode()
+    assert (
+        client.get(reverse("admin:customers_notification_change", args=[note.pk])).status_code
+        == 200
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            url, {"action": "resend_email", "_selected_action": [note.pk]}, follow=True
+        )
+    assert response.status_code == 200
+    assert len(mail.outbox) == 2
+    assert state(note) == EmailState.SENT
+
+
+def test_feed_is_scoped_newest_first_and_marks_read(program, membership):
+    customer = membership.customer
+    other_program = ProgramFactory()
+    upgrade(customer, "tier-change:1", membership=membership)
+    upgrade(customer, "tier-change:2", membership=membership)
+    upgrade(CustomerFactory(), "tier-change:3")
+    Notification.objects.filter(cause_key="tier-change:2").update(
+        created_at=timezone.now() + timedelta(minutes=1)
+    )
+    feed = notifications_recent(customer)
+    assert [n.cause_key for n in feed] == ["tier-change:2", "tier-change:1"]
+    assert len(notifications_recent(customer, limit=1)) == 1
+    assert notifications_recent(customer, program=other_program) == []
+    assert len(notifications_recent(customer, program=program)) == 2
+
+    other = Notification.objects.get(cause_key="tier-change:3")
+    assert notifications_mark_read(customer, ids=[feed[0].pk, other.pk]) == 1
+    other.refresh_from_db()
+    assert other.read_at is None  # someone else's notification stays untouched
+    assert notifications_unread_count(customer) == 1
+    assert notifications_mark_read(customer) == 1
+    assert notifications_unread_count(customer) == 0
+
+
+@pytest.mark.parametrize(
+    ("language", "heading", "title"),
+    [
+        ("de", "Benachrichtigungen", "Willkommen bei Gold!"),
+        ("en", "Notifications", "Welcome to Gold!"),
+    ],
+)
+def test_feed_partial_in_both_languages(db, language, heading, title):
+    customer = CustomerFactory()
+    upgrade(customer)
+    with translation.override(language):
+        html = render_to_string(
+            "notifications/_feed.html", {"notifications": notifications_recent(customer)}
+        )
+        empty = render_to_string("notifications/_feed.html", {"notifications": []})
+    assert heading in html
+    assert title in html
+    assert (
+        "Noch keine Benachrichtigungen." if language == "de" else "No notifications yet."
+    ) in empty

@@ -1,0 +1,68 @@
+"""Notifications through a real Celery worker (Redis, PostgreSQL, not eager): a purchase
+recorded as the partner API does is awarded by the worker, its tier upgrade becomes a
+feed entry, and the e-mail is sent by a task enqueued after the award's commit.
+
+The test's worker consumes only the test's own queue, while tasks enqueued by tasks go to
+Celery's default queue (as in production, where the worker consumes it); the test moves
+them across, as a second worker on the default queue would pick them up."""
+
+import pytest
+
+from customers.models import EmailState, Notification, NotificationKind
+from customers.selectors import notifications_recent
+
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.redis,
+    pytest.mark.worker,
+    pytest.mark.django_db(transaction=True),
+]
+
+DEFAULT_QUEUE = "celery"
+
+
+@pytest.fixture
+def follow_up(broker):
+    """follow_up(): hand the tasks that tasks enqueued to the test's worker."""
+
+    def forward() -> None:
+        for key in broker.redis.scan_iter(match=f"{DEFAULT_QUEUE}*"):
+            if broker.redis.type(key) == b"list":
+                while broker.redis.rpoplpush(key, broker.queue):
+                    pass
+
+    yield forward
+    leftovers = list(broker.redis.scan_iter(match=f"{DEFAULT_QUEUE}*"))
+    if leftovers:
+        broker.redis.delete(*leftovers)
+
+
+def notified(membership, kind, **extra) -> bool:
+    return Notification.objects.filter(membership=membership, kind=kind, **extra).exists()
+
+
+def test_tier_upgrade_through_the_worker_is_notified_and_emailed(
+    workers, enroll, record, follow_up
+):
+    workers.start()
+    membership = enroll()
+    record(membership, "460.00")  # 40 short of Silber (500): within 10 %
+
+    def approaching_sent():
+        follow_up()
+        return notified(membership, NotificationKind.TIER_APPROACHING, email_state="sent")
+
+    workers.wait_until(approaching_sent, "the 'Silber within reach' e-mail")
+
+    record(membership, "60.00")
+
+    def upgrade_sent():
+        follow_up()
+        return notified(membership, NotificationKind.TIER_UPGRADE, email_state="sent")
+
+    workers.wait_until(upgrade_sent, "the upgrade's e-mail")
+    feed = notifications_recent(membership.customer)
+    kinds = [n.kind for n in feed]
+    assert kinds == [NotificationKind.TIER_UPGRADE, NotificationKind.TIER_APPROACHING]
+    assert all(n.email_state == EmailState.SENT and n.email_attempts == 1 for n in feed)
+    workers.assert_clean()
