@@ -18,6 +18,17 @@ class IdCursorPagination(CursorPagination):
     max_page_size = MAX_PAGE_SIZE
     page_size_query_description = f"Results per page, 1 to {MAX_PAGE_SIZE} (default 50)."
 
+    def get_page_size(self, request):
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is None:
+            return self.page_size
+        if not re.fullmatch(r"\d{1,9}", raw) or int(raw) < 1:
+            raise ValidationError(
+                {"page_size": [f"Give a whole number from 1 to {MAX_PAGE_SIZE}."]},
+                code="invalid_page_size",
+            )
+        return min(int(raw), MAX_PAGE_SIZE)
+
     def decode_cursor(self, request):
         try:
             cursor = super().decode_cursor(request)

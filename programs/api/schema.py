@@ -1,6 +1,5 @@
 """OpenAPI helpers: the problem responses and examples every endpoint shares."""
 
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
 
 from programs.api.exceptions import PROBLEM_CONTENT_TYPE
@@ -139,13 +138,15 @@ def problems(*statuses: int) -> dict:
 
 EXTERNAL_ID = OpenApiParameter(
     "external_id",
-    OpenApiTypes.STR,
+    # Python's \s (the server's rule) also covers \x1c-\x1f and \x85; NUL is refused too.
+    {"type": "string", "pattern": r"^[^\s\x00\x1c-\x1f\x85/]{1,100}$"},
     OpenApiParameter.PATH,
     description="Your own id of the member (1-100 characters, no '/' or spaces).",
 )
+SLUG = {"type": "string", "pattern": "^[-a-zA-Z0-9_]*$", "maxLength": 50}  # empty: any
 PROGRAM_QUERY = OpenApiParameter(
     "program",
-    OpenApiTypes.STR,
+    SLUG,
     OpenApiParameter.QUERY,
     required=False,
     description="A program slug: only this program.",
@@ -153,14 +154,14 @@ PROGRAM_QUERY = OpenApiParameter(
 PAGINATION = [
     OpenApiParameter(
         "cursor",
-        OpenApiTypes.STR,
+        {"type": "string", "pattern": "^[A-Za-z0-9+/=_-]*$"},
         OpenApiParameter.QUERY,
         required=False,
         description="Opaque position; follow the `next` / `previous` links as given.",
     ),
     OpenApiParameter(
         "page_size",
-        OpenApiTypes.INT,
+        {"type": "integer", "minimum": 1},
         OpenApiParameter.QUERY,
         required=False,
         description="Results per page, 1 to 200 (default 50); larger values are cut to 200.",
@@ -173,6 +174,22 @@ _RATE_HEADERS = {
     "X-RateLimit-Remaining": {**_INT_HEADER, "description": "Requests left in the window."},
     "X-RateLimit-Reset": {**_INT_HEADER, "description": "Unix time the window ends."},
 }
+
+
+# Rules between fields that the serializers check in ``validate``.
+REQUEST_RULES = {
+    "RefundInputRequest": {"anyOf": [{"required": ["amount"]}, {"required": ["lines"]}]},
+}
+
+
+def postprocess_strict_bodies(result, generator, request, public):
+    """Request bodies refuse unknown fields (``StrictSerializer``): say so in the schema,
+    with the rules between fields."""
+    for name, component in result.get("components", {}).get("schemas", {}).items():
+        if name.endswith("Request") and component.get("type") == "object":
+            component["additionalProperties"] = False
+            component.update(REQUEST_RULES.get(name, {}))
+    return result
 
 
 def postprocess_headers(result, generator, request, public):
@@ -199,4 +216,4 @@ def postprocess_headers(result, generator, request, public):
                     }
                 if not headers:
                     del response["headers"]
-    return result
+    return postprocess_strict_bodies(result, generator, request, public)

@@ -23,6 +23,12 @@ from programs.api.views.rewards import (
     RedemptionCancelView,
     RedemptionDetailView,
 )
+from programs.api.views.webhooks import (
+    WebhookDetailView,
+    WebhookListView,
+    WebhookSecretRotateView,
+)
+from surveys.api import MemberSurveyInvitationView, SurveyListView, SurveyNpsView
 
 app_name = "api"
 
@@ -47,6 +53,13 @@ urlpatterns = [
         MemberReferralView.as_view(),
         name="member-referral",
     ),
+    path(
+        "members/<str:external_id>/survey-invitations",
+        MemberSurveyInvitationView.as_view(),
+        name="member-survey-invitations",
+    ),
+    path("surveys", SurveyListView.as_view(), name="survey-list"),
+    path("surveys/nps", SurveyNpsView.as_view(), name="survey-nps"),
     path("purchases", PurchaseCreateView.as_view(), name="purchase-list"),
     path("purchases/batch", PurchaseBatchView.as_view(), name="purchase-batch"),
     path("purchases/<int:id>", PurchaseDetailView.as_view(), name="purchase-detail"),
@@ -57,5 +70,12 @@ urlpatterns = [
     ),
     path("redemptions/<int:id>", RedemptionDetailView.as_view(), name="redemption-detail"),
     path("redemptions/<int:id>/cancel", RedemptionCancelView.as_view(), name="redemption-cancel"),
+    path("webhooks", WebhookListView.as_view(), name="webhook-list"),
+    path("webhooks/<int:id>", WebhookDetailView.as_view(), name="webhook-detail"),
+    path(
+        "webhooks/<int:id>/rotate-secret",
+        WebhookSecretRotateView.as_view(),
+        name="webhook-rotate-secret",
+    ),
     re_path(r"^.*$", EndpointNotFoundView.as_view(), name="not-found"),
 ]

@@ -14,9 +14,11 @@ the worker, signed, retried with exponential backoff for about a day, logged.
 
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
 import secrets
+import socket
 import time
 import urllib.error
 import urllib.request
@@ -24,6 +26,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from datetime import timedelta
 from functools import partial
+from urllib.parse import urlsplit
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
@@ -31,9 +34,12 @@ from django.db.models import F
 from django.utils import timezone
 
 from programs.models import (
+    LedgerEntry,
     Membership,
     Partner,
     PartnerCustomer,
+    Referral,
+    TierChange,
     WebhookDelivery,
     WebhookDeliveryState,
     WebhookEvent,
@@ -56,18 +62,100 @@ def webhook_secret_generate() -> str:
     return "whsec_" + secrets.token_urlsafe(32)
 
 
+MAX_SUBSCRIPTIONS_PER_PARTNER = 10
+
+
+def _events_chosen(events: Iterable[str]) -> list[str]:
+    wanted = set(events)
+    if wanted - set(WebhookEventType.values) or not wanted:
+        raise ValueError(f"Choose events from {', '.join(WebhookEventType.values)}.")
+    return [e for e in WebhookEventType.values if e in wanted]
+
+
+def webhook_url_problem(url: str, *, allow_local: bool) -> str | None:
+    """Why a partner may not subscribe ``url``, or None. Outside ``allow_local`` (DEBUG) the
+    URL must be https and its host must resolve only to public addresses, so a partner
+    cannot make the worker call the platform's own network (SSRF)."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return "This is not a valid URL."
+    schemes = ("https", "http") if allow_local else ("https",)
+    if parts.scheme not in schemes:
+        return "The URL must start with https://."
+    if parts.username or parts.password:
+        return "The URL must not contain a user name or password."
+    host = parts.hostname
+    if not host:
+        return "The URL has no host."
+    if allow_local:
+        return None
+    try:
+        found = socket.getaddrinfo(host, port or 443, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError, ValueError):
+        return f"The host {host} cannot be resolved."
+    for *_, sockaddr in found:
+        address = ipaddress.ip_address(str(sockaddr[0]).split("%")[0])
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+            address = address.ipv4_mapped
+        if not address.is_global:
+            return (
+                f"The host {host} resolves to {address}, a private, loopback or reserved "
+                "address; webhooks go to public addresses only."
+            )
+    return None
+
+
 def webhook_subscription_create(
     *, partner: Partner, url: str, events: Iterable[str]
 ) -> WebhookSubscription:
-    chosen = [e for e in WebhookEventType.values if e in set(events)]
-    unknown = set(events) - set(WebhookEventType.values)
-    if unknown or not chosen:
-        raise ValueError(f"Choose events from {', '.join(WebhookEventType.values)}.")
+    """Subscribe ``url`` (checked by the caller: staff may use any http(s) URL, partners
+    only what ``webhook_url_problem`` allows)."""
+    chosen = _events_chosen(events)
     if not url.startswith(("https://", "http://")):
         raise ValueError("The URL must start with https:// (or http:// for testing).")
     return WebhookSubscription.objects.create(
         partner=partner, url=url, events=chosen, secret=webhook_secret_generate()
     )
+
+
+def webhook_subscription_update(
+    *,
+    subscription: WebhookSubscription,
+    url: str | None = None,
+    events: Iterable[str] | None = None,
+    is_active: bool | None = None,
+) -> WebhookSubscription:
+    """Change where and what is sent. Deliveries not yet sent go to the new URL."""
+    fields = []
+    if events is not None:
+        subscription.events = _events_chosen(events)
+        fields.append("events")
+    if url is not None:
+        if not url.startswith(("https://", "http://")):
+            raise ValueError("The URL must start with https:// (or http:// for testing).")
+        subscription.url = url
+        fields.append("url")
+    if is_active is not None:
+        subscription.is_active = is_active
+        fields.append("is_active")
+    if fields:
+        subscription.save(update_fields=fields)
+    return subscription
+
+
+def webhook_subscription_delete(*, subscription: WebhookSubscription) -> None:
+    """Stop sending: the subscription goes with its deliveries (and their logs)."""
+    subscription.delete()
+
+
+def webhook_secret_rotate(*, subscription: WebhookSubscription) -> WebhookSubscription:
+    """A new signing secret, valid at once: every delivery from now on (retries of older
+    events too) is signed with it; the old one verifies nothing more."""
+    subscription.secret = webhook_secret_generate()
+    subscription.save(update_fields=["secret"])
+    return subscription
 
 
 def webhook_signature(secret: str, timestamp: int, body: bytes) -> str:
@@ -113,6 +201,7 @@ def webhook_event_emit(
             customer=membership.customer_id, partner__in={s.partner_id for s in subscriptions}
         ).values_list("partner_id", "external_id")
     )
+    views = _partner_views(type, data, {s.partner_id for s in subscriptions})
     events: dict[int, WebhookEvent] = {}
     deliveries = []
     for subscription in subscriptions:
@@ -126,7 +215,7 @@ def webhook_event_emit(
                 "data": {
                     "member": external_ids[subscription.partner_id],
                     "program": membership.program.slug,
-                    **data,
+                    **views[subscription.partner_id],
                 },
             }
             event = events[subscription.partner_id] = WebhookEvent.objects.create(
@@ -137,11 +226,51 @@ def webhook_event_emit(
             )
         deliveries.append(
             WebhookDelivery.objects.create(
-                event=event, subscription=subscription, next_attempt_at=at
+                event=event, subscription=subscription, next_attempt_at=timezone.now()
             )
         )
     _enqueue([d.pk for d in deliveries])
     return deliveries
+
+
+def _partner_views(type: str, data: dict, partner_ids: set[int]) -> dict[int, dict]:
+    """The event's ``data`` as each partner may see it, as the API would show it: a purchase
+    (id, order id, reason) only to the partner that posted it, the referred friend by the
+    partner's own external id, tiers with their rank."""
+    views = {partner_id: dict(data) for partner_id in partner_ids}
+    if type == WebhookEventType.POINTS_AWARDED and data.get("entry_id"):
+        entry = LedgerEntry.objects.select_related("purchase").filter(pk=data["entry_id"]).first()
+        purchase = entry.purchase if entry else None
+        for partner_id, view in views.items():
+            own = purchase if purchase and purchase.partner_id == partner_id else None
+            view["purchase_id"] = own.pk if own else None
+            view["order_id"] = own.order_id if own else None
+            if entry and entry.actor_partner_id not in (None, partner_id):
+                view["reason"] = ""  # another partner's words (its order number)
+    elif type == WebhookEventType.REFERRAL_REWARDED and data.get("referral_id"):
+        friend = (
+            Referral.objects.filter(pk=data["referral_id"])
+            .values_list("referee__customer_id", flat=True)
+            .first()
+        )
+        external_ids = dict(
+            PartnerCustomer.objects.filter(customer=friend, partner__in=partner_ids).values_list(
+                "partner_id", "external_id"
+            )
+        )
+        for partner_id, view in views.items():
+            view["referee"] = external_ids.get(partner_id)
+    elif type == WebhookEventType.TIER_CHANGED and data.get("change_id"):
+        change = (
+            TierChange.objects.select_related("from_tier", "to_tier")
+            .filter(pk=data["change_id"])
+            .first()
+        )
+        if change:
+            for view in views.values():
+                view["from_rank"] = change.from_tier.rank if change.from_tier else None
+                view["to_rank"] = change.to_tier.rank if change.to_tier else None
+    return views
 
 
 def _enqueue(delivery_ids: Sequence[int]) -> None:

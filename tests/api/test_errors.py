@@ -253,3 +253,25 @@ def test_null_characters_in_body_fields_are_400(api, member):
         api.post("/api/v1/purchases", purchase(order_id="a\x00b")), 400, "validation_error"
     )
     assert body["errors"][0]["field"] == "order_id"
+
+
+# --- found by schemathesis --------------------------------------------------------------
+
+
+def test_text_fields_take_strings_only(api, member):
+    body = {"member": "c-1", "order_id": 42, "amount": "1.00"}
+    problem = assert_problem(
+        api.post("/api/v1/purchases", body, format="json"), 400, "validation_error"
+    )
+    assert [(e["field"], e["code"]) for e in problem["errors"]] == [("order_id", "invalid")]
+
+
+@pytest.mark.parametrize(
+    "query", ["page_size=null", "page_size=0", "page_size=-3", "updated_since="]
+)
+def test_malformed_list_parameters_are_400(api, member, query):
+    assert_problem(api.get(f"/api/v1/members?{query}"), 400, "validation_error")
+
+
+def test_a_large_page_size_is_cut_to_200(api, member):
+    assert api.get("/api/v1/members?page_size=5000").status_code == 200

@@ -15,12 +15,18 @@ ENDPOINTS = {
     "/api/v1/members/{external_id}/redemptions": {"post"},
     "/api/v1/members/{external_id}/actions": {"post"},
     "/api/v1/members/{external_id}/referral": {"get"},
+    "/api/v1/members/{external_id}/survey-invitations": {"post"},
     "/api/v1/purchases": {"post"},
     "/api/v1/purchases/batch": {"post"},
     "/api/v1/purchases/{id}": {"get"},
     "/api/v1/purchases/{id}/refunds": {"post"},
     "/api/v1/redemptions/{id}": {"get"},
     "/api/v1/redemptions/{id}/cancel": {"post"},
+    "/api/v1/surveys": {"get"},
+    "/api/v1/surveys/nps": {"get"},
+    "/api/v1/webhooks": {"get", "post"},
+    "/api/v1/webhooks/{id}": {"get", "patch", "delete"},
+    "/api/v1/webhooks/{id}/rotate-secret": {"post"},
 }
 
 

@@ -4,13 +4,17 @@ from collections.abc import Mapping
 from decimal import Decimal
 
 from django.conf import settings
+from drf_spectacular.drainage import set_override
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.exceptions import ErrorDetail
 
 
 class StrictSerializer(serializers.Serializer):
     """Refuses fields it does not declare, naming them and the accepted ones, so a typo or
-    an attempt to set a read-only value (balance, tier, id) is a 400, not silently lost."""
+    an attempt to set a read-only value (balance, tier, id) is a 400, not silently lost.
+    Text fields take JSON strings only (DRF would turn ``12`` into ``"12"``): an order id
+    sent as a number is a client bug worth hearing about, and the schema says string."""
 
     def to_internal_value(self, data):
         if isinstance(data, Mapping):
@@ -21,7 +25,46 @@ class StrictSerializer(serializers.Serializer):
                 raise serializers.ValidationError(
                     {name: [ErrorDetail(message, code="unknown_field")] for name in unknown}
                 )
+            not_text = sorted(
+                name
+                for name, field in self.fields.items()
+                if isinstance(field, serializers.CharField)
+                and isinstance(data.get(name), int | float)
+            )
+            if not_text:
+                message = "Must be a string (in quotes)."
+                raise serializers.ValidationError(
+                    {name: [ErrorDetail(message, code="invalid")] for name in not_text}
+                )
         return super().to_internal_value(data)
+
+
+@extend_schema_field(
+    {"oneOf": [{"type": "string", "format": "ipv4"}, {"type": "string", "format": "ipv6"}]}
+)
+class IpAddressField(serializers.IPAddressField):
+    """An IPv4 or IPv6 address, documented as such."""
+
+
+_WHOLE = settings.MONEY_MAX_DIGITS - settings.MONEY_DECIMAL_PLACES
+_PLACES = settings.MONEY_DECIMAL_PLACES
+_LARGEST = float(Decimal(10) ** _WHOLE - Decimal(1).scaleb(-_PLACES))
+
+
+def _amount_schema(*, allow_zero: bool) -> dict:
+    """ "49.90" (at most 12 whole digits and 2 decimals) or a JSON number; > 0 unless
+    ``allow_zero``. (drf-spectacular's own pattern would let "" and "-1" through.)"""
+    if allow_zero:
+        text = rf"^([0-9]{{1,{_WHOLE}}}(\.[0-9]{{0,{_PLACES}}})?|\.[0-9]{{1,{_PLACES}}})$"
+    else:
+        text = (
+            rf"^(0*[1-9][0-9]{{0,{_WHOLE - 1}}}(\.[0-9]{{0,{_PLACES}}})?"
+            rf"|0*\.(0[1-9]|[1-9][0-9]?))$"
+        )
+    number = {"type": "number", "minimum": 0, "maximum": _LARGEST}
+    if not allow_zero:
+        number["exclusiveMinimum"] = True  # OpenAPI 3.0 style
+    return {"oneOf": [{"type": "string", "pattern": text}, number]}
 
 
 class AmountField(serializers.DecimalField):
@@ -37,6 +80,7 @@ class AmountField(serializers.DecimalField):
         kwargs.setdefault("min_value", Decimal(0))
         self.allow_zero = allow_zero
         super().__init__(**kwargs)
+        set_override(self, "field", _amount_schema(allow_zero=allow_zero))
 
     def to_internal_value(self, data):
         if isinstance(data, bool):

@@ -3,12 +3,12 @@
 from rest_framework import serializers
 
 from customers.models import Language
-from programs.api.serializers.base import StrictSerializer
+from programs.api.serializers.base import IpAddressField, StrictSerializer
 from programs.models import EntryKind, EntrySource, MembershipStatus, ReferralStatus
 
 
 class SignupSignalsInput(StrictSerializer):
-    ip_address = serializers.IPAddressField(
+    ip_address = IpAddressField(
         required=False, allow_null=True, help_text="The customer's IP address at sign-up."
     )
     device_id = serializers.CharField(
@@ -57,7 +57,9 @@ class MembershipSerializer(serializers.Serializer):
 
 class MemberSerializer(serializers.Serializer):
     external_id = serializers.CharField()
-    email = serializers.EmailField(source="customer.email")
+    email = serializers.CharField(
+        source="customer.email", help_text="The e-mail address, or empty if none is known."
+    )
     first_name = serializers.CharField(source="customer.first_name")
     last_name = serializers.CharField(source="customer.last_name")
     language = serializers.ChoiceField(choices=Language.choices, source="customer.language")

@@ -3,7 +3,12 @@
 from django.utils import timezone
 from rest_framework import serializers
 
-from programs.api.serializers.base import AmountField, StrictSerializer, decimals_error
+from programs.api.serializers.base import (
+    AmountField,
+    IpAddressField,
+    StrictSerializer,
+    decimals_error,
+)
 from programs.models import PurchaseStatus
 from programs.services.purchases import MAX_FUTURE_SKEW
 
@@ -22,7 +27,7 @@ class PurchaseSignalsInput(StrictSerializer):
         required=False, allow_blank=True, max_length=128, default=""
     )
     device_id = serializers.CharField(required=False, allow_blank=True, max_length=128, default="")
-    ip_address = serializers.IPAddressField(required=False, allow_null=True, default=None)
+    ip_address = IpAddressField(required=False, allow_null=True, default=None)
 
 
 class PurchaseInput(StrictSerializer):
@@ -85,7 +90,7 @@ class PurchaseBatchInput(StrictSerializer):
 class PurchaseBatchSchema(serializers.Serializer):
     """The batch body as documented (validation happens per item)."""
 
-    purchases = PurchaseInput(many=True, min_length=1, max_length=BATCH_LIMIT)
+    purchases = serializers.ListField(child=PurchaseInput(), min_length=1, max_length=BATCH_LIMIT)
 
 
 class PurchaseLineSerializer(serializers.Serializer):

@@ -10,7 +10,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from programs.api.pagination import IdCursorPagination
-from programs.api.schema import EXTERNAL_ID, PAGINATION, PROGRAM_QUERY, problems
+from programs.api.schema import EXTERNAL_ID, PAGINATION, PROGRAM_QUERY, SLUG, problems
 from programs.api.serializers.members import (
     BalanceSerializer,
     LedgerEntrySerializer,
@@ -53,6 +53,19 @@ class MemberListQuery(serializers.Serializer):
     tier = serializers.CharField(required=False, max_length=60)
     updated_since = serializers.DateTimeField(required=False)
 
+    def to_internal_value(self, data):
+        # An empty value would silently mean "no filter"; say what is expected instead.
+        if data.get("updated_since") == "":
+            raise serializers.ValidationError(
+                {
+                    "updated_since": [
+                        "Give a date-time such as 2025-03-01T00:00:00Z or leave it out."
+                    ]
+                },
+                code="invalid",
+            )
+        return super().to_internal_value(data)
+
 
 class MemberListView(PartnerAPIView):
     pagination_class = IdCursorPagination
@@ -65,7 +78,7 @@ class MemberListView(PartnerAPIView):
         description="Members you have linked, newest first, cursor-paginated. Unknown query "
         "parameters are ignored.",
         parameters=[
-            OpenApiParameter("program", OpenApiTypes.STR, description="Enrolled in this program."),
+            OpenApiParameter("program", SLUG, description="Enrolled in this program."),
             OpenApiParameter(
                 "tier", OpenApiTypes.STR, description="Current tier name (e.g. Gold)."
             ),
@@ -189,7 +202,7 @@ class MemberBalanceView(PartnerAPIView):
             PROGRAM_QUERY,
             OpenApiParameter(
                 "expiring_within_days",
-                OpenApiTypes.INT,
+                {"type": "integer", "minimum": 1, "maximum": 3660},
                 description="Horizon for `expiring` (1-3660, default 90).",
             ),
         ],

@@ -139,7 +139,7 @@ class RedemptionCancelView(PartnerAPIView):
         "Scope: redeem.",
         parameters=[REDEMPTION_ID, IDEMPOTENCY_PARAMETER],
         request=None,
-        responses={200: RedemptionSerializer, **problems(403, 404, 409)},
+        responses={200: RedemptionSerializer, **problems(400, 403, 404, 409)},
     )
     @idempotent
     def post(self, request, id: int):
