@@ -17,6 +17,7 @@ from django.utils import timezone
 from customers.demo.anna import anna_create, anna_redeem
 from customers.demo.history import DemoHistory
 from customers.demo.programs import demo_present, demo_programs_create
+from customers.demo.surveys import demo_surveys_create
 from customers.demo.today import rewards_redeem, subscriptions_buy, vip_override
 from programs.services import jobs
 
@@ -50,4 +51,5 @@ def demo_load(*, customers: int, seed: int) -> DemoHistory:
         drift = jobs.ledger_drift()
         if drift:
             raise DemoDrift(f"Ledger drift after loading the demo data: {drift[:5]}")
+        demo_surveys_create(programs=[history.setup.coffee, history.setup.city], rng=rng, now=now)
     return history

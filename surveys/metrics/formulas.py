@@ -153,10 +153,23 @@ def ces(counts_by_answer: Mapping[int, int]) -> CesResult | None:
     Undefined (``None``) when n = 0.
     """
     n = _validated_counts(counts_by_answer, CES_SCALE)
+    total = sum(answer * c for answer, c in counts_by_answer.items())
+    return ces_from_totals(total, _count_between(counts_by_answer, 5, 7), n)
+
+
+def ces_from_totals(total: int, agree: int, n: int) -> CesResult | None:
+    """CES from stored counts: ``total`` = sum of the n answers, ``agree`` = answers 5-7.
+
+        mean = total / n;  agree_share = agree / n
+
+    Undefined (``None``) when n = 0.
+    """
+    _require_non_negative({"total": total, "agree": agree, "n": n})
+    if agree > n or not (n <= total <= 7 * n):
+        raise ValueError(f"inconsistent CES totals: total={total}, agree={agree}, n={n}")
     if n == 0:
         return None
-    total = sum(answer * c for answer, c in counts_by_answer.items())
-    return CesResult(mean=total / n, agree_share=_count_between(counts_by_answer, 5, 7) / n, n=n)
+    return CesResult(mean=total / n, agree_share=agree / n, n=n)
 
 
 # --- Customer Loyalty Index ---------------------------------------------------------------
@@ -173,6 +186,19 @@ def cli(recommend_mean: float, buy_again_mean: float, try_other_mean: float) -> 
     if not all(0 <= m <= 10 for m in means):
         raise ValueError(f"CLI question means must lie in 0..10, got {means}")
     return sum(means) / 3
+
+
+def cli_from_totals(total: int, n: int) -> float | None:
+    """CLI from stored sums: ``total`` = sum over n respondents of their three answers.
+
+        CLI = total / (3 * n)   (= the mean of the three question means)
+
+    Undefined (``None``) with no respondents.
+    """
+    _require_non_negative({"total": total, "n": n})
+    if total > 30 * n:
+        raise ValueError(f"CLI total {total} is more than 30 x {n} respondents")
+    return None if n == 0 else total / (3 * n)
 
 
 def cli_from_answers(answers: Iterable[tuple[int, int, int]]) -> float | None:
@@ -276,3 +302,70 @@ def churn_rate(customers_at_start: int, customers_at_end: int, new_customers: in
     """
     retention = retention_rate(customers_at_start, customers_at_end, new_customers)
     return None if retention is None else 1 - retention
+
+
+# --- Member activity ------------------------------------------------------------------------
+
+ACTIVE_WITHIN_DAYS = 90
+"""A member with activity (purchase, action, redemption) in the last 90 days is active."""
+DORMANT_AFTER_DAYS = 180
+"""No activity for more than 180 days (or never): dormant. In between: at risk."""
+
+ActivityBand = Literal["active", "at_risk", "dormant"]
+
+
+def activity_band(days_since_activity: int | None) -> ActivityBand:
+    """Classify a member by days since their last activity (``None``: never active).
+
+    active   if days <= 90
+    at_risk  if 90 < days <= 180
+    dormant  if days > 180 or never
+    """
+    if days_since_activity is None:
+        return "dormant"
+    if days_since_activity < 0:
+        raise ValueError("days_since_activity must be >= 0")
+    if days_since_activity <= ACTIVE_WITHIN_DAYS:
+        return "active"
+    if days_since_activity <= DORMANT_AFTER_DAYS:
+        return "at_risk"
+    return "dormant"
+
+
+# --- Program health -------------------------------------------------------------------------
+
+
+def redemption_rate(points_issued: int, points_redeemed: int) -> float | None:
+    """Share of issued points that were redeemed in the same period(s).
+
+        redemption rate = points redeemed / points issued
+
+    Can exceed 1 in a period that redeems points issued earlier. Undefined (``None``) when
+    no points were issued.
+    """
+    _require_non_negative({"points_issued": points_issued, "points_redeemed": points_redeemed})
+    return _ratio(points_redeemed, points_issued)
+
+
+def points_liability(outstanding_points: int, value_per_point: Decimal) -> Decimal:
+    """Outstanding points liability in money: outstanding points x value of one point.
+
+    liability = outstanding points * value per point   (rounded to cents, half up)
+    """
+    _require_non_negative({"outstanding_points": outstanding_points})
+    if value_per_point < 0:
+        raise ValueError("value_per_point must be >= 0")
+    return (outstanding_points * value_per_point).quantize(Decimal("0.01"), "ROUND_HALF_UP")
+
+
+def referral_conversion(referrals: int, converted: int) -> float | None:
+    """Share of registered referrals whose friend made the qualifying purchase.
+
+        conversion = converted referrals / referrals
+
+    Undefined (``None``) without referrals.
+    """
+    _require_non_negative({"referrals": referrals, "converted": converted})
+    if converted > referrals:
+        raise ValueError("converted cannot exceed referrals")
+    return _ratio(converted, referrals)

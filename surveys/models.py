@@ -1,1 +1,0 @@
-"""Survey models arrive with the surveys and metrics work (issue 7)."""

@@ -1,0 +1,27 @@
+"""Surveys (questions, invitations, responses) and the nightly metric snapshots."""
+
+from .snapshot import CohortSnapshot, MetricsDashboard, MetricSnapshot
+from .survey import (
+    Answer,
+    Channel,
+    Invitation,
+    Question,
+    Response,
+    ResponseStatus,
+    Survey,
+    SurveyKind,
+)
+
+__all__ = [
+    "Answer",
+    "Channel",
+    "CohortSnapshot",
+    "Invitation",
+    "MetricSnapshot",
+    "MetricsDashboard",
+    "Question",
+    "Response",
+    "ResponseStatus",
+    "Survey",
+    "SurveyKind",
+]

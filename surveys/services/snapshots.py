@@ -1,0 +1,301 @@
+"""The nightly snapshots: every metric's counts per month, program, tier and partner,
+computed with a handful of GROUP BY queries (no per-customer Python loops)."""
+
+from collections import defaultdict
+from datetime import date, datetime, timedelta
+
+from dateutil.relativedelta import relativedelta
+from django.apps import apps
+from django.db import transaction
+from django.db.models import (
+    Count,
+    DateTimeField,
+    ExpressionWrapper,
+    F,
+    Min,
+    OuterRef,
+    Q,
+    Subquery,
+    Sum,
+)
+from django.db.models.functions import Coalesce, TruncMonth
+from django.utils import timezone
+
+from programs.models import (
+    EntryKind,
+    LedgerEntry,
+    Membership,
+    PointLot,
+    Program,
+    Purchase,
+    PurchaseStatus,
+)
+from surveys.metrics.formulas import ACTIVE_WITHIN_DAYS, DORMANT_AFTER_DAYS
+from surveys.models import CohortSnapshot, MetricSnapshot, Response, ResponseStatus
+
+REPURCHASE_WINDOWS = (30, 90, 180, 365)
+
+_RESPONSE_COUNTS = {
+    "nps_promoters": Count("pk", filter=Q(kind="nps", score__gte=9)),
+    "nps_passives": Count("pk", filter=Q(kind="nps", score__gte=7, score__lte=8)),
+    "nps_detractors": Count("pk", filter=Q(kind="nps", score__lte=6)),
+    "csat_n": Count("pk", filter=Q(kind="csat")),
+    "csat_satisfied": Count("pk", filter=Q(kind="csat", score__gte=4)),
+    "ces_n": Count("pk", filter=Q(kind="ces")),
+    "ces_sum": Coalesce(Sum("score", filter=Q(kind="ces")), 0),
+    "ces_agree": Count("pk", filter=Q(kind="ces", score__gte=5)),
+    "cli_n": Count("pk", filter=Q(kind="cli")),
+    "cli_sum": Coalesce(Sum("cli_total", filter=Q(kind="cli")), 0),
+}
+_LEDGER_SUMS = {
+    # issued: earned (available or still pending) and positive staff adjustments
+    "points_issued": Coalesce(
+        Sum(F("points") + F("pending_points"), filter=Q(kind=EntryKind.EARN)), 0
+    )
+    + Coalesce(Sum("points", filter=Q(kind=EntryKind.ADJUST, points__gt=0)), 0),
+    # redeemed net of cancelled redemptions; expired as a positive number
+    "points_redeemed": -Coalesce(
+        Sum("points", filter=Q(kind__in=[EntryKind.REDEEM, EntryKind.REDEEM_CANCEL])), 0
+    ),
+    "points_expired": -Coalesce(Sum("points", filter=Q(kind=EntryKind.EXPIRE)), 0),
+}
+
+
+def month_start(at: datetime | date) -> date:
+    local = timezone.localtime(at) if isinstance(at, datetime) else at
+    return date(local.year, local.month, 1)
+
+
+def _as_date(value) -> date:
+    return value.date() if isinstance(value, datetime) else value
+
+
+class _Rows:
+    """Counts keyed by (month, program, tier, partner); partner None = all partners."""
+
+    def __init__(self):
+        self.rows: dict[tuple, dict[str, int]] = defaultdict(dict)
+
+    def add(self, queryset, *, month_field: str | None, partner_field: str | None, month=None):
+        for row in queryset:
+            key = (
+                _as_date(row.pop("g_month")) if month_field else month,
+                row.pop("g_program"),
+                row.pop("g_tier"),
+                row.pop("g_partner") if partner_field else None,
+            )
+            if partner_field and key[3] is None:
+                continue  # nothing attributed to a partner; already in the "all" rows
+            for name, value in row.items():
+                self.rows[key][name] = self.rows[key].get(name, 0) + (value or 0)
+
+
+def _grouped(
+    queryset, *, time: str | None, program: str, tier: str, partner: str | None, aggregates: dict
+):
+    fields = {"g_program": F(program), "g_tier": F(tier)}
+    if time:
+        fields["g_month"] = TruncMonth(time)
+    if partner:
+        fields["g_partner"] = F(partner)
+    return queryset.values(**fields).annotate(**aggregates).order_by()
+
+
+@transaction.atomic
+def snapshots_build(*, months: int | None = 2, now: datetime | None = None) -> int:
+    """Rebuild the snapshots of the last ``months`` months (all history if None) and all
+    cohorts. Replaces the rows it recomputes in one transaction (readers see the old or
+    the new numbers, never a mix); programs are locked so two runs queue up.
+    Returns the number of snapshot rows written."""
+    now = now or timezone.now()
+    list(Program.objects.select_for_update().order_by("pk").values_list("pk", flat=True))
+    current = month_start(now)
+    if months is None:
+        firsts = [
+            Response.objects.aggregate(first=Min("submitted_at"))["first"],
+            LedgerEntry.objects.aggregate(first=Min("created_at"))["first"],
+            PointLot.objects.aggregate(first=Min("earned_at"))["first"],
+        ]
+        start = min((month_start(f) for f in firsts if f), default=current)
+    else:
+        start = current - relativedelta(months=months - 1)
+    start_at = datetime(start.year, start.month, 1, tzinfo=timezone.get_current_timezone())
+    rows = _Rows()
+
+    answered = Response.objects.filter(status=ResponseStatus.ANSWERED, submitted_at__gte=start_at)
+    dismissed = Response.objects.filter(status=ResponseStatus.DISMISSED, submitted_at__gte=start_at)
+    # An earn counts in the month it was earned (the purchase's or action's time, which
+    # a late or back-dated report keeps); other movements when they were booked.
+    entries = LedgerEntry.objects.annotate(
+        at=Coalesce("lot__earned_at", "created_at", output_field=DateTimeField())
+    ).filter(at__gte=start_at)
+    for partner in (None, "partner_id"):
+        rows.add(
+            _grouped(
+                answered,
+                time="submitted_at",
+                program="program_id",
+                tier="tier_id",
+                partner=partner,
+                aggregates=_RESPONSE_COUNTS,
+            ),
+            month_field="month",
+            partner_field=partner,
+        )
+        rows.add(
+            _grouped(
+                dismissed,
+                time="submitted_at",
+                program="program_id",
+                tier="tier_id",
+                partner=partner,
+                aggregates={"dismissed": Count("pk")},
+            ),
+            month_field="month",
+            partner_field=partner,
+        )
+    for partner in (None, "actor_partner_id"):
+        rows.add(
+            _grouped(
+                entries,
+                time="at",
+                program="membership__program_id",
+                tier="membership__tier_id",
+                partner=partner,
+                aggregates=_LEDGER_SUMS,
+            ),
+            month_field="month",
+            partner_field=partner,
+        )
+    for partner in (None, "customer__partner_links__partner_id"):
+        rows.add(
+            _grouped(
+                Membership.objects.all(),
+                time=None,
+                program="program_id",
+                tier="tier_id",
+                partner=partner,
+                aggregates=_member_counts(now),
+            ),
+            month_field=None,
+            partner_field=partner,
+            month=current,
+        )
+
+    if engagement_available():
+        for partner in (None, "customer__partner_links__partner_id"):
+            rows.add(
+                _grouped(
+                    Membership.objects.filter(engagement__isnull=False),
+                    time=None,
+                    program="program_id",
+                    tier="tier_id",
+                    partner=partner,
+                    aggregates=_engagement_counts(),
+                ),
+                month_field=None,
+                partner_field=partner,
+                month=current,
+            )
+
+    MetricSnapshot.objects.filter(period__gte=start).delete()
+    MetricSnapshot.objects.bulk_create(
+        (
+            MetricSnapshot(
+                period=month,
+                program_id=program,
+                tier_id=tier,
+                partner_id=partner,
+                computed_at=now,
+                **counts,
+            )
+            for (month, program, tier, partner), counts in rows.rows.items()
+        ),
+        batch_size=1000,
+    )
+    cohorts_build(now=now)
+    return len(rows.rows)
+
+
+def _member_counts(now: datetime) -> dict:
+    active_since = now - timedelta(days=ACTIVE_WITHIN_DAYS)
+    dormant_before = now - timedelta(days=DORMANT_AFTER_DAYS)
+    return {
+        "members": Count("pk"),
+        "members_active": Count("pk", filter=Q(last_activity_at__gte=active_since)),
+        "members_at_risk": Count(
+            "pk",
+            filter=Q(last_activity_at__lt=active_since, last_activity_at__gte=dormant_before),
+        ),
+        "members_dormant": Count(
+            "pk", filter=Q(last_activity_at__lt=dormant_before) | Q(last_activity_at__isnull=True)
+        ),
+        "points_outstanding": Coalesce(Sum("balance"), 0),
+    }
+
+
+ENGAGEMENT_BANDS = ((0, 20), (20, 40), (40, 60), (60, 80), (80, 101))
+
+
+def engagement_available() -> bool:
+    """Engagement scores come from the customers app (issue 4); until it computes them the
+    dashboard says "no scores yet"."""
+    try:
+        apps.get_model("customers", "EngagementScore")
+    except LookupError:
+        return False
+    return True
+
+
+def _engagement_counts() -> dict:
+    return {
+        f"engagement_{i}": Count(
+            "pk", filter=Q(engagement__score__gte=low, engagement__score__lt=high)
+        )
+        for i, (low, high) in enumerate(ENGAGEMENT_BANDS)
+    }
+
+
+def cohorts_build(*, now: datetime | None = None) -> int:
+    """Repurchase cohorts: members by the month of their first purchase in the program,
+    and how many bought again within each window. Two correlated subqueries per member
+    (on the membership/time index), grouped in the database."""
+    now = now or timezone.now()
+    purchases = Purchase.objects.filter(membership=OuterRef("pk")).exclude(
+        status=PurchaseStatus.REJECTED
+    )
+    first = purchases.order_by("occurred_at", "pk").values("occurred_at")[:1]
+    members = Membership.objects.annotate(first_at=Subquery(first)).filter(first_at__isnull=False)
+    second = purchases.filter(occurred_at__gt=OuterRef("first_at")).order_by("occurred_at")
+    members = members.annotate(second_at=Subquery(second.values("occurred_at")[:1]))
+    windows = {
+        f"within_{days}": Count(
+            "pk",
+            filter=Q(
+                second_at__lte=ExpressionWrapper(
+                    F("first_at") + timedelta(days=days), output_field=DateTimeField()
+                )
+            ),
+        )
+        for days in REPURCHASE_WINDOWS
+    }
+    grouped = (
+        members.values(
+            g_cohort=TruncMonth("first_at"), g_program=F("program_id"), g_tier=F("tier_id")
+        )
+        .annotate(customers=Count("pk"), **windows)
+        .order_by()
+    )
+    snapshots = [
+        CohortSnapshot(
+            cohort=_as_date(row.pop("g_cohort")),
+            program_id=row.pop("g_program"),
+            tier_id=row.pop("g_tier"),
+            computed_at=now,
+            **row,
+        )
+        for row in grouped
+    ]
+    CohortSnapshot.objects.all().delete()
+    CohortSnapshot.objects.bulk_create(snapshots, batch_size=1000)
+    return len(snapshots)
