@@ -1,7 +1,8 @@
 """Shared fixtures and the rule that CI never silently skips backend-dependent tests.
 
 Tests marked ``postgres`` need real row locks and concurrent transactions; tests marked
-``redis`` need a real broker. Locally, without DATABASE_URL / REDIS_URL, they are skipped
+``redis`` need a real broker; tests marked ``e2e`` need Debian's Chromium. Locally, without
+DATABASE_URL / REDIS_URL / /usr/bin/chromium, they are skipped
 with a note. With CI set they must run: a missing or unreachable backend fails the run.
 """
 
@@ -10,6 +11,7 @@ import os
 import pytest
 
 IN_CI = bool(os.environ.get("CI"))
+E2E_CHROMIUM = os.environ.get("E2E_CHROMIUM", "/usr/bin/chromium")
 
 
 def pytest_configure(config):
@@ -38,6 +40,8 @@ def _backend_missing(item) -> str | None:
         return "needs PostgreSQL (set DATABASE_URL=postgres://...)"
     if item.get_closest_marker("redis") and not os.environ.get("REDIS_URL"):
         return "needs Redis (set REDIS_URL=redis://...)"
+    if item.get_closest_marker("e2e") and not os.path.exists(E2E_CHROMIUM):
+        return f"needs Chromium at {E2E_CHROMIUM} (apt-get install chromium)"
     return None
 
 

@@ -5,6 +5,7 @@ server, e-mails written to var/mail. Production lives in ``production.py``, whic
 demands what a real deployment must provide.
 """
 
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlparse
 
@@ -43,6 +44,8 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "loyalty_site",
     "customers",
+    "customers.portal",
+    "axes",
     "programs",
     "surveys",
 ]
@@ -57,6 +60,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last: turns a locked-out login attempt into the lockout page (django-axes).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "loyalty_site.urls"
@@ -130,7 +135,24 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-LOGIN_URL = "admin:login"
+# The portal signs customers in by e-mail; django-axes goes first and refuses locked-out logins.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "customers.portal.backends.EmailOrUsernameBackend",
+]
+LOGIN_URL = "portal:login"
+LOGIN_REDIRECT_URL = "portal:dashboard"
+LOGOUT_REDIRECT_URL = "home"
+# Lockout after repeated failed logins for one account from one address (django-axes).
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_USERNAME_CALLABLE = "customers.portal.backends.login_username"
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "portal/lockout.html"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 60 * 60 * 24 * 14, minimum=300)
 
 # --- Internationalisation -------------------------------------------------------------------
 LANGUAGE_CODE = "de"
@@ -150,6 +172,12 @@ MONEY_MAX_DIGITS = 14
 MONEY_DECIMAL_PLACES = 2
 # Value of one point in the default currency, for the outstanding-points liability.
 POINT_VALUE = env_decimal("POINT_VALUE", "0.01")
+# Surveys: never invite a customer more often than every SURVEY_COOLDOWN_DAYS (any survey);
+# after-purchase invitations go out SURVEY_PURCHASE_DELAY_DAYS after the purchase; one
+# reminder SURVEY_REMINDER_AFTER_DAYS after the invitation if still unanswered.
+SURVEY_COOLDOWN_DAYS = env_int("SURVEY_COOLDOWN_DAYS", 7, minimum=0)
+SURVEY_PURCHASE_DELAY_DAYS = env_int("SURVEY_PURCHASE_DELAY_DAYS", 3, minimum=0)
+SURVEY_REMINDER_AFTER_DAYS = env_int("SURVEY_REMINDER_AFTER_DAYS", 4, minimum=1)
 
 # --- Static files ---------------------------------------------------------------------------
 STATIC_URL = "static/"
@@ -199,6 +227,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS: dict = {
 }
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _broker_dir = VAR_DIR / "broker"
+    # Any process may enqueue (web, demo_data, shell), not only run_all: the folders kombu's
+    # filesystem transport writes to must exist before the first message.
+    for _folder in ("queue", "control"):
+        (_broker_dir / _folder).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS.update(
         {
             "data_folder_in": str(_broker_dir / "queue"),

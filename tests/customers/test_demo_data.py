@@ -5,7 +5,6 @@ from io import StringIO
 
 import pytest
 from django.apps import apps
-from django.contrib.auth import authenticate
 from django.core.management import CommandError, call_command
 from django.db import transaction
 from django.utils import timezone
@@ -69,14 +68,20 @@ def test_second_run_changes_nothing(demo):
     assert Customer.objects.count() == 25
 
 
-def test_demo_logins_work(demo):
-    staff = authenticate(username="staff", password="loyalty-demo")
-    assert staff is not None
-    assert staff.is_superuser
-    anna = authenticate(username=ANNA, password="loyalty-demo")
-    assert anna is not None
-    assert not anna.is_staff
-    assert anna.customer.email == ANNA
+def test_demo_logins_work(demo, client):
+    # Through the real login pages: the axes backend refuses requestless authenticate().
+    response = client.post(
+        "/admin/login/?next=/admin/", {"username": "staff", "password": "loyalty-demo"}
+    )
+    assert response.status_code == 302, response.content[:500]
+    assert client.get("/admin/").status_code == 200
+    client.logout()
+    response = client.post("/portal/login/", {"username": ANNA, "password": "loyalty-demo"})
+    assert response.status_code == 302, response.content[:500]
+    anna = Customer.objects.get(email=ANNA)
+    assert anna.user is not None
+    assert not anna.user.is_staff
+    assert client.get(response["Location"], follow=True).context["user"] == anna.user
 
 
 def test_anna_is_gold_with_a_rich_history(demo):

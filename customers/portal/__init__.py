@@ -1,0 +1,1 @@
+"""The customer web portal: sign-up, dashboard, history, rewards, referrals, profile."""

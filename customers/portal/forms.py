@@ -1,0 +1,100 @@
+from django import forms
+from django.contrib.auth import password_validation
+from django.contrib.auth.forms import AuthenticationForm
+from django.utils.translation import gettext_lazy as _
+
+from customers.models import Language
+from customers.portal.wording import HISTORY_KINDS
+
+
+class LoginForm(AuthenticationForm):
+    """Customers sign in with their e-mail address (the field stays "username" for axes)."""
+
+    username = forms.CharField(
+        label=_("E-mail address"),
+        max_length=254,
+        widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"}),
+    )
+    error_messages = {
+        "invalid_login": _("E-mail address or password is wrong. Please try again."),
+        "inactive": _("This account is inactive."),
+    }
+
+
+class SignupForm(forms.Form):
+    first_name = forms.CharField(
+        label=_("First name"),
+        max_length=150,
+        widget=forms.TextInput({"autocomplete": "given-name"}),
+    )
+    last_name = forms.CharField(
+        label=_("Last name"),
+        max_length=150,
+        widget=forms.TextInput({"autocomplete": "family-name"}),
+    )
+    email = forms.EmailField(
+        label=_("E-mail address"),
+        max_length=254,
+        widget=forms.EmailInput({"autocomplete": "email"}),
+    )
+    password = forms.CharField(
+        label=_("Password"),
+        strip=False,
+        widget=forms.PasswordInput({"autocomplete": "new-password"}),
+        help_text=_("At least 8 characters, not only digits, not a common password."),
+    )
+    language = forms.ChoiceField(label=_("Language"), choices=Language.choices)
+    terms = forms.BooleanField(
+        label=_("I agree that my purchases are recorded to collect points."), required=True
+    )
+
+    def clean(self):
+        data = super().clean()
+        password = data.get("password")
+        if password:
+            from django.contrib.auth import get_user_model
+
+            probe = get_user_model()(
+                username=data.get("email", ""),
+                email=data.get("email", ""),
+                first_name=data.get("first_name", ""),
+                last_name=data.get("last_name", ""),
+            )
+            try:
+                password_validation.validate_password(password, probe)
+            except forms.ValidationError as error:
+                self.add_error("password", error)
+        return data
+
+
+class HistoryFilterForm(forms.Form):
+    kind = forms.ChoiceField(
+        label=_("Type"),
+        required=False,
+        choices=[("", _("All"))] + [(key, label) for key, (label, _kinds) in HISTORY_KINDS.items()],
+    )
+    date_from = forms.DateField(
+        label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    date_to = forms.DateField(
+        label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+
+    def clean(self):
+        data = super().clean()
+        start, end = data.get("date_from"), data.get("date_to")
+        if start and end and start > end:
+            raise forms.ValidationError(_("The start date must be before the end date."))
+        return data
+
+
+class ProfileForm(forms.Form):
+    first_name = forms.CharField(label=_("First name"), max_length=150)
+    last_name = forms.CharField(label=_("Last name"), max_length=150)
+    language = forms.ChoiceField(label=_("Language"), choices=Language.choices)
+
+
+class DeletionRequestForm(forms.Form):
+    confirm = forms.BooleanField(
+        label=_("Yes, I want my account and my points to be deleted."), required=True
+    )

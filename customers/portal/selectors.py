@@ -1,0 +1,161 @@
+"""Reads for the portal. Every query here is scoped to one customer or one of their
+memberships, which the views take from ``request.user`` only."""
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+
+from django.db.models import IntegerField, OuterRef, QuerySet, Subquery, Sum
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from customers.models import Customer
+from programs.models import (
+    EntryKind,
+    LedgerEntry,
+    Membership,
+    PointLot,
+    Redemption,
+    Referral,
+    Tier,
+)
+from programs.selectors import (
+    CatalogueItem,
+    MembershipBalance,
+    membership_balance,
+    reward_catalogue,
+)
+
+EXPIRING_WITHIN_DAYS = 90
+# A reward is "within reach" when the points still missing are at most this share of its
+# price, or no more than the points already pending.
+WITHIN_REACH_SHARE = Decimal("0.25")
+
+
+def customer_memberships(*, customer: Customer) -> list[Membership]:
+    return list(
+        Membership.objects.filter(customer=customer)
+        .select_related("program", "tier", "qualified_tier")
+        .order_by("program__name", "pk")
+    )
+
+
+def membership_pending(*, membership: Membership, limit: int = 5) -> list[dict]:
+    """Pending points grouped by the moment they become available, soonest first."""
+    return list(
+        PointLot.objects.filter(membership=membership, released_at__isnull=True, remaining__gt=0)
+        .values("available_at")
+        .annotate(points=Sum("remaining"))
+        .order_by("available_at")[:limit]
+    )
+
+
+def ledger_history(
+    *,
+    membership: Membership,
+    kinds: list[str] | None = None,
+    date_from: date | None = None,
+    date_to: date | None = None,
+) -> QuerySet[LedgerEntry]:
+    entries = LedgerEntry.objects.filter(membership=membership)
+    if kinds:
+        entries = entries.filter(kind__in=kinds)
+    tz = timezone.get_current_timezone()
+    if date_from:
+        entries = entries.filter(created_at__gte=datetime.combine(date_from, time.min, tz))
+    if date_to:
+        end = datetime.combine(date_to + timedelta(days=1), time.min, tz)
+        entries = entries.filter(created_at__lt=end)
+    return entries.select_related(
+        "purchase", "redemption__reward", "action_event__rule", "referral"
+    ).order_by("-created_at", "-id")
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    membership: Membership
+    balance: MembershipBalance
+    pending: list[dict]
+    tier: Tier | None
+    recent: list[LedgerEntry]
+
+    @property
+    def progress_percent(self) -> int:
+        progress = self.balance.progress
+        if progress.next_tier is None or progress.next_tier.threshold <= 0:
+            return 100
+        share = progress.qualifying_value / progress.next_tier.threshold * 100
+        return int(max(0, min(100, share)))
+
+
+def membership_dashboard(*, membership: Membership, recent: int = 5) -> Dashboard:
+    balance = membership_balance(membership=membership, expiring_within_days=EXPIRING_WITHIN_DAYS)
+    return Dashboard(
+        membership=membership,
+        balance=balance,
+        pending=membership_pending(membership=membership),
+        tier=membership.tier,
+        recent=list(ledger_history(membership=membership)[:recent]),
+    )
+
+
+@dataclass(frozen=True)
+class RewardOption:
+    item: CatalogueItem
+    missing: int  # points still needed (0 when affordable)
+
+    @property
+    def reward(self):
+        return self.item.reward
+
+
+@dataclass(frozen=True)
+class RewardShelves:
+    now: list[RewardOption]
+    within_reach: list[RewardOption]
+    later: list[RewardOption]
+    locked: list[RewardOption]
+
+
+def reward_shelves(*, membership: Membership) -> RewardShelves:
+    """The catalogue sorted the way a member reads it: affordable now, within reach,
+    further away (or unavailable), and locked behind a higher tier."""
+    shelves = RewardShelves([], [], [], [])
+    for item in reward_catalogue(membership=membership):
+        missing = max(0, item.reward.points_cost - membership.balance)
+        option = RewardOption(item, missing)
+        if item.tier_locked:
+            shelves.locked.append(option)
+        elif item.redeemable:
+            shelves.now.append(option)
+        elif item.unavailable_reason == "insufficient_points" and (
+            missing <= membership.pending or missing <= item.reward.points_cost * WITHIN_REACH_SHARE
+        ):
+            shelves.within_reach.append(option)
+        else:
+            shelves.later.append(option)
+    return shelves
+
+
+def customer_redemptions(*, customer: Customer) -> QuerySet[Redemption]:
+    return Redemption.objects.filter(membership__customer=customer).select_related(
+        "reward", "membership__program"
+    )
+
+
+def referrals_made(*, membership: Membership) -> QuerySet[Referral]:
+    """The friends this member invited, with the points the member earned for each."""
+    earned = (
+        LedgerEntry.objects.filter(
+            membership=membership, referral=OuterRef("pk"), kind=EntryKind.EARN
+        )
+        .values("referral")
+        .annotate(total=Sum("points") + Sum("pending_points"))
+        .values("total")
+    )
+    return (
+        Referral.objects.filter(referrer=membership)
+        .select_related("referee__customer")
+        .annotate(points_earned=Coalesce(Subquery(earned, output_field=IntegerField()), 0))
+        .order_by("-created_at", "-id")
+    )

@@ -1,0 +1,46 @@
+from django.urls import path
+
+from customers.portal.views import account, dashboard, notifications, profile, referrals, rewards
+
+app_name = "portal"
+
+urlpatterns = [
+    path("r/<str:code>/", account.ReferralView.as_view(), name="referral"),
+    path("portal/", dashboard.DashboardView.as_view(), name="dashboard"),
+    path("portal/history/", dashboard.HistoryView.as_view(), name="history"),
+    path("portal/rewards/", rewards.RewardsView.as_view(), name="rewards"),
+    path("portal/rewards/<int:pk>/redeem/", rewards.RedeemView.as_view(), name="redeem"),
+    path("portal/vouchers/<int:pk>/", rewards.RedemptionView.as_view(), name="redemption"),
+    path(
+        "portal/vouchers/<int:pk>/cancel/",
+        rewards.RedemptionCancelView.as_view(),
+        name="redemption_cancel",
+    ),
+    path("portal/referrals/", referrals.ReferralsView.as_view(), name="referrals"),
+    path("portal/profile/", profile.ProfileView.as_view(), name="profile"),
+    path("portal/profile/preferences/", profile.PreferencesView.as_view(), name="preferences"),
+    path("portal/notifications/", notifications.NotificationsView.as_view(), name="notifications"),
+    path("portal/profile/data/", profile.DataExportView.as_view(), name="data_export"),
+    path("portal/profile/delete/", profile.DeletionRequestView.as_view(), name="delete_request"),
+    path("portal/join/<slug:program>/", account.SignupView.as_view(), name="signup"),
+    path("portal/login/", account.LoginView.as_view(), name="login"),
+    path("portal/logout/", account.LogoutView.as_view(), name="logout"),
+    path("portal/confirm/resend/", account.ConfirmResendView.as_view(), name="confirm_resend"),
+    path("portal/confirm/<str:token>/", account.ConfirmView.as_view(), name="confirm"),
+    path("portal/password/", account.PasswordResetView.as_view(), name="password_reset"),
+    path(
+        "portal/password/sent/",
+        account.PasswordResetDoneView.as_view(),
+        name="password_reset_done",
+    ),
+    path(
+        "portal/password/<uidb64>/<token>/",
+        account.PasswordResetConfirmView.as_view(),
+        name="password_reset_confirm",
+    ),
+    path(
+        "portal/password/done/",
+        account.PasswordResetCompleteView.as_view(),
+        name="password_reset_complete",
+    ),
+]

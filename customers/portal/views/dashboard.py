@@ -1,0 +1,60 @@
+from django.core.paginator import Paginator
+from django.views.generic import TemplateView
+
+from customers.portal.forms import HistoryFilterForm
+from customers.portal.selectors import ledger_history, membership_dashboard
+from customers.portal.views.base import PortalMixin
+from customers.portal.wording import HISTORY_KINDS, entry_text, qualifying_text, tier_gap_text
+from customers.selectors import notifications_recent
+
+HISTORY_PAGE_SIZE = 25
+
+
+def _lines(entries):
+    return [{"entry": entry, "text": entry_text(entry)} for entry in entries]
+
+
+class DashboardView(PortalMixin, TemplateView):
+    template_name = "portal/dashboard.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        dashboard = membership_dashboard(membership=self.membership)
+        progress = dashboard.balance.progress
+        currency = self.membership.program.currency
+        context.update(
+            dashboard=dashboard,
+            progress=progress,
+            gap_text=tier_gap_text(progress, currency),
+            qualifying_text=qualifying_text(progress, currency),
+            recent=_lines(dashboard.recent),
+            notifications=self.notifications(),
+        )
+        return context
+
+    def notifications(self):
+        return notifications_recent(self.customer, program=self.membership.program, limit=5)
+
+
+class HistoryView(PortalMixin, TemplateView):
+    template_name = "portal/history.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        form = HistoryFilterForm(self.request.GET or None)
+        filters = {}
+        if form.is_bound and form.is_valid():
+            kind = form.cleaned_data["kind"]
+            filters = {
+                "kinds": HISTORY_KINDS[kind][1] if kind else None,
+                "date_from": form.cleaned_data["date_from"],
+                "date_to": form.cleaned_data["date_to"],
+            }
+        entries = ledger_history(membership=self.membership, **filters)
+        page = Paginator(entries, HISTORY_PAGE_SIZE).get_page(self.request.GET.get("page"))
+        query = self.request.GET.copy()
+        query.pop("page", None)
+        context.update(
+            form=form, page=page, lines=_lines(page.object_list), query=query.urlencode()
+        )
+        return context

@@ -1,0 +1,32 @@
+"""The notification feed and its "mark as read" action (customers.notifications)."""
+
+from django.contrib import messages
+from django.shortcuts import redirect
+from django.utils.translation import gettext as _
+from django.views.generic import TemplateView
+
+from customers.notifications.services import notifications_mark_read
+from customers.portal.views.base import PortalMixin
+from customers.selectors import notifications_recent
+
+FEED_SIZE = 50
+
+
+class NotificationsView(PortalMixin, TemplateView):
+    template_name = "portal/notifications.html"
+    needs_membership = False
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["notifications"] = notifications_recent(self.customer, limit=FEED_SIZE)
+        return context
+
+    def post(self, request):
+        ids = request.POST.getlist("id")
+        try:
+            count = notifications_mark_read(self.customer, ids=[int(i) for i in ids] or None)
+        except ValueError:
+            count = 0
+        if count:
+            messages.success(request, _("Marked as read."))
+        return redirect("portal:notifications")

@@ -1,0 +1,115 @@
+import secrets
+
+from django.contrib import messages
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect
+from django.utils.translation import gettext as _
+from django.views import View
+from django.views.generic import TemplateView
+
+from customers.portal.selectors import customer_redemptions, reward_shelves
+from customers.portal.services import email_confirmed
+from customers.portal.views.base import PortalMixin
+from customers.portal.wording import error_text, points_text
+from programs.errors import LoyaltyError
+from programs.models import RedemptionStatus, Reward
+from programs.services.ledger import Actor
+from programs.services.rewards import redemption_cancel, reward_redeem
+
+SESSION_REDEEM_TOKENS = "portal_redeem_tokens"
+
+
+class RewardsView(PortalMixin, TemplateView):
+    template_name = "portal/rewards.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["shelves"] = reward_shelves(membership=self.membership)
+        context["redemptions"] = customer_redemptions(customer=self.customer).filter(
+            membership=self.membership
+        )[:50]
+        return context
+
+
+class RedeemView(PortalMixin, TemplateView):
+    """GET: the confirmation step. POST: redeem (once per confirmation page)."""
+
+    template_name = "portal/redeem_confirm.html"
+
+    def _reward_and_membership(self):
+        reward = get_object_or_404(
+            Reward.objects.select_related("program", "min_tier"), pk=self.kwargs["pk"]
+        )
+        membership = next((m for m in self.memberships if m.program_id == reward.program_id), None)
+        if membership is None:
+            raise Http404("not a member of this reward's program")
+        return reward, membership
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        reward, membership = self._reward_and_membership()
+        token = secrets.token_urlsafe(16)
+        tokens = self.request.session.get(SESSION_REDEEM_TOKENS, [])[-9:]
+        self.request.session[SESSION_REDEEM_TOKENS] = [*tokens, token]
+        context.update(
+            reward=reward,
+            membership=membership,
+            program=membership.program,
+            balance_after=membership.balance - reward.points_cost,
+            token=token,
+        )
+        return context
+
+    def post(self, request, *args, **kwargs):
+        reward, membership = self._reward_and_membership()
+        tokens = request.session.get(SESSION_REDEEM_TOKENS, [])
+        token = request.POST.get("token", "")
+        if token not in tokens:
+            messages.info(request, _("This redemption was already sent. See your vouchers below."))
+            return redirect("portal:rewards")
+        request.session[SESSION_REDEEM_TOKENS] = [t for t in tokens if t != token]
+        if not email_confirmed(request.user):
+            messages.error(request, _("Please confirm your e-mail address before redeeming."))
+            return redirect("portal:rewards")
+        try:
+            redemption = reward_redeem(
+                membership=membership, reward=reward, actor=Actor.for_customer(request.user)
+            )
+        except LoyaltyError as error:
+            messages.error(request, error_text(error))
+            return redirect("portal:rewards")
+        messages.success(request, _("Enjoy your reward! Here is your voucher code."))
+        return redirect("portal:redemption", pk=redemption.pk)
+
+
+class RedemptionView(PortalMixin, TemplateView):
+    template_name = "portal/redemption.html"
+    needs_membership = False
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        redemption = get_object_or_404(
+            customer_redemptions(customer=self.customer), pk=kwargs["pk"]
+        )
+        context.update(
+            redemption=redemption, cancellable=redemption.status == RedemptionStatus.ISSUED
+        )
+        return context
+
+
+class RedemptionCancelView(PortalMixin, View):
+    needs_membership = False
+
+    def post(self, request, pk):
+        redemption = get_object_or_404(customer_redemptions(customer=self.customer), pk=pk)
+        try:
+            redemption_cancel(redemption=redemption, actor=Actor.for_customer(request.user))
+        except LoyaltyError as error:
+            messages.error(request, error_text(error))
+            return redirect("portal:redemption", pk=pk)
+        messages.success(
+            request,
+            _("The voucher for %(reward)s is cancelled; %(points)s points are back.")
+            % {"reward": redemption.reward.name, "points": points_text(redemption.points)},
+        )
+        return redirect("portal:rewards")
