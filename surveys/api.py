@@ -9,7 +9,7 @@ from rest_framework.response import Response
 
 from programs.api.idempotency import IDEMPOTENCY_PARAMETER, idempotent
 from programs.api.schema import EXTERNAL_ID, PROGRAM_QUERY, problems
-from programs.api.serializers.base import StrictSerializer
+from programs.api.serializers.base import QuerySerializer, StrictSerializer
 from programs.api.views.base import PartnerAPIView, unknown_program
 from programs.selectors import partner_programs
 from surveys.models import Channel, Survey
@@ -42,7 +42,7 @@ class InvitationSerializer(serializers.Serializer):
     expires_at = serializers.DateTimeField()
 
 
-class NpsQuery(serializers.Serializer):
+class NpsQuery(QuerySerializer):
     program = serializers.SlugField(required=False, max_length=50)
     since = serializers.DateTimeField(required=False)
     until = serializers.DateTimeField(required=False)

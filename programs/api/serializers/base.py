@@ -39,6 +39,22 @@ class StrictSerializer(serializers.Serializer):
         return super().to_internal_value(data)
 
 
+class QuerySerializer(serializers.Serializer):
+    """Query parameters. DRF reads ``?since=`` from form data as "not given", which would
+    silently drop a date filter; here an empty date-time is an error that says what to
+    send. (An empty text filter still means "not given", as the schema allows.)"""
+
+    def to_internal_value(self, data):
+        blank = {
+            name: ["Give a date-time such as 2025-03-01T00:00:00Z or leave it out."]
+            for name, field in self.fields.items()
+            if isinstance(field, serializers.DateTimeField) and data.get(name) == ""
+        }
+        if blank:
+            raise serializers.ValidationError(blank, code="invalid")
+        return super().to_internal_value(data)
+
+
 @extend_schema_field(
     {"oneOf": [{"type": "string", "format": "ipv4"}, {"type": "string", "format": "ipv6"}]}
 )

@@ -11,6 +11,7 @@ from rest_framework.response import Response
 
 from programs.api.pagination import IdCursorPagination
 from programs.api.schema import EXTERNAL_ID, PAGINATION, PROGRAM_QUERY, SLUG, problems
+from programs.api.serializers.base import QuerySerializer
 from programs.api.serializers.members import (
     BalanceSerializer,
     LedgerEntrySerializer,
@@ -48,23 +49,10 @@ MEMBER_EXAMPLE = OpenApiExample(
 )
 
 
-class MemberListQuery(serializers.Serializer):
+class MemberListQuery(QuerySerializer):
     program = serializers.SlugField(required=False, max_length=50)
     tier = serializers.CharField(required=False, max_length=60)
     updated_since = serializers.DateTimeField(required=False)
-
-    def to_internal_value(self, data):
-        # An empty value would silently mean "no filter"; say what is expected instead.
-        if data.get("updated_since") == "":
-            raise serializers.ValidationError(
-                {
-                    "updated_since": [
-                        "Give a date-time such as 2025-03-01T00:00:00Z or leave it out."
-                    ]
-                },
-                code="invalid",
-            )
-        return super().to_internal_value(data)
 
 
 class MemberListView(PartnerAPIView):
