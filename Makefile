@@ -5,11 +5,12 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint format install migrate demo messages clean
+.PHONY: help run test lint format install migrate demo messages clean bench
 
 help:
 	@echo "make run    - install, migrate, load demo data, start web + worker + beat (Ctrl-C stops all)"
 	@echo "make test   - install, lint (ruff), run the test suite (pytest)"
+	@echo "make bench  - benchmark on PostgreSQL + Redis (BENCH_SCALE=smoke|default|large), see docs/benchmarks.md"
 	@echo "make lint / make format / make messages / make clean"
 
 $(STAMP): pyproject.toml requirements.lock
@@ -45,6 +46,11 @@ test: lint
 messages: install
 	$(PY) manage.py makemessages -l de -l en --no-obsolete --ignore=.venv --ignore=var --ignore=tests --ignore=bench
 	$(PY) manage.py compilemessages --ignore=.venv
+
+# DATABASE_URL / REDIS_URL if set (the database name must contain "bench": it is re-created),
+# else postgres://postgres@127.0.0.1:5432/loyalty_bench and redis://127.0.0.1:6379/12.
+bench: install
+	BENCH_SCALE=$(or $(BENCH_SCALE),default) $(PY) -m bench
 
 clean:
 	rm -rf var .pytest_cache .ruff_cache .hypothesis

@@ -1,0 +1,226 @@
+"""Scenarios that drive the running application: HTTP load through a separate load process,
+the award pipeline draining a backlog, the idle purchase-to-points latency."""
+
+import json
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from bench.config import BASE_DIR, CONCURRENCY
+from bench.load import purchase_body
+from bench.processes import wait_idle
+from bench.stats import summary
+
+
+class LoadRunner:
+    """Starts ``python -m bench.load`` processes with a spec and reads back the summary."""
+
+    def __init__(self, web, base_url: str, api_key: str, work_dir: Path, duration: float):
+        self.web = web
+        self.base_url = base_url
+        self.api_key = api_key
+        self.work_dir = work_dir
+        self.duration = duration
+        self.count = 0
+
+    def start(self, spec: dict) -> tuple[subprocess.Popen, Path]:
+        self.count += 1
+        out = self.work_dir / f"load-{self.count}.json"
+        spec = {
+            "base_url": self.base_url,
+            "concurrency": CONCURRENCY,
+            "duration": self.duration,
+            "out": str(out),
+            **spec,
+        }
+        spec_path = self.work_dir / f"load-{self.count}.spec.json"
+        spec_path.write_text(json.dumps(spec))
+        process = subprocess.Popen(  # noqa: S603 - our interpreter, our arguments
+            [sys.executable, "-m", "bench.load", str(spec_path)], cwd=BASE_DIR
+        )
+        return process, out
+
+    def finish(self, process: subprocess.Popen, out: Path) -> dict:
+        process.wait(timeout=self.duration + 120)
+        if process.returncode != 0:
+            raise RuntimeError(f"load process failed with exit code {process.returncode}")
+        return json.loads(out.read_text())
+
+    def run(self, spec: dict) -> dict:
+        result = self.finish(*self.start(spec))
+        result["quiesce_s"] = wait_idle(self.web)
+        return result
+
+    def api_headers(self) -> dict:
+        return {"Authorization": f"Bearer {self.api_key}"}
+
+
+def find_page(predicate) -> str | None:
+    """Path of the first URL pattern (no arguments) whose (namespace, name, view module)
+    satisfies ``predicate``: how the bench finds pages other helpers are building."""
+    from django.urls import get_resolver, reverse
+    from django.urls.exceptions import NoReverseMatch
+    from django.utils import translation
+
+    def walk(patterns, namespace):
+        for pattern in patterns:
+            if hasattr(pattern, "url_patterns"):
+                inner = namespace
+                if pattern.namespace:
+                    inner = f"{namespace}:{pattern.namespace}" if namespace else pattern.namespace
+                yield from walk(pattern.url_patterns, inner)
+            elif pattern.name:
+                module = getattr(pattern.callback, "__module__", "") or ""
+                view_class = getattr(pattern.callback, "view_class", None)
+                if view_class is not None:
+                    module = view_class.__module__
+                yield namespace, pattern.name, module
+
+    with translation.override("de"):
+        for namespace, name, module in walk(get_resolver().url_patterns, ""):
+            if predicate(namespace, name, module):
+                try:
+                    return reverse(f"{namespace}:{name}" if namespace else name)
+                except NoReverseMatch:
+                    continue
+    return None
+
+
+def portal_dashboard_path() -> str | None:
+    return find_page(
+        lambda ns, name, module: (
+            "dashboard" in name and ("portal" in ns or module.startswith("customers.portal"))
+        )
+    )
+
+
+def staff_dashboard_path() -> str | None:
+    return find_page(lambda ns, name, module: "dashboard" in name and module.startswith("surveys"))
+
+
+# --- award pipeline ---------------------------------------------------------------------
+
+
+def queue_length() -> int:
+    """Messages waiting in the default queue (0 when the broker has no such queue yet)."""
+    from amqp.exceptions import ChannelError
+
+    from loyalty_site.celery import app
+
+    with app.connection_for_write() as conn:
+        try:
+            return conn.default_channel.queue_declare(
+                app.conf.task_default_queue or "celery", passive=True
+            ).message_count
+        except ChannelError:
+            return 0
+
+
+def purge_queue() -> int:
+    from loyalty_site.celery import app
+
+    return app.control.purge()
+
+
+def scalar(sql: str, params=()):
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()[0]
+
+
+def received_count() -> int:
+    return scalar("SELECT count(*) FROM programs_purchase WHERE status = 'received'")
+
+
+def entry_count() -> int:
+    return scalar("SELECT count(*) FROM programs_ledgerentry")
+
+
+def drain(cap: float, log) -> dict:
+    """Enqueue the backlog as production does (the sweeper), wait until no purchase is
+    left received or the cap is reached. Entries per second over that time."""
+    from programs.tasks import sweep_received_purchases_task
+
+    backlog = received_count()
+    entries_before = entry_count()
+    started = time.monotonic()
+    sweeps = 1
+    sweep_received_purchases_task.run()
+    left = backlog
+    progress = []
+    while True:
+        time.sleep(0.5)
+        left = received_count()
+        elapsed = time.monotonic() - started
+        progress.append((round(elapsed, 1), left))
+        if left == 0 or elapsed > cap:
+            break
+        if queue_length() == 0:
+            sweeps += 1
+            sweep_received_purchases_task.run()
+    elapsed = time.monotonic() - started
+    entries = entry_count() - entries_before
+    awarded = backlog - left
+    log(f"  drain: {awarded}/{backlog} purchases, {entries} entries in {elapsed:.1f} s")
+    return {
+        "backlog": backlog,
+        "awarded": awarded,
+        "left": left,
+        "entries": entries,
+        "seconds": round(elapsed, 2),
+        "per_second": round(entries / elapsed, 1) if elapsed else None,
+        "purchases_per_second": round(awarded / elapsed, 1) if elapsed else None,
+        "completed": left == 0,
+        "sweeps": sweeps,
+        "progress": progress[:: max(1, len(progress) // 40)],
+    }
+
+
+def set_aside_backlog() -> int:
+    """Purchases a cut-off drain left received are marked rejected (bench data only)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE programs_purchase SET status = 'rejected', "
+            "status_reason = 'bench: left over when the drain was cut off' "
+            "WHERE status = 'received'"
+        )
+        return cursor.rowcount
+
+
+def idle_latency(base_url: str, api_key: str, members: list[str], samples: int) -> dict:
+    """Purchases sent one at a time to an idle pipeline; purchase-to-points latency is the
+    database's own clock: processed_at - received_at of each purchase."""
+    from programs.models import Purchase, PurchaseStatus
+
+    headers = {"Authorization": f"Bearer {api_key}", "X-Forwarded-Proto": "https"}
+    ids = []
+    with httpx.Client(base_url=base_url, headers=headers, timeout=30) as client:
+        for n in range(samples):
+            body = purchase_body(members[n % len(members)], f"idle-{time.time_ns()}-{n}",
+                                 random.Random(n))  # fmt: skip
+            response = client.post("/api/v1/purchases", json=body)
+            if response.status_code in (200, 202):
+                ids.append(response.json()["id"])
+            time.sleep(0.3)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if not Purchase.objects.filter(pk__in=ids, status=PurchaseStatus.RECEIVED).exists():
+            break
+        time.sleep(0.2)
+    latencies = sorted(
+        (p.processed_at - p.received_at).total_seconds()
+        for p in Purchase.objects.filter(pk__in=ids, processed_at__isnull=False)
+    )
+    result = summary(latencies, 1.0)
+    result.pop("per_second")
+    result["sent"] = samples
+    result["awarded"] = len(latencies)
+    return result

@@ -1,0 +1,98 @@
+"""What a bench run is: its scale, its database and broker, and the production-like
+environment every process of the run (web, worker, jobs, seeding) starts with."""
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+RESULTS_DIR = BASE_DIR / "bench" / "results"
+VAR_DIR = BASE_DIR / "var" / "bench"
+DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/loyalty_bench"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/12"
+CONCURRENCY = 32
+
+
+@dataclass(frozen=True)
+class Scale:
+    name: str
+    customers: int
+    purchases: int  # awarded history, with ledger entries and lots
+    backlog: int  # received purchases the award pipeline drains
+    long_history: int  # customers with a long history (portal dashboard)
+    long_history_purchases: int  # purchases of each of them
+    duration: float  # seconds of each load phase
+    raw_duration: float  # seconds of each raw-limit phase
+    drain_cap: float  # seconds the drain may take before it is cut off
+    job_cap: float  # seconds a nightly job may take before it is cut off
+    idle_samples: int  # purchases sent one by one for the idle latency
+    batch_size: int  # purchases per batch request (the issue's 1,000; fewer in smoke)
+
+
+SCALES = {
+    "smoke": Scale("smoke", 300, 3_000, 200, 5, 60, 1.5, 1.0, 20, 30, 3, 10),
+    "default": Scale("default", 100_000, 1_000_000, 100_000, 200, 300, 10, 5, 150, 240, 20, 1000),
+    "large": Scale(
+        "large", 1_000_000, 10_000_000, 1_000_000, 1_000, 500, 20, 10, 1_200, 1_200, 20, 1000
+    ),
+}
+
+
+def scale_from_env() -> Scale:
+    name = os.environ.get("BENCH_SCALE", "default").strip() or "default"
+    if name not in SCALES:
+        raise SystemExit(f"BENCH_SCALE={name!r}: choose one of {', '.join(SCALES)}.")
+    return SCALES[name]
+
+
+def database_url() -> str:
+    url = os.environ.get("DATABASE_URL", "").strip() or DEFAULT_DATABASE_URL
+    name = urlparse(url).path.lstrip("/")
+    if urlparse(url).scheme not in {"postgres", "postgresql"}:
+        raise SystemExit("The bench needs PostgreSQL: DATABASE_URL must be postgres://...")
+    if "bench" not in name:
+        # The bench drops and re-creates its database: never point it at real data.
+        raise SystemExit(
+            f"Refusing to use database {name!r}: the bench re-creates its database, so its "
+            "name must contain 'bench' (e.g. .../loyalty_bench)."
+        )
+    return url
+
+
+def redis_url() -> str:
+    return os.environ.get("REDIS_URL", "").strip() or DEFAULT_REDIS_URL
+
+
+def web_workers() -> int:
+    return int(os.environ.get("BENCH_WEB_WORKERS") or 2 * (os.cpu_count() or 1) + 1)
+
+
+def celery_concurrency() -> int:
+    return int(os.environ.get("BENCH_WORKER_CONCURRENCY") or (os.cpu_count() or 1))
+
+
+def production_environ(db_url: str, broker_url: str) -> dict[str, str]:
+    """loyalty_site.settings.production with what a deployment must set. Only two things
+    differ from a real deployment: there is no TLS proxy in front (SECURE_SSL_REDIRECT=0,
+    clients send X-Forwarded-Proto: https instead) and the per-key API rate limit is
+    lifted, since the load generator is one partner sending far more than 6,000/min."""
+    env = {
+        "DJANGO_SETTINGS_MODULE": "loyalty_site.settings.production",
+        "DATABASE_URL": db_url,
+        "REDIS_URL": broker_url,
+        "SECRET_KEY": secrets.token_urlsafe(64),
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "SITE_URL": "https://bench.invalid",
+        "EMAIL_URL": "locmem://",
+        "SECURE_SSL_REDIRECT": "0",
+        "API_RATE_LIMIT": "100000000/min",
+        "LOYALTY_VAR_DIR": str(VAR_DIR),
+        "LOG_LEVEL": "WARNING",
+        "DEBUG": "0",
+        "PYTHONUNBUFFERED": "1",
+    }
+    for name in ("CELERY_BROKER_URL", "CACHE_URL"):
+        os.environ.pop(name, None)
+    return env

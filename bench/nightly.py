@@ -1,0 +1,148 @@
+"""Nightly jobs, each timed against the bare SQL aggregate it needs.
+
+A job is found by import: the beat schedule (loyalty_site/celery.py) is searched for a
+task whose name has the job's words, then the apps' task modules. A job whose code does not
+exist yet is reported as not available. Each job runs in a process of its own with the
+production settings, as a worker would run it, and is cut off after the scale's cap.
+
+Run as ``python -m bench.nightly <dotted.task.name>``: runs the task in-process and prints
+its elapsed seconds and return value as JSON.
+"""
+
+import importlib
+import json
+import subprocess
+import sys
+import time
+
+from bench.config import BASE_DIR
+from bench.profile import py_spy
+
+JOBS = {
+    "nightly.engagement": {
+        "words": ("engagement",),
+        "modules": ("customers.tasks", "customers.engagement", "customers.services.engagement"),
+        "aggregate": [
+            # Recency, frequency, monetary per membership: the heart of any engagement score.
+            """SELECT count(*) FROM (
+                 SELECT membership_id, count(*), sum(amount), max(occurred_at)
+                 FROM programs_purchase WHERE status = 'awarded' GROUP BY membership_id) s""",
+            """SELECT count(*) FROM (
+                 SELECT membership_id, count(*) FILTER (WHERE kind = 'redeem'), max(created_at)
+                 FROM programs_ledgerentry GROUP BY membership_id) s""",
+        ],
+    },
+    "nightly.metric_snapshots": {
+        "words": ("snapshot",),
+        "modules": ("surveys.tasks",),
+        "aggregate": [
+            """SELECT count(*) FROM (
+                 SELECT program_id, date_trunc('month', occurred_at), count(*), sum(amount),
+                        count(DISTINCT membership_id)
+                 FROM programs_purchase GROUP BY 1, 2) s""",
+            """SELECT count(*) FROM (
+                 SELECT kind, date_trunc('day', created_at), sum(points), sum(pending_points)
+                 FROM programs_ledgerentry GROUP BY 1, 2) s""",
+        ],
+    },
+    "nightly.expiry": {
+        "words": ("expire",),
+        "modules": ("programs.tasks",),
+        "aggregate": [
+            """SELECT count(*) FROM (
+                 SELECT membership_id, sum(remaining) FROM programs_pointlot
+                 WHERE expired_at IS NULL AND released_at IS NOT NULL AND remaining > 0
+                   AND expires_at <= now()
+                 GROUP BY membership_id) s""",
+        ],
+    },
+}
+
+
+def find_task(words: tuple[str, ...], modules: tuple[str, ...]) -> str | None:
+    """Dotted name of the task doing this job, or None if its code does not exist yet."""
+    from loyalty_site.celery import app
+
+    for entry in app.conf.beat_schedule.values():
+        name = entry["task"]
+        if all(w in name for w in words) and _importable(name):
+            return name
+    for module_name in modules:
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        for attr in dir(module):
+            value = getattr(module, attr)
+            if all(w in attr for w in words) and attr.endswith("_task") and hasattr(value, "run"):
+                return f"{value.__module__}.{attr}"
+    return None
+
+
+def _importable(dotted: str) -> bool:
+    module_name, _, attr = dotted.rpartition(".")
+    try:
+        return hasattr(importlib.import_module(module_name), attr)
+    except ImportError:
+        return False
+
+
+def aggregate_seconds(statements: list[str]) -> float:
+    """The bare aggregate, warm (second of two runs): what the job cannot do without."""
+    from django.db import connection
+
+    best = None
+    for _ in range(2):
+        started = time.monotonic()
+        with connection.cursor() as cursor:
+            for sql in statements:
+                cursor.execute(sql)
+                cursor.fetchall()
+        best = time.monotonic() - started
+    return best
+
+
+def run_job(task_name: str, env: dict, cap: float, profile_to=None) -> dict:
+    """Run the task in a process of its own; its time, its answer, or that it was cut off.
+    With ``profile_to`` (a path), py-spy samples the job into it."""
+    command = [sys.executable, "-m", "bench.nightly", task_name]
+    spy = py_spy() if profile_to else None
+    if spy:
+        command = [spy, "record", "--rate", "100", "--format", "raw", "--nonblocking",
+                   "--output", str(profile_to), "--", *command]  # fmt: skip
+    started = time.monotonic()
+    try:
+        done = subprocess.run(  # noqa: S603 - our interpreter, our arguments
+            command, cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=cap
+        )
+    except subprocess.TimeoutExpired:
+        return {"task": task_name, "cut_off_after_s": cap, "seconds": None}
+    wall = time.monotonic() - started
+    if done.returncode != 0:
+        return {"task": task_name, "error": done.stderr[-2000:], "seconds": None}
+    answer = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if not answer:
+        return {"task": task_name, "error": done.stdout[-2000:], "seconds": None}
+    result = json.loads(answer[-1])  # py-spy, when profiling, prints after the job
+    result["process_wall_s"] = round(wall, 2)
+    return result
+
+
+def main() -> int:
+    import django
+
+    django.setup()
+    task_name = sys.argv[1]
+    module_name, _, attr = task_name.rpartition(".")
+    task = getattr(importlib.import_module(module_name), attr)
+    started = time.monotonic()
+    value = task.run() if hasattr(task, "run") else task()
+    elapsed = time.monotonic() - started
+    if not isinstance(value, int | float | str | None):
+        value = repr(value)[:200]
+    print(json.dumps({"task": task_name, "seconds": round(elapsed, 3), "returned": value}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,202 @@
+"""The application's processes as production runs them: gunicorn with several sync workers
+and Celery prefork workers, both with loyalty_site.settings.production. Each is started in
+a session of its own and stopped by its process group; the worker's resident memory is
+sampled from /proc while it drains."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from contextlib import suppress
+from pathlib import Path
+
+import httpx
+
+from bench.config import BASE_DIR
+
+START_TIMEOUT = 60
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Process:
+    def __init__(self, name: str, command: list[str], env: dict, log_path: Path):
+        self.name = name
+        self.log_path = log_path
+        with log_path.open("ab") as log:
+            self.popen = subprocess.Popen(  # noqa: S603 - our interpreter, our arguments
+                command,
+                cwd=BASE_DIR,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def log_tail(self, lines: int = 30) -> str:
+        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def stop(self, timeout: float = 10) -> None:
+        if self.alive():
+            with suppress(ProcessLookupError):
+                os.killpg(self.pid, signal.SIGTERM)
+            with suppress(subprocess.TimeoutExpired):
+                self.popen.wait(timeout)
+        with suppress(ProcessLookupError):
+            os.killpg(self.pid, signal.SIGKILL)
+        with suppress(subprocess.TimeoutExpired):
+            self.popen.wait(5)
+
+
+def start_web(env: dict, workers: int, log_dir: Path) -> tuple[Process, str]:
+    port = free_port()
+    command = [
+        sys.executable, "-m", "gunicorn", "loyalty_site.wsgi:application",
+        "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--worker-class", "sync",
+        "--timeout", "120", "--log-level", "warning",
+    ]  # fmt: skip
+    web = Process("web", command, env, log_dir / "web.log")
+    base_url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if not web.alive():
+            raise RuntimeError(f"gunicorn exited:\n{web.log_tail()}")
+        try:
+            response = httpx.get(
+                f"{base_url}/healthz", headers={"X-Forwarded-Proto": "https"}, timeout=5
+            )
+            if response.status_code == 200:
+                return web, base_url
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    web.stop()
+    raise RuntimeError(f"gunicorn did not answer /healthz within {START_TIMEOUT} s")
+
+
+def start_worker(env: dict, concurrency: int, log_dir: Path) -> Process:
+    command = [
+        sys.executable, "-m", "celery", "-A", "loyalty_site", "worker",
+        "--concurrency", str(concurrency), "--pool", "prefork", "-l", "INFO",
+        "--without-mingle", "--without-gossip", "-n", "bench@%h",
+    ]  # fmt: skip
+    worker_env = {**env, "LOG_LEVEL": "INFO"}
+    number = len(list(log_dir.glob("worker-*.log"))) + 1
+    worker = Process("worker", command, worker_env, log_dir / f"worker-{number}.log")
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if not worker.alive():
+            raise RuntimeError(f"celery worker exited:\n{worker.log_tail()}")
+        if " ready." in worker.log_tail(200):
+            return worker
+        time.sleep(0.3)
+    worker.stop()
+    raise RuntimeError(f"celery worker not ready within {START_TIMEOUT} s")
+
+
+def children(pid: int) -> list[int]:
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(p) for p in text.split()]
+
+
+def rss_kib(pid: int) -> int | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def cpu_ticks(pid: int) -> int:
+    """CPU time (user + system, in clock ticks) of a process and its children."""
+    total = 0
+    for one in [pid, *children(pid)]:
+        try:
+            fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total
+
+
+def wait_idle(process: "Process", timeout: float = 120, interval: float = 0.5) -> float:
+    """Wait until the process tree has used (almost) no CPU for two intervals in a row:
+    the web server has finished the requests it took, the worker the tasks it holds."""
+    started = time.monotonic()
+    calm = 0
+    last = cpu_ticks(process.pid)
+    while calm < 2 and time.monotonic() - started < timeout:
+        time.sleep(interval)
+        now = cpu_ticks(process.pid)
+        calm = calm + 1 if now - last <= 2 else 0
+        last = now
+    return round(time.monotonic() - started, 1)
+
+
+class RssSampler(threading.Thread):
+    """Every ``interval`` seconds: the resident memory of the worker's pool processes."""
+
+    def __init__(self, parent_pid: int, interval: float = 0.5):
+        super().__init__(daemon=True)
+        self.parent_pid = parent_pid
+        self.interval = interval
+        self.samples: list[tuple[float, dict[int, int]]] = []
+        self._halt = threading.Event()
+        self.started_at = time.monotonic()
+
+    def run(self) -> None:
+        while not self._halt.is_set():
+            sample = {}
+            for pid in [self.parent_pid, *children(self.parent_pid)]:
+                value = rss_kib(pid)
+                if value is not None:
+                    sample[pid] = value
+            self.samples.append((time.monotonic() - self.started_at, sample))
+            self._halt.wait(self.interval)
+
+    def stop(self) -> dict:
+        self._halt.set()
+        self.join(5)
+        pool = {}
+        for t, sample in self.samples:
+            for pid, kib in sample.items():
+                if pid != self.parent_pid:
+                    pool.setdefault(pid, []).append((t, kib))
+        per_process = []
+        for pid, series in pool.items():
+            values = [kib for _, kib in series]
+            # Growth: the last tenth of the samples against the first tenth after warm-up.
+            tenth = max(1, len(values) // 10)
+            early = sum(values[tenth : 2 * tenth]) / max(1, len(values[tenth : 2 * tenth]))
+            late = sum(values[-tenth:]) / tenth
+            per_process.append(
+                {
+                    "pid": pid,
+                    "samples": len(values),
+                    "start_mib": round(values[0] / 1024, 1),
+                    "max_mib": round(max(values) / 1024, 1),
+                    "end_mib": round(values[-1] / 1024, 1),
+                    "growth_mib": round((late - early) / 1024, 1),
+                }
+            )
+        return {"interval_s": self.interval, "pool_processes": per_process}

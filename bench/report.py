@@ -1,0 +1,246 @@
+"""The report: every figure next to the limit measured in the same run, the ratio, and
+whether the issue's target is met; written as JSON and as a markdown table."""
+
+import json
+import os
+import platform
+import subprocess
+from pathlib import Path
+
+NOT_AVAILABLE = "not available yet"
+
+
+def _get(results: dict, key: str, field: str = "per_second"):
+    value = results.get(key)
+    if not isinstance(value, dict):
+        return None
+    return value.get(field)
+
+
+def _ratio(a, b, digits=3):
+    if a is None or b in (None, 0):
+        return None
+    return round(a / b, digits)
+
+
+def rows(results: dict, scale) -> list[dict]:
+    """One row per target of issue 8."""
+    r = results
+    out = []
+
+    def add(name, figure, limit, ratio, target, met, note=""):
+        out.append(
+            {"figure": name, "value": figure, "limit": limit, "ratio": ratio,
+             "target": target, "met": met, "note": note}
+        )  # fmt: skip
+
+    single = r.get("api.ingest_single") or {}
+    tx = _get(r, "raw.single_tx")
+    add(
+        "Single-purchase ingest (32 clients)",
+        f"{single.get('per_second')} purchases/s, p99 {single.get('p99_ms')} ms",
+        f"{tx} single-row tx/s",
+        _ratio(single.get("per_second"), tx),
+        ">= 800/s, p99 < 100 ms",
+        _met(single.get("per_second"), 800, ">=") and _met(single.get("p99_ms"), 100, "<"),
+    )
+    batch = r.get("api.ingest_batch") or {}
+    copy = _get(r, "raw.copy_batch")
+    add(
+        f"Batch ingest ({scale.batch_size:,} per request)",
+        f"{batch.get('per_second')} purchases/s, p99 {batch.get('p99_ms')} ms",
+        f"{copy} rows/s COPY",
+        _ratio(batch.get("per_second"), copy),
+        ">= 20,000/s",
+        _met(batch.get("per_second"), 20_000, ">="),
+    )
+    drain = r.get("award.drain") or {}
+    rate = drain.get("per_second")
+    ratio = _ratio(rate, copy)
+    add(
+        "Award pipeline draining a backlog",
+        f"{rate} entries/s ({drain.get('awarded')}/{drain.get('backlog')} purchases"
+        f"{'' if drain.get('completed') else ', cut off'})",
+        f"{copy} rows/s COPY",
+        ratio,
+        ">= 8,000/s and >= 0.5 x limit",
+        _met(rate, 8000, ">=") and _met(ratio, 0.5, ">="),
+    )
+    idle = r.get("award.idle_latency") or {}
+    add(
+        "Purchase to points, idle",
+        f"p50 {idle.get('p50_ms')} ms, max {idle.get('max_ms')} ms "
+        f"({idle.get('awarded')}/{idle.get('sent')})",
+        "-",
+        None,
+        "< 1 s",
+        _met(idle.get("max_ms"), 1000, "<") and idle.get("awarded") == idle.get("sent"),
+    )
+    reads = r.get("api.balance_during_drain") or {}
+    pk = _get(r, "raw.pk_read")
+    add(
+        "Balance reads during the drain (32 clients)",
+        f"{reads.get('per_second')} reads/s, p99 {reads.get('p99_ms')} ms",
+        f"{pk} PK reads/s (p99 {_get(r, 'raw.pk_read', 'p99_ms')} ms)",
+        _ratio(reads.get("per_second"), pk),
+        "p99 < 10 ms",
+        _met(reads.get("p99_ms"), 10, "<"),
+    )
+    floor = r.get("http.floor") or {}
+    for key, name, target, limit_ms in (
+        ("portal.dashboard", "Portal dashboard, long history (32 clients)", "-", None),
+        ("staff.dashboard", "Staff dashboard (1 client)", "< 300 ms", 300),
+    ):
+        page = r.get(key)
+        if page == NOT_AVAILABLE or page is None:
+            add(name, NOT_AVAILABLE, "-", None, target, None)
+            continue
+        add(
+            name,
+            f"{page.get('per_second')} pages/s, p50 {page.get('p50_ms')} ms, "
+            f"p95 {page.get('p95_ms')} ms, p99 {page.get('p99_ms')} ms"
+            + ("" if not _errors(page) else f", statuses {page.get('statuses')}"),
+            f"/healthz {floor.get('per_second')}/s, p50 {floor.get('p50_ms')} ms",
+            _ratio(page.get("per_second"), floor.get("per_second")),
+            target,
+            None
+            if limit_ms is None
+            else _met(page.get("p95_ms"), limit_ms, "<") and not _errors(page),
+        )
+    for key, name, target in (
+        ("nightly.engagement", "Engagement recompute", "< 30 s for 1M, <= 1.5 x aggregate"),
+        ("nightly.metric_snapshots", "Metric snapshots", "-"),
+        ("nightly.expiry", "Expiry run", "-"),
+    ):
+        job = r.get(key)
+        if job == NOT_AVAILABLE or job is None:
+            add(name, NOT_AVAILABLE, "-", None, target, None)
+            continue
+        seconds, agg = job.get("seconds"), job.get("aggregate_s")
+        value = f"{seconds} s" if seconds is not None else (
+            f"cut off after {job.get('cut_off_after_s')} s" if job.get("cut_off_after_s")
+            else "error")  # fmt: skip
+        ratio = _ratio(seconds, agg, 2)
+        met = None
+        if key == "nightly.engagement" and seconds is not None:
+            met = _met(ratio, 1.5, "<=")
+            if scale.customers >= 100_000:  # below that, fixed costs make scaling meaningless
+                per_million = seconds * 1_000_000 / scale.customers
+                met = met and per_million < 30
+                value += f" ({per_million:.1f} s scaled linearly to 1M customers)"
+        elif key == "nightly.engagement":
+            met = False
+        add(name, value, f"{agg} s bare SQL aggregate", ratio, target, met)
+    rss = r.get("award.worker_rss") or {}
+    procs = rss.get("pool_processes") or []
+    growth = max((p["growth_mib"] for p in procs), default=None)
+    add(
+        "Worker RSS while draining",
+        ", ".join(f"{p['start_mib']}->{p['max_mib']} MiB max" for p in procs) or "-",
+        "-",
+        None,
+        "flat (growth <= 10 MiB)",
+        None if growth is None else growth <= 10,
+        f"growth {growth} MiB over {drain.get('awarded')} purchases",
+    )
+    return out
+
+
+def _errors(page: dict) -> bool:
+    return any(not s.startswith("2") for s in (page.get("statuses") or {}))
+
+
+def _met(value, bound, op) -> bool | None:
+    if value is None:
+        return False
+    return {">=": value >= bound, "<": value < bound, "<=": value <= bound}[op]
+
+
+def machine(db_version: str, db_settings: dict, redis_version: str) -> dict:
+    cpu = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+        mem_kib = int(Path("/proc/meminfo").read_text().split()[1])
+    except OSError:
+        mem_kib = 0
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],  # noqa: S607
+            capture_output=True, text=True, check=False,
+        ).stdout.strip()  # fmt: skip
+    except OSError:
+        commit = ""
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": round(mem_kib / 1024 / 1024, 1),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "postgresql": db_version,
+        "postgresql_settings": db_settings,
+        "redis": redis_version,
+        "commit": commit,
+        "load_average_at_start": os.getloadavg(),
+    }
+
+
+def markdown(report: dict) -> str:
+    m = report["machine"]
+    lines = [
+        f"Run {report['started_at']} at scale `{report['scale']['name']}` "
+        f"({report['scale']['customers']:,} customers, {report['scale']['purchases']:,} "
+        f"purchases, backlog {report['scale']['backlog']:,}), commit {m['commit']}.",
+        "",
+        f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB; "
+        f"PostgreSQL {m['postgresql']} ({', '.join(f'{k}={v}' for k, v in m['postgresql_settings'].items())}); "  # noqa: E501
+        f"Redis {m['redis']}; Python {m['python']}; load average at start "
+        f"{', '.join(f'{x:.2f}' for x in m['load_average_at_start'])}.",
+        "",
+        "| Figure | Measured | Limit (same run) | Ratio | Target | Met? |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for row in report["table"]:
+        met = {True: "yes", False: "**no**", None: "-"}[row["met"]]
+        ratio = "-" if row["ratio"] is None else f"{row['ratio']}"
+        note = f" ({row['note']})" if row["note"] else ""
+        lines.append(
+            f"| {row['figure']} | {row['value']}{note} | {row['limit']} | {ratio} | "
+            f"{row['target']} | {met} |"
+        )
+    lines += ["", "Raw limits and the HTTP floor (32 clients):", ""]
+    lines += [
+        "| Limit | Throughput | p50 ms | p95 ms | p99 ms |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for key in ("raw.single_tx", "raw.copy_batch", "raw.insert_batch", "raw.pk_read",
+                "http.floor", "http.static"):  # fmt: skip
+        value = report["results"].get(key) or {}
+        lines.append(
+            f"| {key} | {value.get('per_second')}/s | {value.get('p50_ms')} | "
+            f"{value.get('p95_ms')} | {value.get('p99_ms')} |"
+        )
+    for name, prof in (report["results"].get("profiles") or {}).items():
+        lines += ["", f"Profile of {name} ({prof.get('samples')} samples, py-spy):", ""]
+        lines += ["| Project function (on the stack) | % | Innermost frame (self) | % |",
+                  "| --- | --- | --- | --- |"]  # fmt: skip
+        inclusive = prof.get("project_inclusive_top") or []
+        own = prof.get("self_top") or []
+        for i in range(min(10, max(len(inclusive), len(own)))):
+            a = inclusive[i] if i < len(inclusive) else ("", "")
+            b = own[i] if i < len(own) else ("", "")
+            lines.append(f"| `{a[0]}` | {a[1]} | `{b[0]}` | {b[1]} |")
+    if report.get("errors"):
+        lines += ["", "Errors:", ""] + [f"- {k}: {v}" for k, v in report["errors"].items()]
+    return "\n".join(lines) + "\n"
+
+
+def write(report: dict, results_dir: Path, stem: str) -> tuple[Path, Path]:
+    results_dir.mkdir(parents=True, exist_ok=True)
+    json_path = results_dir / f"{stem}.json"
+    md_path = results_dir / f"{stem}.md"
+    json_path.write_text(json.dumps(report, indent=2, default=str) + "\n")
+    md_path.write_text(markdown(report))
+    return json_path, md_path
