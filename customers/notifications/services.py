@@ -23,7 +23,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from functools import partial
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
@@ -36,6 +35,7 @@ from customers.models import Customer
 from customers.notifications.models import EmailState, Notification, NotificationKind
 from customers.notifications.preferences import customers_without_email, email_wanted
 from customers.notifications.texts import notification_email_render
+from loyalty_site.commit import enqueue_after_commit
 
 logger = logging.getLogger("customers.notifications")
 
@@ -101,8 +101,8 @@ def notification_create(
 def _enqueue_emails(ids: Sequence[int]) -> None:
     from customers.tasks import send_notification_emails_task
 
-    # robust: a broker outage must not fail the change; the sweeper sends it later.
-    transaction.on_commit(partial(send_notification_emails_task.delay, list(ids)), robust=True)
+    # a broker outage must not fail the change; the sweeper sends it later.
+    enqueue_after_commit(send_notification_emails_task, list(ids))
 
 
 def _tier_names(membership, data: dict) -> dict:
@@ -156,6 +156,18 @@ def notifications_for_event(*, type: str, membership, data: dict, at=None) -> No
         tier_progress_check_on_commit(membership.pk)
 
 
+def notifications_for_events(*, type: str, items, at=None) -> None:
+    """``notifications_for_event`` for each ``(membership, data)`` in ``items``, in order;
+    earned points register all their memberships for the tier-progress check at once."""
+    from programs.services import events
+
+    if type == events.POINTS_AWARDED:
+        tier_progress_checks_on_commit([membership.pk for membership, _data in items])
+        return
+    for membership, data in items:
+        notifications_for_event(type=type, membership=membership, data=data, at=at)
+
+
 # --- next tier within reach -----------------------------------------------------------
 
 
@@ -198,6 +210,17 @@ def tier_progress_check_on_commit(membership_id: int) -> None:
     transaction.on_commit(checks, robust=True)
 
 
+def tier_progress_checks_on_commit(membership_ids: Iterable[int]) -> None:
+    """``tier_progress_check_on_commit`` for many memberships, looking up the transaction's
+    pending check once instead of once per membership."""
+    ids = set(membership_ids)
+    if not ids:
+        return
+    first = ids.pop()
+    tier_progress_check_on_commit(first)
+    _local.checks.ids.update(ids)
+
+
 def tier_progress_check(membership_id: int, now: datetime | None = None) -> Notification | None:
     """Notify once per tier and qualification period when the member's figures are within
     the program's ``approaching_tier_percent`` of the next tier's threshold."""
@@ -210,9 +233,13 @@ def tier_progress_check(membership_id: int, now: datetime | None = None) -> Noti
     )
 
     now = now or timezone.now()
-    membership = Membership.objects.select_related("program", "customer", "qualified_tier").get(
-        pk=membership_id
+    membership = (
+        Membership.objects.select_related("program", "customer", "qualified_tier")
+        .filter(pk=membership_id)
+        .first()
     )
+    if membership is None:  # gone (e.g. a test database flushed) before the check ran
+        return None
     program = membership.program
     if not program.approaching_tier_percent:
         return None

@@ -1,7 +1,7 @@
 """Awarding received purchases in batches: the worker's bulk path behind ``purchases_award``.
 
 One transaction per batch and about twenty queries of its own, whatever its size (plus
-what ``event_record`` does per credited purchase and ``tier_refresh`` per upgrade):
+a few for the batch's ``points.awarded`` events and what ``tier_refresh`` does per upgrade):
 
 1. read which of the purchases are still received, and their memberships;
 2. lock those memberships in id order (the order every writer uses), then claim the
@@ -18,9 +18,10 @@ what ``event_record`` does per credited purchase and ``tier_refresh`` per upgrad
    debt settling, campaign caps across the purchases of the batch, tier upgrades between
    purchases (a later purchase earns with the new multiplier);
 5. write with bulk inserts and one set-based update per table;
-6. replay, in purchase order, what must stay per purchase: ``event_record`` for each
-   credited purchase (partner webhooks, notifications) and ``tier_refresh`` for each
-   upgrade (tier change row and event).
+6. replay, in purchase order, the events: the ``points.awarded`` of the credited
+   purchases are recorded together (``events_record_many``: partner webhooks and the
+   tier-progress check in a few queries), flushed before each upgrade's ``tier_refresh``
+   (tier change row and its event), so the events keep the one-by-one order.
 
 Memberships with an open referral (rare: a friend's first purchases) take the
 per-purchase path (``purchases._award_one``), whose referral bonus is itself an entry
@@ -64,7 +65,7 @@ from programs.models import (
 )
 from programs.services import events
 from programs.services.bulk import rows_update
-from programs.services.events import event_record
+from programs.services.events import events_record_many
 from programs.services.ledger import lot_expiry
 from programs.services.locking import lock_memberships
 from programs.services.tiers import (
@@ -151,6 +152,7 @@ def _award(purchases: list[Purchase], memberships: dict[int, Membership]) -> Non
     writes.save(members.values(), now)
     for step in writes.replay:
         step()
+    writes.awarded_flush(now)
     for purchase in purchases:
         if purchase.membership_id in referred:
             program_id = purchase.program_id
@@ -268,6 +270,13 @@ class _Writes:
         self.lines: list[PurchaseLine] = []
         self.purchases: list[Purchase] = []
         self.replay: list = []
+        self.awarded: list[tuple[Membership, dict]] = []  # points.awarded events not yet recorded
+
+    def awarded_flush(self, now: datetime) -> None:
+        """Record the points.awarded events gathered so far, in order, in one go."""
+        if self.awarded:
+            events_record_many(type=events.POINTS_AWARDED, items=self.awarded, at=now)
+            self.awarded = []
 
     def save(self, members: Iterable[_Member], now: datetime) -> None:
         LedgerEntry.objects.bulk_create(self.entries, batch_size=INSERT_ROWS)
@@ -387,19 +396,15 @@ def _credit(purchase, member: _Member, points: int, program, now, writes: _Write
 
     def emit() -> None:
         _restore(membership, state)
-        event_record(
-            type=events.POINTS_AWARDED,
-            membership=membership,
-            data={
-                "entry_id": entry.pk,
-                "points": points,
-                "pending": pending,
-                "available_at": lot.available_at,
-                "source": EntrySource.PURCHASE,
-                "reason": reason,
-            },
-            at=now,
-        )
+        data = {
+            "entry_id": entry.pk,
+            "points": points,
+            "pending": pending,
+            "available_at": lot.available_at,
+            "source": EntrySource.PURCHASE,
+            "reason": reason,
+        }
+        writes.awarded.append((membership, data))
 
     writes.replay.append(emit)
 
@@ -433,6 +438,7 @@ def _upgrade_check(purchase, member: _Member, points: int, context: _Context, wr
     figures = Qualification(value, start, end)
 
     def refresh() -> None:
+        writes.awarded_flush(now)  # the events keep their order around the tier change
         _restore(membership, before)
         tier_refresh(membership, reason=TierChangeReason.UPGRADE, now=now, figures=figures)
 

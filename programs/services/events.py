@@ -8,11 +8,12 @@ points only trigger the "next tier within reach" check) commit or roll back with
 change, and anything sent outside the database is enqueued only after the commit.
 """
 
+from collections.abc import Sequence
 from datetime import datetime
 
-from customers.notifications.services import notifications_for_event
+from customers.notifications.services import notifications_for_event, notifications_for_events
 from programs.models import Membership, WebhookEventType
-from programs.services.webhooks import webhook_event_emit
+from programs.services.webhooks import webhook_event_emit, webhook_events_emit_many
 
 POINTS_AWARDED = WebhookEventType.POINTS_AWARDED.value
 TIER_CHANGED = WebhookEventType.TIER_CHANGED.value
@@ -28,3 +29,16 @@ def event_record(
     if type in WebhookEventType.values:
         webhook_event_emit(type=type, membership=membership, data=data, at=at)
     notifications_for_event(type=type, membership=membership, data=data, at=at)
+
+
+def events_record_many(
+    *, type: str, items: Sequence[tuple[Membership, dict]], at: datetime | None = None
+) -> None:
+    """``event_record`` of ``type`` for each ``(membership, data)`` in order, with the same
+    outcome, in a number of queries that does not grow with the items (for
+    ``points.awarded``, the bulk award path's event)."""
+    if not items:
+        return
+    if type in WebhookEventType.values:
+        webhook_events_emit_many(type=type, items=items, at=at)
+    notifications_for_events(type=type, items=items, at=at)

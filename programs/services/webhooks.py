@@ -33,11 +33,13 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from loyalty_site.commit import enqueue_after_commit
 from programs.models import (
     LedgerEntry,
     Membership,
     Partner,
     PartnerCustomer,
+    Program,
     Referral,
     TierChange,
     WebhookDelivery,
@@ -56,6 +58,7 @@ FIRST_RETRY = timedelta(seconds=30)
 MAX_RETRY = timedelta(hours=3)
 LOG_LENGTH = 20
 USER_AGENT = "loyalty-platform-webhooks/1"
+INSERT_ROWS = 2000  # rows per INSERT: PostgreSQL takes at most 65,535 parameters a statement
 
 
 def webhook_secret_generate() -> str:
@@ -233,13 +236,21 @@ def webhook_event_emit(
     return deliveries
 
 
-def _partner_views(type: str, data: dict, partner_ids: set[int]) -> dict[int, dict]:
+def _partner_views(
+    type: str, data: dict, partner_ids: set[int], entries: dict[int, LedgerEntry] | None = None
+) -> dict[int, dict]:
     """The event's ``data`` as each partner may see it, as the API would show it: a purchase
     (id, order id, reason) only to the partner that posted it, the referred friend by the
-    partner's own external id, tiers with their rank."""
+    partner's own external id, tiers with their rank. ``entries``: the ledger entries (with
+    their purchases) already loaded by id, for many events at once."""
     views = {partner_id: dict(data) for partner_id in partner_ids}
     if type == WebhookEventType.POINTS_AWARDED and data.get("entry_id"):
-        entry = LedgerEntry.objects.select_related("purchase").filter(pk=data["entry_id"]).first()
+        if entries is None:
+            entry = (
+                LedgerEntry.objects.select_related("purchase").filter(pk=data["entry_id"]).first()
+            )
+        else:
+            entry = entries.get(data["entry_id"])
         purchase = entry.purchase if entry else None
         for partner_id, view in views.items():
             own = purchase if purchase and purchase.partner_id == partner_id else None
@@ -273,11 +284,119 @@ def _partner_views(type: str, data: dict, partner_ids: set[int]) -> dict[int, di
     return views
 
 
+def webhook_events_emit_many(
+    *, type: str, items: Sequence[tuple[Membership, dict]], at=None
+) -> list[WebhookDelivery]:
+    """``webhook_event_emit`` for each ``(membership, data)`` in order, with the same rows,
+    in a bounded number of queries whatever the number of items: one for the subscriptions
+    of all memberships, one for the programs' slugs (unless loaded with the memberships),
+    one for the ledger entries of ``points.awarded`` (other types load their extras per
+    item), two bulk inserts. The
+    deliveries are enqueued after the commit in chunks of ``tasks.CHUNK``."""
+    if not items:
+        return []
+    at = at or timezone.now()
+    rows = (
+        WebhookSubscription.objects.filter(
+            is_active=True,
+            partner__is_active=True,
+            partner__programs__in={m.program_id for m, _data in items},
+            partner__customer_links__customer__in={m.customer_id for m, _data in items},
+        )
+        .order_by("pk")
+        .values_list(
+            "pk",
+            "partner_id",
+            "events",
+            "partner__programs",
+            "partner__customer_links__customer",
+            "partner__customer_links__external_id",
+        )
+    )
+    found: dict[tuple[int, int], list[tuple[int, int, str]]] = {}
+    for pk, partner_id, subscribed, program_id, customer_id, external_id in rows:
+        if type in subscribed:
+            found.setdefault((program_id, customer_id), []).append((pk, partner_id, external_id))
+    if not found:
+        return []
+    slugs = {
+        m.program_id: m.program.slug
+        for m, _data in items
+        if Membership.program.is_cached(m) and (m.program_id, m.customer_id) in found
+    }
+    missing = {m.program_id for m, _data in items if (m.program_id, m.customer_id) in found} - set(
+        slugs
+    )
+    if missing:
+        slugs.update(Program.objects.filter(pk__in=missing).values_list("pk", "slug"))
+    entries = None
+    if type == WebhookEventType.POINTS_AWARDED:
+        wanted = [
+            d["entry_id"]
+            for m, d in items
+            if d.get("entry_id") and (m.program_id, m.customer_id) in found
+        ]
+        entries = LedgerEntry.objects.select_related("purchase").in_bulk(wanted)
+    events: list[WebhookEvent] = []
+    pairs: list[tuple[WebhookEvent, int]] = []
+    for membership, data in items:
+        subscriptions = found.get((membership.program_id, membership.customer_id))
+        if not subscriptions:
+            continue
+        views = _partner_views(type, data, {p for _s, p, _e in subscriptions}, entries)
+        by_partner: dict[int, WebhookEvent] = {}
+        for subscription_id, partner_id, external_id in subscriptions:
+            event = by_partner.get(partner_id)
+            if event is None:
+                event_id = uuid.uuid4()
+                payload = {
+                    "id": str(event_id),
+                    "type": type,
+                    "created_at": at.isoformat(),
+                    "data": {
+                        "member": external_id,
+                        "program": slugs[membership.program_id],
+                        **views[partner_id],
+                    },
+                }
+                event = by_partner[partner_id] = WebhookEvent(
+                    event_id=event_id,
+                    partner_id=partner_id,
+                    type=type,
+                    payload=json.loads(json.dumps(payload, cls=DjangoJSONEncoder)),
+                )
+                events.append(event)
+            pairs.append((event, subscription_id))
+    WebhookEvent.objects.bulk_create(events, batch_size=INSERT_ROWS)
+    sent_at = timezone.now()
+    deliveries = WebhookDelivery.objects.bulk_create(
+        [
+            WebhookDelivery(event=event, subscription_id=subscription_id, next_attempt_at=sent_at)
+            for event, subscription_id in pairs
+        ],
+        batch_size=INSERT_ROWS,
+    )
+    _enqueue_chunked([d.pk for d in deliveries])
+    return deliveries
+
+
+def _enqueue_chunked(delivery_ids: Sequence[int]) -> None:
+    from programs.api.tasks import CHUNK, deliver_webhooks_task
+
+    def enqueue(ids: list[int]) -> None:
+        for start in range(0, len(ids), CHUNK):
+            deliver_webhooks_task.delay(ids[start : start + CHUNK])
+
+    callback = partial(enqueue, list(delivery_ids))
+    callback.__qualname__ = "webhook_deliveries_enqueue"  # on_commit(robust) logs a failure by it
+    transaction.on_commit(callback, robust=True)
+
+
 def _enqueue(delivery_ids: Sequence[int]) -> None:
     from programs.api.tasks import deliver_webhooks_task
 
-    # robust: a broker outage must not fail the change; the sweeper sends it later.
-    transaction.on_commit(partial(deliver_webhooks_task.delay, list(delivery_ids)), robust=True)
+    # a broker outage must not fail the change; the sweeper sends it later.
+    enqueue_after_commit(deliver_webhooks_task, list(delivery_ids))
 
 
 def _retry_delay(attempts: int) -> timedelta:

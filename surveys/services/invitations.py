@@ -4,7 +4,6 @@ after purchases; e-mails go out after the commit, one reminder at most."""
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import partial
 
 from django.conf import settings
 from django.core.mail import send_mail
@@ -16,6 +15,7 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from customers.models import Customer
+from loyalty_site.commit import enqueue_after_commit
 from programs.models import (
     Membership,
     MembershipStatus,
@@ -119,7 +119,7 @@ def invitation_create(
     )
     from surveys.tasks import send_invitation_task
 
-    transaction.on_commit(partial(send_invitation_task.delay, invitation.pk))
+    enqueue_after_commit(send_invitation_task, invitation.pk)  # the beat job sends missed ones
     return invitation
 
 
@@ -204,7 +204,7 @@ def _bulk_invite(rows, *, survey: Survey, channel: str, now: datetime, user=None
 def _send_due_after_commit() -> None:
     from surveys.tasks import send_due_invitations_task
 
-    transaction.on_commit(send_due_invitations_task.delay)
+    enqueue_after_commit(send_due_invitations_task)
 
 
 @transaction.atomic

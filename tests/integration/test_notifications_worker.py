@@ -25,6 +25,13 @@ DEFAULT_QUEUE = "celery"
 def follow_up(broker):
     """follow_up(): hand the tasks that tasks enqueued to the test's worker."""
 
+    def purge() -> None:
+        stale = list(broker.redis.scan_iter(match=f"{DEFAULT_QUEUE}*"))
+        if stale:
+            broker.redis.delete(*stale)
+
+    purge()  # follow-up tasks of earlier tests, whose rows are gone
+
     def forward() -> None:
         for key in broker.redis.scan_iter(match=f"{DEFAULT_QUEUE}*"):
             if broker.redis.type(key) == b"list":
@@ -32,9 +39,7 @@ def follow_up(broker):
                     pass
 
     yield forward
-    leftovers = list(broker.redis.scan_iter(match=f"{DEFAULT_QUEUE}*"))
-    if leftovers:
-        broker.redis.delete(*leftovers)
+    purge()
 
 
 def notified(membership, kind, **extra) -> bool:

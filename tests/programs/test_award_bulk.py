@@ -474,20 +474,20 @@ def test_an_upgrade_within_the_batch_raises_what_later_purchases_earn(
 
 
 def _award_counting(ids, monkeypatch) -> tuple[int, int, int]:
-    """Award ``ids``; returns (all queries, queries inside event_record, its calls)."""
-    real = awarding.event_record
-    inside = {"queries": 0, "calls": 0}
+    """Award ``ids``; returns (all queries, queries inside events_record_many, events)."""
+    real = awarding.events_record_many
+    inside = {"queries": 0, "events": 0}
 
     def counted(**kwargs):
         before = len(connection.queries)
         real(**kwargs)
         inside["queries"] += len(connection.queries) - before
-        inside["calls"] += 1
+        inside["events"] += len(kwargs["items"])
 
-    monkeypatch.setattr(awarding, "event_record", counted)
+    monkeypatch.setattr(awarding, "events_record_many", counted)
     with CaptureQueriesContext(connection) as captured:
         assert purchases_award(ids) == len(ids)
-    return len(captured), inside["queries"], inside["calls"]
+    return len(captured), inside["queries"], inside["events"]
 
 
 @pytest.mark.django_db

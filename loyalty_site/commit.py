@@ -1,0 +1,18 @@
+"""Enqueue Celery tasks only after the surrounding transaction commits."""
+
+from django.db import transaction
+
+
+def enqueue_after_commit(task, *args) -> None:
+    """``task.delay(*args)`` once the transaction commits; never for a rollback.
+
+    Robust: a broker outage at that moment is logged, not raised into a request whose data
+    is already committed; the periodic sweepers pick up what was not enqueued. (A named
+    function rather than a ``functools.partial``: Django logs the failure by the callback's
+    ``__qualname__``, which a partial lacks, turning the log call itself into an error.)"""
+
+    def publish() -> None:
+        task.delay(*args)
+
+    publish.__qualname__ = f"{task.name}.delay"
+    transaction.on_commit(publish, robust=True)
