@@ -12,6 +12,7 @@ from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
 
 from customers.models import Customer
+from customers.privacy import customer_anonymize
 from customers.services import customer_create, customer_update
 from programs.admin.base import (
     CHANGE_FORM_WITH_TOOLS,
@@ -26,6 +27,17 @@ from programs.models import Membership
 from programs.services.memberships import membership_enroll
 
 EDITABLE = ("email", "first_name", "last_name", "language", "birth_date")
+
+
+class AnonymizeForm(forms.Form):
+    confirm = forms.BooleanField(
+        label=_("Yes, delete this customer's personal data for good"),
+        help_text=_(
+            "Name, e-mail, birth date, the portal login, notifications and survey comments "
+            "are removed and the memberships closed. Points history, purchases and survey "
+            "scores stay, anonymised. This cannot be undone."
+        ),
+    )
 
 
 class CustomerForm(forms.ModelForm):
@@ -53,7 +65,7 @@ class CustomerAdmin(admin.ModelAdmin):
     form = CustomerForm
     change_form_template = CHANGE_FORM_WITH_TOOLS
     list_display = ("__str__", "email", "language", "created_at")
-    list_filter = ("language",)
+    list_filter = ("language", ("deletion_requested_at", admin.EmptyFieldListFilter))
     search_fields = ("email", "email_normalized", "first_name", "last_name")
     search_help_text = _("E-mail or name.")
     show_full_result_count = False
@@ -103,6 +115,9 @@ class CustomerAdmin(admin.ModelAdmin):
         if obj is not None and self.has_change_permission(request, obj):
             url = reverse("admin:customers_customer_enroll", args=[obj.pk])
             tools.append((_("Enroll in a program"), url))
+            if not obj.anonymized_at:
+                url = reverse("admin:customers_customer_anonymize", args=[obj.pk])
+                tools.append((_("Delete personal data"), url))
         context["object_tools"] = tools
         return super().render_change_form(request, context, add, change, form_url, obj)
 
@@ -113,8 +128,42 @@ class CustomerAdmin(admin.ModelAdmin):
                 self.admin_site.admin_view(self.enroll_view),
                 name="customers_customer_enroll",
             ),
+            path(
+                "<path:object_id>/anonymize/",
+                self.admin_site.admin_view(self.anonymize_view),
+                name="customers_customer_anonymize",
+            ),
             *super().get_urls(),
         ]
+
+    def anonymize_view(self, request, object_id):
+        customer = self.get_object(request, unquote(object_id))
+        if customer is None:
+            raise Http404
+        if not self.has_change_permission(request, customer):
+            raise PermissionDenied
+        form = AnonymizeForm(request.POST if request.method == "POST" else None)
+        if form.is_valid():
+            customer_anonymize(customer=customer, user=request.user)
+            self.message_user(
+                request, _("The customer's personal data was deleted."), messages.SUCCESS
+            )
+            return redirect("admin:customers_customer_change", customer.pk)
+        requested = customer.deletion_requested_at
+        return render_form_page(
+            self,
+            request,
+            form=form,
+            obj=customer,
+            title=_("Delete personal data"),
+            submit_label=_("Delete personal data"),
+            intro=(
+                _("The customer asked for deletion on %(date)s.")
+                % {"date": requested.date().isoformat()}
+                if requested
+                else _("The customer has not asked for deletion.")
+            ),
+        )
 
     def enroll_view(self, request, object_id):
         customer = self.get_object(request, unquote(object_id))
