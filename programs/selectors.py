@@ -57,6 +57,21 @@ def partner_member_get(*, partner: Partner, external_id: str) -> PartnerCustomer
     return partner_members(partner=partner).filter(external_id=external_id).first()
 
 
+def partner_member_memberships(*, partner: Partner, external_id: str) -> list[Membership]:
+    """The memberships the partner may see of its member ``external_id``, with program and
+    tiers, in one query (the hot paths' lookup). Empty if the member is unknown or has no
+    membership in the partner's programs; ``partner_member_get`` tells which."""
+    return list(
+        Membership.objects.filter(
+            program__partners=partner,
+            customer__partner_links__partner=partner,
+            customer__partner_links__external_id=external_id,
+        )
+        .select_related("program", "tier", "qualified_tier")
+        .order_by("program__slug")
+    )
+
+
 def members_filter(
     members: QuerySet[PartnerCustomer],
     *,

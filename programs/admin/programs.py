@@ -5,6 +5,7 @@ from django.db.models import Count
 from django.utils.translation import gettext_lazy as _
 
 from programs.models import ActionRule, Campaign, EarnRule, Partner, Program, Tier
+from programs.services.api_keys import api_keys_changed
 
 
 class TierInline(admin.StackedInline):
@@ -121,3 +122,8 @@ class PartnerAdmin(admin.ModelAdmin):
     prepopulated_fields = {"slug": ("name",)}
     filter_horizontal = ("programs",)
     fields = ("name", "slug", "is_active", "programs")
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if change:  # a deactivated partner's keys stop working with the next request
+            api_keys_changed(obj.api_keys.values_list("prefix", flat=True))

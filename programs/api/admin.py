@@ -17,7 +17,7 @@ from programs.models import (
     WebhookEventType,
     WebhookSubscription,
 )
-from programs.services.api_keys import api_key_create, api_key_revoke
+from programs.services.api_keys import api_key_create, api_key_revoke, api_keys_changed
 from programs.services.webhooks import webhook_delivery_replay, webhook_subscription_create
 
 
@@ -76,6 +76,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         if change:
             super().save_model(request, obj, form, change)
+            api_keys_changed([obj.prefix])  # new scopes apply to the next request
             return
         key, plaintext = api_key_create(
             partner=form.cleaned_data["partner"],

@@ -24,6 +24,21 @@ def parse_rate(rate: str) -> tuple[int, int]:
     return int(count), _PERIODS[period.strip()[0]]
 
 
+def _count(key: str, timeout: int) -> int:
+    """Add one to the window's counter: one cache round trip except for a window's first
+    request (``incr`` keeps the expiry the counter was created with)."""
+    try:
+        return cache.incr(key)
+    except ValueError:  # no counter yet (or it just expired)
+        if cache.add(key, 1, timeout=timeout):
+            return 1
+        try:
+            return cache.incr(key)
+        except ValueError:  # expired between add and incr
+            cache.set(key, 1, timeout=timeout)
+            return 1
+
+
 class ApiKeyRateThrottle(BaseThrottle):
     def __init__(self):
         self.limit, self.duration = parse_rate(api_settings.DEFAULT_THROTTLE_RATES[SCOPE])
@@ -35,12 +50,7 @@ class ApiKeyRateThrottle(BaseThrottle):
         now = time.time()
         window = int(now // self.duration)
         key = f"throttle:{SCOPE}:{request.auth.prefix}:{window}"
-        cache.add(key, 0, timeout=self.duration + 1)
-        try:
-            used = cache.incr(key)
-        except ValueError:  # expired between add and incr
-            cache.set(key, 1, timeout=self.duration + 1)
-            used = 1
+        used = _count(key, self.duration + 1)
         request.rate_limit = (self.limit, max(0, self.limit - used), (window + 1) * self.duration)
         if used > self.limit:
             self._wait = (window + 1) * self.duration - now

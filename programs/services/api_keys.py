@@ -4,6 +4,12 @@ A key reads ``lk_live_<8 characters>_<43 characters>``. The first 16 characters 
 prefix: stored in clear, unique, used to find the row and to name the key in logs. The
 rest is 32 random bytes, so a plain SHA-256 of the whole key is a safe digest (no
 password-hashing work factor is needed for a secret nobody chose).
+
+Authentication reads the key row (with its partner) from Django's cache for up to
+``CACHE_SECONDS``, so a hot API request costs no query for it. The plaintext is still
+checked against the stored hash on every request. Revoking a key removes it from the cache
+at once; other changes (scopes edited in the admin, a partner deactivated) take effect
+within ``CACHE_SECONDS``.
 """
 
 import hashlib
@@ -13,6 +19,7 @@ import secrets
 from collections.abc import Iterable
 from datetime import timedelta
 
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -23,6 +30,16 @@ KEY_PREFIX = "lk_live_"
 _PREFIX_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"
 _KEY_RE = re.compile(r"^(lk_live_[a-z0-9]{8})_([A-Za-z0-9_-]{43})$")
 TOUCH_INTERVAL = timedelta(minutes=1)
+CACHE_SECONDS = 10
+
+
+def _cache_key(prefix: str) -> str:
+    return f"api_key:{prefix}"
+
+
+def api_key_forget(prefix: str) -> None:
+    """Drop a key from the authentication cache (the next request reads the database)."""
+    cache.delete(_cache_key(prefix))
 
 
 def api_key_hash(plaintext: str) -> str:
@@ -72,12 +89,26 @@ def api_key_create(
     raise RuntimeError("could not generate a unique API key prefix")
 
 
+def api_keys_changed(prefixes: Iterable[str]) -> None:
+    """A key or its partner changed (scopes, active flag): drop the cached copies now, and
+    again after the commit, since a request may re-cache the old row in between."""
+    prefixes = list(prefixes)
+
+    def forget() -> None:
+        for prefix in prefixes:
+            api_key_forget(prefix)
+
+    forget()
+    transaction.on_commit(forget)
+
+
 def api_key_revoke(*, api_key: ApiKey) -> bool:
     """Revoke the key at once. Returns False if it was already revoked."""
     now = timezone.now()
     updated = ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=now)
     if updated:
         api_key.revoked_at = now
+    api_keys_changed([api_key.prefix])
     return bool(updated)
 
 
@@ -86,7 +117,11 @@ def api_key_authenticate(plaintext: str) -> ApiKey | None:
     prefix = api_key_prefix_of(plaintext)
     if prefix is None:
         return None
-    key = ApiKey.objects.select_related("partner").filter(prefix=prefix).first()
+    key = cache.get(_cache_key(prefix))
+    if key is None:
+        key = ApiKey.objects.select_related("partner").filter(prefix=prefix).first()
+        if key is not None:
+            cache.set(_cache_key(prefix), key, CACHE_SECONDS)
     if key is None or not hmac.compare_digest(key.secret_hash, api_key_hash(plaintext)):
         return None
     if key.revoked_at is not None or not key.partner.is_active:
@@ -104,3 +139,4 @@ def api_key_touch(api_key: ApiKey, now=None) -> None:
         Q(last_used_at__isnull=True) | Q(last_used_at__lte=now - TOUCH_INTERVAL), pk=api_key.pk
     ).update(last_used_at=now)
     api_key.last_used_at = now
+    api_key_forget(api_key.prefix)  # the cached copy has the old time

@@ -20,7 +20,7 @@ from programs.models import (
     Referral,
     ReferralStatus,
 )
-from programs.services.ledger import lots_expire, lots_release
+from programs.services.ledger import lots_expire_many, lots_release
 from programs.services.locking import lock_membership, lock_memberships
 from programs.services.referrals import referral_release
 from programs.services.tiers import membership_tier_expire_parts, membership_tier_review
@@ -61,6 +61,26 @@ def _apply_to_lots(lot_filter: Q, apply, now) -> int:
                 total += apply(memberships[membership_id], member_lots, now)
 
 
+def _expire_lots(lot_filter: Q, now) -> int:
+    """Expire every lot matching, set-based per batch: the batch's memberships locked in id
+    order, the lots read again under the locks, then bulk writes (``lots_expire_many``)."""
+    total = 0
+    last_id = 0
+    while True:
+        rows = list(
+            PointLot.objects.filter(lot_filter, pk__gt=last_id)
+            .order_by("pk")
+            .values_list("pk", "membership_id")[:BATCH]
+        )
+        if not rows:
+            return total
+        last_id = rows[-1][0]
+        with transaction.atomic():
+            memberships = lock_memberships({membership_id for _pk, membership_id in rows})
+            lots = PointLot.objects.filter(lot_filter, pk__in=[pk for pk, _m in rows])
+            total += lots_expire_many(memberships, list(lots), now)
+
+
 def points_release_due(now=None) -> int:
     """Pending points whose return window has passed become available."""
     now = now or timezone.now()
@@ -73,7 +93,7 @@ def points_expire_due(now=None) -> int:
     dated = Q(
         expired_at__isnull=True, released_at__isnull=False, remaining__gt=0, expires_at__lte=now
     )
-    total = _apply_to_lots(dated, lots_expire, now)
+    total = _expire_lots(dated, now)
     for program in Program.objects.filter(expiry_policy=ExpiryPolicy.INACTIVITY):
         cutoff = now - relativedelta(months=program.expiry_months)
         inactive = Q(
@@ -85,7 +105,7 @@ def points_expire_due(now=None) -> int:
             Q(membership__last_activity_at__lt=cutoff)
             | Q(membership__last_activity_at__isnull=True, membership__joined_at__lt=cutoff)
         )
-        total += _apply_to_lots(inactive, lots_expire, now)
+        total += _expire_lots(inactive, now)
     return total
 
 

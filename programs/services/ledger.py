@@ -336,6 +336,53 @@ def lots_expire(membership: Membership, lots: Iterable[PointLot], now: datetime)
     return expired
 
 
+def lots_expire_many(
+    memberships: dict[int, Membership], lots: Iterable[PointLot], now: datetime
+) -> int:
+    """Expire released lots of several locked memberships, set-based: the same entries,
+    allocations, lot updates and balance caches as ``lots_expire`` per lot, written with one
+    bulk insert or update each. ``lots`` must have been read under the memberships' locks."""
+    pending: list[tuple[PointLot, LedgerEntry]] = []
+    touched: dict[int, Membership] = {}
+    for lot in sorted(lots, key=lambda lot: lot.pk):
+        if lot.expired_at is not None or lot.remaining <= 0:
+            continue
+        membership = memberships[lot.membership_id]
+        available = membership.balance - membership.debt - lot.remaining
+        membership.balance, membership.debt = (available, 0) if available >= 0 else (0, -available)
+        membership.updated_at = now
+        touched[membership.pk] = membership
+        entry = LedgerEntry(
+            membership=membership,
+            kind=EntryKind.EXPIRE,
+            source=EntrySource.SYSTEM,
+            points=-lot.remaining,
+            pending_points=0,
+            balance_after=available,
+            pending_after=membership.pending,
+            actor_type=ActorType.SYSTEM,
+            reason=f"lot {lot.pk}",
+            idempotency_key=f"expire:lot:{lot.pk}",
+            created_at=now,
+        )
+        pending.append((lot, entry))
+    if not pending:
+        return 0
+    entries = LedgerEntry.objects.bulk_create([entry for _lot, entry in pending])
+    LotAllocation.objects.bulk_create(
+        LotAllocation(entry=entry, lot=lot, points=lot.remaining)
+        for (lot, _unsaved), entry in zip(pending, entries, strict=True)
+    )
+    expired = sum(lot.remaining for lot, _entry in pending)
+    PointLot.objects.filter(pk__in=[lot.pk for lot, _entry in pending]).update(
+        remaining=0, expired_at=now
+    )
+    for lot, _entry in pending:
+        lot.remaining, lot.expired_at = 0, now
+    Membership.objects.bulk_update(list(touched.values()), ["balance", "debt", "updated_at"])
+    return expired
+
+
 def membership_expire_overdue(membership: Membership, now: datetime | None = None) -> int:
     """Expire a locked membership's lots that are past their date but not yet processed by
     the nightly job, so that a redemption never spends points that have lapsed."""

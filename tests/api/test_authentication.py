@@ -4,12 +4,17 @@ import logging
 from datetime import timedelta
 
 import pytest
+from django.contrib.admin import site as admin_site
+from django.test import RequestFactory
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from programs.models import ApiKey
-from programs.services.api_keys import api_key_revoke
+from programs.admin.programs import PartnerAdmin
+from programs.api.admin import ApiKeyAdmin
+from programs.models import ApiKey, Partner
+from programs.services.api_keys import api_key_forget, api_key_revoke
 from tests.api.conftest import assert_problem, client_for, enroll
+from tests.factories import StaffFactory
 
 
 @pytest.fixture
@@ -119,6 +124,7 @@ def test_last_used_is_recorded_at_most_once_a_minute(api):
     api.get("/api/v1/members")
     assert ApiKey.objects.get(pk=api.api_key.pk).last_used_at == first
     ApiKey.objects.filter(pk=api.api_key.pk).update(last_used_at=first - timedelta(minutes=2))
+    api_key_forget(api.api_key.prefix)  # stands in for the 10-second cache running out
     api.get("/api/v1/members")
     assert ApiKey.objects.get(pk=api.api_key.pk).last_used_at > first - timedelta(seconds=1)
     assert ApiKey.objects.get(pk=api.api_key.pk).last_used_at <= timezone.now()
@@ -142,3 +148,19 @@ def test_only_a_hash_of_the_key_is_stored(api):
     secret = api.plaintext[len(api.api_key.prefix) + 1 :]
     assert all(secret not in str(value) for value in row.values())
     assert len(row["secret_hash"]) == 64
+
+
+def test_staff_changes_to_a_key_or_its_partner_apply_to_the_next_request(api):
+    """Keys are cached for a few seconds; the admin drops the cached copy on every change."""
+    assert api.get("/api/v1/members").status_code == 200  # the key is cached now
+    request = RequestFactory().post("/")
+    request.user = StaffFactory()
+    key = ApiKey.objects.get(pk=api.api_key.pk)
+    key.scopes = ["write"]
+    ApiKeyAdmin(ApiKey, admin_site).save_model(request, key, form=None, change=True)
+    assert api.get("/api/v1/members").status_code == 403
+
+    partner = Partner.objects.get(pk=key.partner_id)
+    partner.is_active = False
+    PartnerAdmin(Partner, admin_site).save_model(request, partner, form=None, change=True)
+    assert api.get("/api/v1/members").status_code == 401

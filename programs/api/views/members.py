@@ -199,18 +199,12 @@ class MemberBalanceView(PartnerAPIView):
     def get(self, request, external_id: str):
         query = BalanceQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
-        link = self.member_link(external_id)
-        slug = query.validated_data.get("program")
-        memberships = (
-            [self.member_membership(link, slug)] if slug else link.customer.visible_memberships
-        )
+        memberships = self.member_memberships(external_id, query.validated_data.get("program"))
         days = query.validated_data["expiring_within_days"]
         balances = [
             membership_balance(membership=m, expiring_within_days=days) for m in memberships
         ]
-        return Response(
-            BalanceSerializer({"external_id": link.external_id, "programs": balances}).data
-        )
+        return Response(BalanceSerializer({"external_id": external_id, "programs": balances}).data)
 
 
 class MemberHistoryView(PartnerAPIView):

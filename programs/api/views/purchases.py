@@ -2,6 +2,7 @@
 
 from collections.abc import Callable
 
+from django.db.models import prefetch_related_objects
 from django.urls import reverse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -26,8 +27,8 @@ from programs.api.serializers.purchases import (
 )
 from programs.api.views.base import PartnerAPIView
 from programs.errors import LoyaltyError
-from programs.models import PartnerCustomer, Purchase
-from programs.selectors import partner_members, partner_purchases
+from programs.models import Membership, PartnerCustomer, Purchase, PurchaseLine, Refund
+from programs.selectors import partner_member_memberships, partner_members, partner_purchases
 from programs.services.ledger import Actor
 from programs.services.purchases import LineData, RefundLine, purchase_record, purchase_refund
 from programs.services.purchases_batch import PurchaseItem, purchases_record_many
@@ -58,10 +59,16 @@ class PurchaseRecorder:
     """Validates one purchase body and records it; shared by the single and batch views."""
 
     def __init__(
-        self, view: PartnerAPIView, member_lookup: Callable[[str], PartnerCustomer | None]
+        self,
+        view: PartnerAPIView,
+        member_lookup: Callable[[str], PartnerCustomer | None],
+        membership_lookup: Callable[[str, str | None], Membership | None] | None = None,
     ):
         self.view = view
         self.member_lookup = member_lookup
+        # Optional fast path: the membership straight away, or None to fall back to
+        # ``member_lookup`` (which also gives the precise error).
+        self.membership_lookup = membership_lookup
         # One serializer for every item: building its fields (a deep copy) per item would
         # cost more than the rest of a 1000-item batch.
         self.input = PurchaseInput()
@@ -84,13 +91,7 @@ class PurchaseRecorder:
     def prepare(self, body) -> PurchaseItem:
         """Validate one body and find the member's membership (no writes)."""
         data = self.input.run_validation(body)
-        link = self.member_lookup(data["member"])
-        if link is None:
-            raise ValidationError(
-                {"member": ["You have no member with this external id; enroll them first."]},
-                code="member_not_found",
-            )
-        membership = self.view.member_membership(link, data.get("program"))
+        membership = self.membership(data["member"], data.get("program"))
         currency = data.get("currency") or membership.program.currency
         if errors := money_errors(data, currency):
             raise ValidationError(errors, code="max_decimal_places")
@@ -115,6 +116,19 @@ class PurchaseRecorder:
             device_id=signals.get("device_id", ""),
             ip_address=signals.get("ip_address"),
         )
+
+    def membership(self, external_id: str, slug: str | None) -> Membership:
+        if self.membership_lookup is not None:
+            found = self.membership_lookup(external_id, slug)
+            if found is not None:
+                return found
+        link = self.member_lookup(external_id)
+        if link is None:
+            raise ValidationError(
+                {"member": ["You have no member with this external id; enroll them first."]},
+                code="member_not_found",
+            )
+        return self.view.member_membership(link, slug)
 
 
 class PurchaseCreateView(PartnerAPIView):
@@ -142,11 +156,21 @@ class PurchaseCreateView(PartnerAPIView):
     )
     @idempotent
     def post(self, request):
-        recorder = PurchaseRecorder(self, self._member)
+        recorder = PurchaseRecorder(self, self._member, self._membership)
         purchase, created = recorder.record(request.data)
-        body = PurchaseSerializer(partner_purchases(partner=self.partner).get(pk=purchase.pk)).data
         if not created:
+            body = PurchaseSerializer(
+                partner_purchases(partner=self.partner).get(pk=purchase.pk)
+            ).data
             return Response(body, status=status.HTTP_200_OK)
+        # Just written: no need to read it back. Only its lines, if it has any.
+        purchase.member_external_id = request.data["member"]
+        if request.data.get("lines"):
+            prefetch_related_objects([purchase], "lines")
+        else:
+            purchase._prefetched_objects_cache = {"lines": PurchaseLine.objects.none()}
+        purchase._prefetched_objects_cache["refunds"] = Refund.objects.none()
+        body = PurchaseSerializer(purchase).data
         return Response(
             body,
             status=status.HTTP_202_ACCEPTED,
@@ -155,6 +179,13 @@ class PurchaseCreateView(PartnerAPIView):
 
     def _member(self, external_id: str) -> PartnerCustomer | None:
         return partner_members(partner=self.partner).filter(external_id=external_id).first()
+
+    def _membership(self, external_id: str, slug: str | None) -> Membership | None:
+        """The member's one membership (in ``slug`` if given) in one query, else None."""
+        memberships = partner_member_memberships(partner=self.partner, external_id=external_id)
+        if slug:
+            memberships = [m for m in memberships if m.program.slug == slug]
+        return memberships[0] if len(memberships) == 1 else None
 
 
 class PurchaseBatchView(PartnerAPIView):
