@@ -43,9 +43,24 @@ format: install
 test: lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# One catalogue per app (<app>/locale), plus locale/ (LOCALE_PATHS) for templates/ and
+# loyalty_site/. django-admin runs without settings so makemessages writes to the locale/ of
+# the directory it runs in; customers skips customers/portal, which has its own.
+MESSAGE_APPS := customers customers/portal surveys programs
+NOT_PROJECT_MESSAGES := $(MESSAGE_APPS) tests bench docs var e2e-artifacts $(VENV)
+DJANGO_ADMIN := env -u DJANGO_SETTINGS_MODULE $(CURDIR)/$(VENV)/bin/django-admin
+
 messages: install
-	$(PY) manage.py makemessages -l de -l en --no-obsolete --ignore=.venv --ignore=var --ignore=tests --ignore=bench
-	$(PY) manage.py compilemessages --ignore=.venv
+	@set -e; for app in $(MESSAGE_APPS); do \
+		ignore=--ignore=migrations; [ $$app = customers ] && ignore="$$ignore --ignore=portal"; \
+		echo "== $$app"; \
+		(cd $$app && $(DJANGO_ADMIN) makemessages -l de -l en --no-obsolete $$ignore \
+			&& $(DJANGO_ADMIN) compilemessages); \
+	done
+	@echo "== project (templates/, loyalty_site/)"
+	@mkdir -p locale
+	$(DJANGO_ADMIN) makemessages -l de -l en --no-obsolete $(NOT_PROJECT_MESSAGES:%=--ignore=%)
+	$(DJANGO_ADMIN) compilemessages $(NOT_PROJECT_MESSAGES:%=--ignore=%)
 
 # DATABASE_URL / REDIS_URL if set (the database name must contain "bench": it is re-created),
 # else postgres://postgres@127.0.0.1:5432/loyalty_bench and redis://127.0.0.1:6379/12.

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404
+from django.utils import translation
 from django.utils.encoding import force_str
 from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions, status
@@ -174,11 +175,25 @@ def exception_problem(exc, instance: str | None = None) -> tuple[dict, dict] | N
     return body, headers
 
 
+def problem_language(request) -> str:
+    """English unless the client asked for a language in Accept-Language.
+
+    Without the header LocaleMiddleware falls back to LANGUAGE_CODE ("de"), and domain
+    errors and titles are lazy texts with a German catalogue: an integration would get
+    German texts it never asked for, also from errors raised before
+    ``PartnerAPIView.initial`` switches to English (unknown endpoints, for one).
+    """
+    if request is None or not request.META.get("HTTP_ACCEPT_LANGUAGE"):
+        return "en"
+    return translation.get_language() or "en"
+
+
 def problem_exception_handler(exc, context):
     """DRF ``EXCEPTION_HANDLER``: problem details for every error DRF or a service raises."""
     request = context.get("request")
     instance = request.path if request is not None else None
-    result = exception_problem(exc, instance)
+    with translation.override(problem_language(request)):
+        result = exception_problem(exc, instance)
     if result is None:
         return None
     body, headers = result

@@ -161,7 +161,12 @@ def test_membership_page_shows_balances_ledger_and_tier_history(staff_client, wo
     assert "VIP" in content
     assert str(world.available) in content
     tools = dict(response.context["object_tools"])
-    assert set(tools) == {"Adjust points", "Set tier", "Sell subscription tier", "Change status"}
+    assert set(tools) == {
+        "Punkte korrigieren",
+        "Stufe setzen",
+        "Abo-Stufe verkaufen",
+        "Status ändern",
+    }
 
 
 def test_purchase_page_shows_lines_breakdown_refunds(staff_client, world):

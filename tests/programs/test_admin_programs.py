@@ -92,7 +92,7 @@ def test_subscription_tier_without_price_is_a_form_error(staff_client):
     response = staff_client.post(reverse("admin:programs_program_add"), data)
 
     assert response.status_code == 200
-    assert "A subscription tier needs a price and a period." in response.content.decode()
+    assert "Eine Abo-Stufe braucht einen Preis und einen Zeitraum." in response.content.decode()
     assert not Program.objects.exists()
     assert not Tier.objects.exists()
 

@@ -93,7 +93,7 @@ def test_bad_lines_are_reported_by_row(staff_client, entry):
 
     assert response.status_code == 200
     errors = response.context["form"].errors["lines"]
-    assert [e.split(":")[0] for e in errors] == ["Row 2", "Row 3", "Row 4", "Row 5"]
+    assert [e.split(":")[0] for e in errors] == ["Zeile 2", "Zeile 3", "Zeile 4", "Zeile 5"]
     assert "zwei" in errors[0]
     assert not Purchase.objects.exists()
 
