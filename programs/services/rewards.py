@@ -5,6 +5,8 @@ import secrets
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy as _
 
 from programs.errors import (
     InsufficientPoints,
@@ -56,18 +58,26 @@ def reward_check(membership: Membership, reward: Reward, now=None) -> None:
     if (reward.active_from and reward.active_from > now) or (
         reward.active_until and reward.active_until <= now
     ):
-        raise RewardUnavailable("This reward is not available at this time.")
+        raise RewardUnavailable(_("This reward is not available at this time."))
     if reward.min_tier_id and (
         membership.tier is None or membership.tier.rank < reward.min_tier.rank
     ):
-        raise TierTooLow(f"This reward needs the tier {reward.min_tier.name} or higher.")
+        raise TierTooLow(
+            format_lazy(
+                _("This reward needs the tier {tier} or higher."), tier=reward.min_tier.name
+            )
+        )
     if reward.stock is not None and reward.stock <= 0:
         raise OutOfStock()
     if membership.debt:
         raise NegativeBalance()
     if membership.balance < reward.points_cost:
         raise InsufficientPoints(
-            f"This reward costs {reward.points_cost} points; {membership.balance} are available.",
+            format_lazy(
+                _("This reward costs {cost} points; {available} are available."),
+                cost=reward.points_cost,
+                available=membership.balance,
+            ),
             needed=reward.points_cost,
             available=membership.balance,
         )

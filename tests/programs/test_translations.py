@@ -124,6 +124,7 @@ def test_api_domain_error_is_english_without_accept_language(api, program, dear_
         "insufficient_points",
     )
     assert body["title"] == "Not enough points available."
+    assert body["detail"] == "This reward costs 1000 points; 0 are available."
 
 
 def test_api_unknown_endpoint_is_english_although_the_site_speaks_german(api):
@@ -141,6 +142,7 @@ def test_api_speaks_german_only_when_asked(api, program, dear_reward):
     )
     body = assert_problem(response, 409, "insufficient_points")
     assert body["title"] == "Nicht genügend Punkte verfügbar."
+    assert body["detail"] == "Diese Prämie kostet 1000 Punkte; verfügbar sind 0."
 
 
 def test_front_page_is_german_by_default_and_english_on_request(client):
