@@ -2,11 +2,15 @@
 progress checks, engagement scores. Thin, take ids, safe to run twice."""
 
 import logging
+from datetime import datetime, timedelta
 
 from celery import shared_task
 from django.db import OperationalError
+from django.db.models import Exists, OuterRef, Subquery
+from django.utils import timezone
 
 from customers.engagement.scores import engagement_recompute
+from customers.models import Notification, NotificationKind
 from customers.notifications.services import (
     EMAIL_CHUNK,
     notification_email_send,
@@ -54,6 +58,50 @@ def sweep_notification_emails_task() -> int:
 def check_tier_progress_task(membership_ids: list[int]) -> int:
     """After points were earned: tell members who are now close to their next tier."""
     return sum(tier_progress_check(pk) is not None for pk in membership_ids)
+
+
+TIER_PROGRESS_SWEEP_WINDOW = timedelta(days=1)
+
+
+def tier_progress_sweep_candidates(now: datetime) -> list[int]:
+    """Memberships that earned points within the sweep window and have had no
+    tier-approaching notice since their last earning, in one query.
+
+    A notice created after the last earning came from a check that already saw the
+    current figures (the next tier it named is still the next tier), so only these
+    memberships can be owed a notice whose after-commit check was lost."""
+    from programs.models import EntryKind, LedgerEntry, Membership
+
+    earned = LedgerEntry.objects.filter(
+        membership=OuterRef("pk"),
+        kind=EntryKind.EARN,
+        created_at__gte=now - TIER_PROGRESS_SWEEP_WINDOW,
+        created_at__lte=now,
+    )
+    last_earned_at = Subquery(earned.order_by("-created_at").values("created_at")[:1])
+    notified = Notification.objects.filter(
+        membership=OuterRef("pk"),
+        kind=NotificationKind.TIER_APPROACHING,
+        created_at__gte=OuterRef("last_earned_at"),
+    )
+    return list(
+        Membership.objects.filter(Exists(earned), program__approaching_tier_percent__gt=0)
+        .annotate(last_earned_at=last_earned_at)
+        .filter(~Exists(notified))
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+
+
+@shared_task(ignore_result=True, autoretry_for=TRANSIENT, retry_backoff=True, max_retries=5)
+def sweep_tier_progress_task() -> int:
+    """Daily safety net for ``check_tier_progress_task``: its enqueue after the commit is
+    lost when the broker is down. Checks the candidates of the last day again; the
+    notification's unique cause key keeps a notice from being sent twice."""
+    now = timezone.now()
+    return sum(
+        tier_progress_check(pk, now) is not None for pk in tier_progress_sweep_candidates(now)
+    )
 
 
 @shared_task(ignore_result=True, autoretry_for=TRANSIENT, retry_backoff=True, max_retries=5)

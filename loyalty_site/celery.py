@@ -75,6 +75,10 @@ app.conf.beat_schedule = {
         "task": "customers.tasks.warn_expiring_points_task",
         "schedule": crontab(hour=9, minute=0),
     },
+    "tier-progress-sweep": {
+        "task": "customers.tasks.sweep_tier_progress_task",
+        "schedule": crontab(hour=8, minute=30),
+    },
     "engagement-recompute": {
         "task": "customers.tasks.recompute_engagement_task",
         "schedule": crontab(hour=3, minute=0),

@@ -20,7 +20,7 @@ from surveys.metrics.formulas import (
     redemption_rate,
     repurchase_rate,
 )
-from surveys.models import CohortSnapshot, MetricSnapshot, Response, ResponseStatus
+from surveys.models import CohortSnapshot, Invitation, MetricSnapshot, Response, ResponseStatus
 
 FLOWS = [
     "nps_promoters",
@@ -220,3 +220,20 @@ def partner_nps(
         detractors=Count("pk", filter=Q(score__lte=6)),
     )
     return {"counts": counts, "result": nps(**counts)}
+
+
+def invitations_open_for(customer, *, now: datetime | None = None) -> QuerySet[Invitation]:
+    """The customer's invitations that can still be answered: not answered, not
+    dismissed, not expired, of an active survey; newest first, with survey and program."""
+    now = now or timezone.now()
+    return (
+        Invitation.objects.filter(
+            customer=customer,
+            answered_at__isnull=True,
+            dismissed_at__isnull=True,
+            expires_at__gt=now,
+            survey__is_active=True,
+        )
+        .select_related("survey__program")
+        .order_by("-created_at", "-id")
+    )

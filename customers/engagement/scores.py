@@ -35,7 +35,9 @@ recompute on the same day replaces that day's value.
 
 The recompute is a fixed number of statements, whatever the number of customers: the
 components come from grouped aggregates joined to the memberships, and the results are
-written with ``INSERT ... SELECT ... ON CONFLICT DO UPDATE`` (PostgreSQL and SQLite).
+written with ``INSERT ... SELECT ... ON CONFLICT DO UPDATE`` (PostgreSQL and SQLite). On
+PostgreSQL the scores are first computed into a temporary table, because only a statement
+that does not write gets a parallel plan (``recompute_statements``).
 """
 
 import math
@@ -52,6 +54,7 @@ from customers.models import (
     PortalActivityDay,
 )
 
+SCRATCH = "engagement_scored"  # the temporary table of a PostgreSQL recompute
 COMPONENTS = (
     "recency",
     "frequency",
@@ -109,8 +112,10 @@ class _Sql:
         return f"({_num(self.julian)} - julianday({column}))"
 
     def decay(self, column: str) -> str:
-        age = self.age_days(column)
-        return f"EXP(-{_num(self.rate)} * (CASE WHEN {age} < 0 THEN 0 ELSE {age} END))"
+        # Ages in the future count as 0. GREATEST (PostgreSQL) / two-argument MAX (SQLite)
+        # compute the age once per row; a CASE WHEN age < 0 ... ELSE age computes it twice.
+        clamp = "GREATEST" if connection.vendor == "postgresql" else "MAX"
+        return f"EXP(-{_num(self.rate)} * {clamp}({self.age_days(column)}, 0))"
 
 
 def _sat(value: str, scale) -> str:
@@ -121,24 +126,39 @@ def engagement_recompute(now: datetime | None = None) -> int:
     """Recompute every membership's score and today's history row. Returns the number
     of memberships scored."""
     now = now or timezone.now()
-    (upsert, params), (record_day, day_params) = recompute_statements(now)
+    statements = recompute_statements(now)
     with transaction.atomic(), connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            # One big statement: compiling it (JIT) costs more than it saves, and the
-            # hash joins over a million rows want memory rather than temporary files.
-            cursor.execute("SET LOCAL jit = off")
-            cursor.execute("SET LOCAL work_mem = '256MB'")
-        cursor.execute(upsert, params)
-        scored = cursor.rowcount
-        cursor.execute(record_day, day_params)
-    if scored < 0:  # SQLite does not count the rows of a WITH ... INSERT
-        scored = EngagementScore.objects.filter(computed_at=now).count()
-    return scored
+            # Compiling the big statement (JIT) costs more than it saves, and the hash
+            # joins over a million rows want memory rather than temporary files. The
+            # commit need not wait for its WAL flush: the scores are derived data, and a
+            # crash right after the commit loses at most this run, which the next one
+            # (or a rerun) repeats.
+            cursor.execute(
+                "SELECT set_config('jit', 'off', true), set_config('work_mem', '256MB', true),"
+                " set_config('synchronous_commit', 'off', true)"
+            )
+            (compute, params), *writes = statements
+            cursor.execute(compute, params)
+            scored = cursor.rowcount
+            for statement, params in writes:
+                cursor.execute(statement, params)
+            return scored
+        for statement, params in statements:
+            cursor.execute(statement, params)
+    # SQLite does not count the rows of a WITH ... INSERT
+    return EngagementScore.objects.filter(computed_at=now).count()
 
 
-def recompute_statements(now: datetime) -> tuple[tuple[str, list], tuple[str, list]]:
-    """The two statements of a recompute with their parameters: the score upsert, then
-    the day's history upsert."""
+def recompute_statements(now: datetime) -> list[tuple[str, list]]:
+    """The statements of a recompute with their parameters.
+
+    PostgreSQL: the scores are computed into a temporary table (a parallel plan; its
+    row count is the number of memberships scored), then one statement writes the
+    score upsert and the day's history upsert from it (a data-modifying CTE); the
+    history skips rows whose value for the day is already the same (a rerun on one
+    day); then the table is dropped. SQLite (no data-modifying CTEs, no parallel
+    plans): the score upsert, then the history upsert from the scores table."""
     from programs.models import (
         Membership,
         Purchase,
@@ -230,28 +250,58 @@ def recompute_statements(now: datetime) -> tuple[tuple[str, list], tuple[str, li
             FROM components c)"""  # noqa: S608 - interpolates only our table names and numbers
     )
     columns = ", ".join(COMPONENTS)
+    churn = f"""CASE WHEN s.score < {_num(w.churn_threshold)}
+                      OR (d.best IS NOT NULL AND d.best - s.score >= {_num(w.churn_drop)})
+                    THEN TRUE ELSE FALSE END"""
     updates = ", ".join(
         f"{name} = excluded.{name}"
         for name in ("customer_id", "score", *COMPONENTS, "churn_risk", "computed_at")
     )
+    score_insert = f"""
+        INSERT INTO {score_table}
+            (membership_id, customer_id, score, {columns}, churn_risk, computed_at)"""
+    score_conflict = f"ON CONFLICT (membership_id) DO UPDATE SET {updates}"
+    history_insert = f"INSERT INTO {history} (membership_id, day, score, churn_risk)"
+    history_conflict = """ON CONFLICT (membership_id, day) DO UPDATE
+            SET score = excluded.score, churn_risk = excluded.churn_risk"""
+    at = connection.ops.adapt_datetimefield_value(now)
+    day = connection.ops.adapt_datefield_value(today)
+    if connection.vendor == "postgresql":
+        # Compute into a temporary table, then write from it: a statement that writes
+        # (INSERT ... SELECT, data-modifying CTEs) never gets a parallel plan, while
+        # CREATE TABLE ... AS does, and the aggregates over the purchases are its bulk.
+        # The writes go in membership order, so the index pages are visited in order.
+        compute = f"""
+            CREATE TEMPORARY TABLE {SCRATCH} ON COMMIT DROP AS
+            WITH {", ".join(ctes)}
+            SELECT s.mid, s.cid, s.score, {", ".join(f"s.{name}" for name in COMPONENTS)},
+                   {churn} AS churn_risk
+            FROM scored s LEFT JOIN drops d ON d.mid = s.mid"""  # noqa: S608 - interpolates only our table names and numbers
+        write = f"""
+            WITH upserted AS (
+                {score_insert}
+                SELECT mid, cid, score, {columns}, churn_risk, %s FROM {SCRATCH}
+                ORDER BY mid
+                {score_conflict})
+            {history_insert}
+            SELECT mid, %s, score, churn_risk FROM {SCRATCH}
+            ORDER BY mid
+            {history_conflict}
+            WHERE ({history}.score, {history}.churn_risk)
+                  IS DISTINCT FROM (excluded.score, excluded.churn_risk)"""  # noqa: S608 - interpolates only our table names and numbers
+        return [(compute, params), (write, [at, day]), (f"DROP TABLE {SCRATCH}", [])]
     upsert = f"""
         WITH {", ".join(ctes)}
-        INSERT INTO {score_table}
-            (membership_id, customer_id, score, {columns}, churn_risk, computed_at)
+        {score_insert}
         SELECT s.mid, s.cid, s.score, {", ".join(f"s.{name}" for name in COMPONENTS)},
-               CASE WHEN s.score < {_num(w.churn_threshold)}
-                      OR (d.best IS NOT NULL AND d.best - s.score >= {_num(w.churn_drop)})
-                    THEN TRUE ELSE FALSE END,
-               %s
+               {churn}, %s
         FROM scored s LEFT JOIN drops d ON d.mid = s.mid
         WHERE TRUE
-        ON CONFLICT (membership_id) DO UPDATE SET {updates}
+        {score_conflict}
     """  # noqa: S608 - interpolates only our table names and numbers
-    params.append(connection.ops.adapt_datetimefield_value(now))
     record_day = f"""
-        INSERT INTO {history} (membership_id, day, score, churn_risk)
+        {history_insert}
         SELECT membership_id, %s, score, churn_risk FROM {score_table} WHERE TRUE
-        ON CONFLICT (membership_id, day) DO UPDATE
-            SET score = excluded.score, churn_risk = excluded.churn_risk
+        {history_conflict}
     """  # noqa: S608 - interpolates only our table names and numbers
-    return (upsert, params), (record_day, [connection.ops.adapt_datefield_value(today)])
+    return [(upsert, [*params, at]), (record_day, [day])]

@@ -1,4 +1,5 @@
 from django.core.paginator import Paginator
+from django.urls import reverse
 from django.views.generic import TemplateView
 
 from customers.portal.forms import HistoryFilterForm
@@ -6,8 +7,11 @@ from customers.portal.selectors import ledger_history, membership_dashboard
 from customers.portal.views.base import PortalMixin
 from customers.portal.wording import HISTORY_KINDS, entry_text, qualifying_text, tier_gap_text
 from customers.selectors import notifications_recent
+from surveys.selectors import invitations_open_for
+from surveys.tokens import invitation_token
 
 HISTORY_PAGE_SIZE = 25
+SURVEY_CARDS = 3
 
 
 def _lines(entries):
@@ -29,8 +33,21 @@ class DashboardView(PortalMixin, TemplateView):
             qualifying_text=qualifying_text(progress, currency),
             recent=_lines(dashboard.recent),
             notifications=self.notifications(),
+            surveys=self.surveys(),
         )
         return context
+
+    def surveys(self):
+        """Open survey invitations of the customer, each with its signed answer link in
+        the language the portal is shown in."""
+        invitations = invitations_open_for(self.customer)[:SURVEY_CARDS]
+        return [
+            {
+                "invitation": invitation,
+                "url": reverse("surveys:answer", kwargs={"token": invitation_token(invitation.pk)}),
+            }
+            for invitation in invitations
+        ]
 
     def notifications(self):
         return notifications_recent(self.customer, program=self.membership.program, limit=5)
