@@ -13,6 +13,7 @@ from programs.services.actions import action_record
 from programs.services.ledger import Actor
 from surveys.errors import AnswerInvalid, InvitationUnusable
 from surveys.models import Answer, Invitation, Question, Response, ResponseStatus, SurveyKind
+from surveys.services.snapshots import snapshots_refresh_soon
 
 logger = logging.getLogger("surveys")
 MAX_TEXT = 2000
@@ -138,6 +139,7 @@ def response_submit(
         },
         at=now,
     )
+    snapshots_refresh_soon()
     return response
 
 

@@ -6,6 +6,7 @@ from datetime import date, datetime, timedelta
 
 from dateutil.relativedelta import relativedelta
 from django.apps import apps
+from django.core.cache import cache
 from django.db import transaction
 from django.db.models import (
     Count,
@@ -59,6 +60,25 @@ _LEDGER_SUMS = {
     ),
     "points_expired": -Coalesce(Sum("points", filter=Q(kind=EntryKind.EXPIRE)), 0),
 }
+
+
+REFRESH_DELAY_SECONDS = 60
+
+
+def snapshots_refresh_soon() -> None:
+    """After a survey answer: rebuild the current month's snapshots about a minute after
+    the commit, once per minute however many answers arrive, so a new answer shows up on
+    the dashboard (which reads snapshots) without waiting for the nightly run."""
+    from surveys.tasks import build_snapshots_task
+
+    if not cache.add("surveys:snapshots-refresh", 1, timeout=REFRESH_DELAY_SECONDS):
+        return  # a refresh is already scheduled and will include this answer
+
+    def schedule() -> None:
+        build_snapshots_task.apply_async(kwargs={"months": 1}, countdown=REFRESH_DELAY_SECONDS)
+
+    schedule.__qualname__ = "build_snapshots_task.apply_async"
+    transaction.on_commit(schedule, robust=True)  # a broker outage leaves it to the night
 
 
 def month_start(at: datetime | date) -> date:

@@ -197,3 +197,25 @@ def test_engagement_distribution_from_the_customers_scores(admin_client, member)
     ]
     html = admin_client.get(DASHBOARD).content.decode()
     assert "Noch keine Engagement-Werte" not in html
+
+
+def test_a_new_answer_reaches_the_dashboard_within_a_minute(
+    nps_survey, member, django_capture_on_commit_callbacks
+):
+    """The dashboard reads snapshots; an answer schedules a rebuild of the current month
+    (eager in tests: the rebuild runs at once), not only the nightly run."""
+    from django.core.cache import cache
+
+    cache.delete("surveys:snapshots-refresh")
+    invitation = invitation_create(survey=nps_survey, membership=member(), channel="staff")
+    with django_capture_on_commit_callbacks(execute=True):
+        response_submit(invitation_id=invitation.pk, answers={"recommend": 10})
+    this_month = timezone.localdate().replace(day=1)
+    rows = MetricSnapshot.objects.filter(partner=None, period=this_month)
+    assert sum(r.nps_promoters for r in rows) == 1
+
+    # a second answer within the minute does not schedule another rebuild
+    second = invitation_create(survey=nps_survey, membership=member(), channel="staff")
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response_submit(invitation_id=second.pk, answers={"recommend": 3})
+    assert not [c for c in callbacks if "build_snapshots" in c.__qualname__]
