@@ -3,6 +3,7 @@
 Each function takes plain numbers and returns markup safe to put in a template; every
 chart has a text alternative (``<title>``) and its numbers in the CSV export."""
 
+from django.utils.formats import number_format
 from django.utils.html import escape, format_html
 from django.utils.safestring import SafeString, mark_safe
 
@@ -38,6 +39,12 @@ def _x_labels(labels: list[str], x_of, height: int = H) -> list[str]:
     ]
 
 
+def _grouped(value: float) -> str:
+    """A whole number with the active language's grouping: 36.131 in German, 36,131 in
+    English."""
+    return number_format(round(value), 0, force_grouping=True)
+
+
 def _y_axis(lo: float, hi: float, y_of, ticks: int = 4, fmt="{:.0f}") -> list[str]:
     out = []
     for k in range(ticks + 1):
@@ -46,7 +53,7 @@ def _y_axis(lo: float, hi: float, y_of, ticks: int = 4, fmt="{:.0f}") -> list[st
         out.append(
             f'<line x1="{LEFT}" x2="{W - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" class="grid"/>'
             f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end" class="tick">'
-            f"{escape(fmt.format(v))}</text>"
+            f"{escape(fmt(v) if callable(fmt) else fmt.format(v))}</text>"
         )
     return out
 
@@ -113,7 +120,7 @@ def stacked_bars(
     totals = [sum(s[2][i] for s in series) for i in range(n)]
     top = 100 if share else max([*totals, 1])
     y_of = lambda v: TOP + (H - TOP - BOTTOM) * (1 - v / top)  # noqa: E731
-    body = _y_axis(0, top, y_of, fmt="{:.0f} %" if share else "{:,.0f}")
+    body = _y_axis(0, top, y_of, fmt="{:.0f} %" if share else _grouped)
     for i in range(n):
         base = 0.0
         for name, color, values in series:
@@ -122,7 +129,7 @@ def stacked_bars(
             body.append(
                 f'<rect x="{x_of(i) - band * 0.38:.1f}" y="{y1:.1f}" width="{band * 0.76:.1f}" '
                 f'height="{max(y0 - y1, 0):.1f}" fill="{COLORS[color]}"><title>'
-                f"{escape(labels[i])} {escape(name)}: {values[i]:,}</title></rect>"
+                f"{escape(labels[i])} {escape(name)}: {_grouped(values[i])}</title></rect>"
             )
             base += v
     body += _x_labels(labels, x_of)
@@ -135,7 +142,7 @@ def grouped_bars(title: str, labels: list[str], series: list[tuple[str, str, lis
     x_of = lambda i: LEFT + band * (i + 0.5)  # noqa: E731
     top = max([v for s in series for v in s[2]] + [1])
     y_of = lambda v: TOP + (H - TOP - BOTTOM) * (1 - v / top)  # noqa: E731
-    body = _y_axis(0, top, y_of, fmt="{:,.0f}")
+    body = _y_axis(0, top, y_of, fmt=_grouped)
     width = band * 0.8 / k
     for i in range(n):
         for j, (name, color, values) in enumerate(series):
@@ -143,7 +150,7 @@ def grouped_bars(title: str, labels: list[str], series: list[tuple[str, str, lis
             body.append(
                 f'<rect x="{x:.1f}" y="{y_of(values[i]):.1f}" width="{width:.1f}" '
                 f'height="{y_of(0) - y_of(values[i]):.1f}" fill="{COLORS[color]}"><title>'
-                f"{escape(labels[i])} {escape(name)}: {values[i]:,}</title></rect>"
+                f"{escape(labels[i])} {escape(name)}: {_grouped(values[i])}</title></rect>"
             )
     body += _x_labels(labels, x_of)
     return _svg(title, body)
@@ -162,7 +169,7 @@ def horizontal_bars(title: str, rows: list[tuple[str, int]]) -> SafeString:
             f"{escape(label)}</text>"
             f'<rect x="{label_w}" y="{y + 4}" width="{width:.1f}" height="20" '
             f'fill="{COLORS["line"]}"/><text x="{label_w + width + 6:.1f}" y="{y + 18}" '
-            f'class="tick">{value:,}</text>'
+            f'class="tick">{_grouped(value)}</text>'
         )
     return _svg(title, body, height=height)
 

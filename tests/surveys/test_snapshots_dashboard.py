@@ -219,3 +219,14 @@ def test_a_new_answer_reaches_the_dashboard_within_a_minute(
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         response_submit(invitation_id=second.pk, answers={"recommend": 3})
     assert not [c for c in callbacks if "build_snapshots" in c.__qualname__]
+
+
+def test_dashboard_figures_use_the_languages_grouping():
+    from django.utils import translation
+
+    from surveys.charts import _grouped
+
+    with translation.override("de"):
+        assert _grouped(36131) == "36.131"
+    with translation.override("en"):
+        assert _grouped(36131) == "36,131"
