@@ -5,7 +5,6 @@ import logging
 from celery import shared_task
 from django.db import OperationalError
 from django.utils import timezone
-from kombu.exceptions import OperationalError as BrokerUnreachable
 
 from programs.api.tasks import (  # noqa: F401 - registered with the worker through this module
     deliver_webhooks_task,
@@ -39,25 +38,6 @@ TRANSIENT = (OperationalError,)
 def award_purchases_task(self, purchase_ids: list[int]) -> int:
     """Award the points of these purchases (those still received; others are skipped)."""
     return purchases_award(purchase_ids)
-
-
-def enqueue_award(purchase_ids: list[int]) -> bool:
-    """Publish the award of these purchases; meant for ``transaction.on_commit``.
-
-    If the broker cannot be reached (Celery raises kombu's OperationalError once its
-    publish retries are spent), log and return False instead of failing the request whose
-    purchase is already committed: the purchases stay received and the sweeper enqueues
-    them once the broker is back."""
-    try:
-        award_purchases_task.delay(list(purchase_ids))
-    except BrokerUnreachable as exc:
-        logger.warning(
-            "broker unreachable, award of purchases %s left to the sweeper: %s",
-            list(purchase_ids),
-            exc,
-        )
-        return False
-    return True
 
 
 @shared_task(ignore_result=True)

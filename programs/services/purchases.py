@@ -4,13 +4,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
-from functools import partial
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
+from loyalty_site.commit import enqueue_after_commit
 from programs.earning import LineInput, purchase_points
 from programs.errors import (
     CurrencyMismatch,
@@ -190,9 +190,10 @@ def purchase_record(
         purchases_award([purchase.pk])
         purchase.refresh_from_db()
     else:
-        from programs.tasks import enqueue_award
+        from programs.tasks import award_purchases_task
 
-        transaction.on_commit(partial(enqueue_award, [purchase.pk]))
+        # a broker outage leaves the purchase received, for the sweeper
+        enqueue_after_commit(award_purchases_task, [purchase.pk])
     return purchase, True
 
 

@@ -19,11 +19,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from functools import partial
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from loyalty_site.commit import enqueue_after_commit
 from programs.earning import LineInput, purchase_points
 from programs.errors import (
     CurrencyMismatch,
@@ -201,9 +201,9 @@ def purchases_record_many(
     for entry in pending:  # (duplicates within the batch hold the same, now saved, object)
         outcomes[entry.index].purchase, outcomes[entry.index].created = entry.purchase, True
     if created:
-        from programs.tasks import enqueue_award
+        from programs.tasks import award_purchases_task
 
-        transaction.on_commit(partial(enqueue_award, created))
+        enqueue_after_commit(award_purchases_task, created)  # a broker outage: the sweeper
     return outcomes
 
 

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from programs.models import EarnRule, Purchase, PurchaseStatus, Refund
 from programs.services.jobs import ledger_drift
-from programs.tasks import enqueue_award
+from programs.tasks import award_purchases_task
 from tests.factories import PartnerFactory, ProgramFactory, StaffFactory
 
 ADD_URL = "admin:programs_purchase_add"
@@ -52,7 +52,7 @@ def test_add_form_records_and_the_worker_awards(
         response = staff_client.post(reverse(ADD_URL), entry)
 
     # the award task, enqueued after commit (other callbacks, e.g. notifications, may follow)
-    awards = [c for c in callbacks if getattr(c, "func", None) is enqueue_award]
+    awards = [c for c in callbacks if c.__qualname__ == f"{award_purchases_task.name}.delay"]
     assert len(awards) == 1
     purchase = Purchase.objects.get(order_id="KASSE-4711")
     assert response["Location"] == reverse("admin:programs_purchase_change", args=[purchase.pk])
