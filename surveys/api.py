@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from programs.api.idempotency import IDEMPOTENCY_PARAMETER, idempotent
 from programs.api.schema import EXTERNAL_ID, PROGRAM_QUERY, problems
 from programs.api.serializers.base import QuerySerializer, StrictSerializer
-from programs.api.views.base import PartnerAPIView, unknown_program
+from programs.api.views.base import PartnerAPIView
 from programs.selectors import partner_programs
 from surveys.models import Channel, Survey
 from surveys.selectors import partner_nps
@@ -144,11 +144,7 @@ class SurveyNpsView(PartnerAPIView):
         query = NpsQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
         data = query.validated_data
-        program = None
-        if slug := data.get("program"):
-            program = partner_programs(partner=self.partner).filter(slug=slug).first()
-            if program is None:
-                raise unknown_program()
+        program = self.program_by_slug(data["program"]) if data.get("program") else None
         found = partner_nps(
             partner=self.partner, program=program, since=data.get("since"), until=data.get("until")
         )

@@ -13,7 +13,7 @@ from programs.api.authentication import ApiKeyAuthentication
 from programs.api.exceptions import MemberNotEnrolled, PayloadTooLarge
 from programs.api.permissions import HasApiKeyScope
 from programs.api.throttling import ApiKeyRateThrottle
-from programs.models import ApiKey, Membership, Partner, PartnerCustomer
+from programs.models import ApiKey, Membership, Partner, PartnerCustomer, Program
 from programs.selectors import (
     partner_member_get,
     partner_member_memberships,
@@ -135,10 +135,20 @@ class PartnerAPIView(GenericAPIView):
             memberships = [m for m in memberships if m.program.slug == slug]
         if memberships:
             return memberships
-        link = self.member_link(external_id)
+        return self.link_memberships(self.member_link(external_id), slug)
+
+    def link_memberships(self, link: PartnerCustomer, slug: str | None) -> list[Membership]:
+        """The member's membership in program ``slug`` if given, else all visible ones."""
         if slug:
             return [self.member_membership(link, slug)]
         return link.customer.visible_memberships
+
+    def program_by_slug(self, slug: str) -> Program:
+        """One of the partner's programs, or 400 ``unknown_program``."""
+        program = partner_programs(partner=self.partner).filter(slug=slug).first()
+        if program is None:
+            raise unknown_program()
+        return program
 
 
 def unknown_program(field: str = "program") -> ValidationError:

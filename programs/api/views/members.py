@@ -19,7 +19,7 @@ from programs.api.serializers.members import (
     MemberSerializer,
     MemberUpsertInput,
 )
-from programs.api.views.base import PartnerAPIView, unknown_program
+from programs.api.views.base import PartnerAPIView
 from programs.selectors import (
     members_filter,
     membership_balance,
@@ -82,11 +82,8 @@ class MemberListView(PartnerAPIView):
     def get(self, request):
         query = MemberListQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
-        program = None
-        if slug := query.validated_data.get("program"):
-            program = partner_programs(partner=self.partner).filter(slug=slug).first()
-            if program is None:
-                raise unknown_program()
+        slug = query.validated_data.get("program")
+        program = self.program_by_slug(slug) if slug else None
         members = members_filter(
             partner_members(partner=self.partner),
             partner=self.partner,
@@ -222,10 +219,7 @@ class MemberHistoryView(PartnerAPIView):
     )
     def get(self, request, external_id: str):
         link = self.member_link(external_id)
-        slug = request.query_params.get("program")
-        memberships = (
-            [self.member_membership(link, slug)] if slug else link.customer.visible_memberships
-        )
+        memberships = self.link_memberships(link, request.query_params.get("program"))
         entries = membership_history(memberships=[m.pk for m in memberships])
         page = self.paginate_queryset(entries)
         context = {"partner": self.partner}
@@ -246,10 +240,7 @@ class MemberReferralView(PartnerAPIView):
     )
     def get(self, request, external_id: str):
         link = self.member_link(external_id)
-        slug = request.query_params.get("program")
-        memberships = (
-            [self.member_membership(link, slug)] if slug else link.customer.visible_memberships
-        )
+        memberships = self.link_memberships(link, request.query_params.get("program"))
         programs = [
             {
                 "program": m.program.slug,

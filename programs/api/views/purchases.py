@@ -28,7 +28,12 @@ from programs.api.serializers.purchases import (
 from programs.api.views.base import PartnerAPIView
 from programs.errors import LoyaltyError
 from programs.models import Membership, PartnerCustomer, Purchase, PurchaseLine, Refund
-from programs.selectors import partner_member_memberships, partner_members, partner_purchases
+from programs.selectors import (
+    partner_member_get,
+    partner_member_memberships,
+    partner_members,
+    partner_purchases,
+)
 from programs.services.ledger import Actor
 from programs.services.purchases import LineData, RefundLine, purchase_record, purchase_refund
 from programs.services.purchases_batch import PurchaseItem, purchases_record_many
@@ -178,7 +183,7 @@ class PurchaseCreateView(PartnerAPIView):
         )
 
     def _member(self, external_id: str) -> PartnerCustomer | None:
-        return partner_members(partner=self.partner).filter(external_id=external_id).first()
+        return partner_member_get(partner=self.partner, external_id=external_id)
 
     def _membership(self, external_id: str, slug: str | None) -> Membership | None:
         """The member's one membership (in ``slug`` if given) in one query, else None."""

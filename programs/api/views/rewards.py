@@ -48,10 +48,7 @@ class MemberRewardsView(PartnerAPIView):
     )
     def get(self, request, external_id: str):
         link = self.member_link(external_id)
-        slug = request.query_params.get("program")
-        memberships = (
-            [self.member_membership(link, slug)] if slug else link.customer.visible_memberships
-        )
+        memberships = self.link_memberships(link, request.query_params.get("program"))
         items = [item for m in memberships for item in reward_catalogue(membership=m)]
         return Response(
             {
