@@ -10,7 +10,7 @@ from django.db.models import Exists, OuterRef, Subquery
 from django.utils import timezone
 
 from customers.engagement.scores import engagement_recompute
-from customers.models import Notification, NotificationKind
+from customers.models import EmailState, Notification, NotificationKind
 from customers.notifications.services import (
     EMAIL_CHUNK,
     notification_email_send,
@@ -36,7 +36,7 @@ def send_notification_emails_task(self, notification_ids: list[int]) -> int:
         outcome = notification_email_send(pk)
         if outcome is None:
             continue
-        sent += outcome.state == "sent"
+        sent += outcome.state == EmailState.SENT
         if outcome.retry_in is not None:
             retry.setdefault(outcome.retry_in.total_seconds(), []).append(pk)
     for countdown, ids in retry.items():

@@ -27,7 +27,7 @@ from surveys.models import (
 )
 from surveys.selectors import ENGAGEMENT_LABELS
 from surveys.services.invitations import invitations_for_segment
-from surveys.services.snapshots import ENGAGEMENT_BANDS, engagement_available
+from surveys.services.snapshots import ENGAGEMENT_BANDS
 from surveys.services.surveys import survey_questions_ensure
 
 
@@ -59,8 +59,6 @@ class SegmentForm(forms.Form):
 
     def __init__(self, *args, survey: Survey, **kwargs):
         super().__init__(*args, **kwargs)
-        if not engagement_available():
-            del self.fields["engagement"]
         self.fields["tier"].queryset = Tier.objects.filter(program=survey.program_id)
         self.fields["partner"].queryset = Partner.objects.filter(programs=survey.program_id)
         self.fields["tier"].empty_label = _("every tier")

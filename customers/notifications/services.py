@@ -191,9 +191,17 @@ _local = threading.local()
 
 
 def tier_progress_check_on_commit(membership_id: int) -> None:
-    """After the commit, check whether the membership is now close to its next tier.
+    """After the commit, check whether the membership is now close to its next tier."""
+    tier_progress_checks_on_commit([membership_id])
+
+
+def tier_progress_checks_on_commit(membership_ids: Iterable[int]) -> None:
+    """After the commit, check whether these memberships are now close to their next tier.
 
     All memberships of one transaction (a batch of awards) share one task."""
+    ids = set(membership_ids)
+    if not ids:
+        return
     connection = transaction.get_connection()
     checks = getattr(_local, "checks", None)
     registered = (
@@ -202,23 +210,11 @@ def tier_progress_check_on_commit(membership_id: int) -> None:
         and connection.in_atomic_block
         and any(func is checks for _sids, func, _robust in connection.run_on_commit)
     )
-    if registered:
-        checks.ids.add(membership_id)
-        return
-    checks = _local.checks = _ProgressChecks()
-    checks.ids.add(membership_id)
-    transaction.on_commit(checks, robust=True)
-
-
-def tier_progress_checks_on_commit(membership_ids: Iterable[int]) -> None:
-    """``tier_progress_check_on_commit`` for many memberships, looking up the transaction's
-    pending check once instead of once per membership."""
-    ids = set(membership_ids)
-    if not ids:
-        return
-    first = ids.pop()
-    tier_progress_check_on_commit(first)
-    _local.checks.ids.update(ids)
+    if not registered:
+        checks = _local.checks = _ProgressChecks()
+    checks.ids.update(ids)  # before on_commit: outside a transaction it runs at once
+    if not registered:
+        transaction.on_commit(checks, robust=True)
 
 
 def tier_progress_check(membership_id: int, now: datetime | None = None) -> Notification | None:

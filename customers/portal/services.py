@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from django.contrib.auth import get_user_model
 from django.core import signing
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -78,7 +79,7 @@ def portal_signup(
     """
     email = email.strip()
     users = get_user_model()._default_manager
-    if users.filter(username__iexact=email).exists() or users.filter(email__iexact=email).exists():
+    if users.filter(Q(username__iexact=email) | Q(email__iexact=email)).exists():
         raise EmailTaken()
     existing = Customer.objects.filter(email__iexact=email).first()
     if existing is not None and existing.user_id is not None:

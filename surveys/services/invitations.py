@@ -285,6 +285,15 @@ def _open(now: datetime) -> Q:
     return Q(answered_at__isnull=True, dismissed_at__isnull=True, expires_at__gt=now)
 
 
+def _unsent(now: datetime) -> Q:
+    return _open(now) & Q(sent_at__isnull=True)
+
+
+def _reminder_due(now: datetime) -> Q:
+    due = now - timedelta(days=settings.SURVEY_REMINDER_AFTER_DAYS)
+    return _open(now) & Q(sent_at__lte=due, reminded_at__isnull=True)
+
+
 def _mail(invitation: Invitation, *, reminder: bool) -> None:
     customer = invitation.customer
     with translation.override(invitation.language):
@@ -302,49 +311,39 @@ def _mail(invitation: Invitation, *, reminder: bool) -> None:
     send_mail(" ".join(subject.split()), body, None, [customer.email])
 
 
-def invitation_send(*, invitation_id: int, now: datetime | None = None) -> bool:
-    """Send the invitation e-mail once: the row is claimed by a conditional update (no
-    transaction held during the SMTP call); a failed send releases the claim. Returns
-    False if there was nothing to send (already sent, answered or expired)."""
-    now = now or timezone.now()
-    claimed = Invitation.objects.filter(_open(now), pk=invitation_id, sent_at__isnull=True)
-    if claimed.update(sent_at=now) != 1:
+def _claim_and_mail(invitation_id: int, claimable: Q, *, field: str, now: datetime) -> bool:
+    """Claim the invitation by setting ``field`` in a conditional update (no transaction
+    held during the SMTP call), mail it, and release the claim if the send fails."""
+    if Invitation.objects.filter(claimable, pk=invitation_id).update(**{field: now}) != 1:
         return False
     invitation = Invitation.objects.select_related("customer", "survey__program").get(
         pk=invitation_id
     )
     try:
-        _mail(invitation, reminder=False)
+        _mail(invitation, reminder=field == "reminded_at")
     except Exception:
-        Invitation.objects.filter(pk=invitation_id, sent_at=now).update(sent_at=None)
+        Invitation.objects.filter(pk=invitation_id, **{field: now}).update(**{field: None})
         raise
     return True
+
+
+def invitation_send(*, invitation_id: int, now: datetime | None = None) -> bool:
+    """Send the invitation e-mail once; a failed send releases the claim. Returns False if
+    there was nothing to send (already sent, answered or expired)."""
+    now = now or timezone.now()
+    return _claim_and_mail(invitation_id, _unsent(now), field="sent_at", now=now)
 
 
 def invitation_remind(*, invitation_id: int, now: datetime | None = None) -> bool:
     """Send the one reminder of an unanswered invitation; False if not due or done."""
     now = now or timezone.now()
-    due = now - timedelta(days=settings.SURVEY_REMINDER_AFTER_DAYS)
-    claimed = Invitation.objects.filter(
-        _open(now), pk=invitation_id, sent_at__lte=due, reminded_at__isnull=True
-    )
-    if claimed.update(reminded_at=now) != 1:
-        return False
-    invitation = Invitation.objects.select_related("customer", "survey__program").get(
-        pk=invitation_id
-    )
-    try:
-        _mail(invitation, reminder=True)
-    except Exception:
-        Invitation.objects.filter(pk=invitation_id, reminded_at=now).update(reminded_at=None)
-        raise
-    return True
+    return _claim_and_mail(invitation_id, _reminder_due(now), field="reminded_at", now=now)
 
 
 def invitations_unsent(*, now: datetime | None = None, limit: int = 500) -> list[int]:
     now = now or timezone.now()
     return list(
-        Invitation.objects.filter(_open(now), sent_at__isnull=True)
+        Invitation.objects.filter(_unsent(now))
         .order_by("created_at", "pk")
         .values_list("pk", flat=True)[:limit]
     )
@@ -352,9 +351,8 @@ def invitations_unsent(*, now: datetime | None = None, limit: int = 500) -> list
 
 def invitations_reminder_due(*, now: datetime | None = None, limit: int = 500) -> list[int]:
     now = now or timezone.now()
-    due = now - timedelta(days=settings.SURVEY_REMINDER_AFTER_DAYS)
     return list(
-        Invitation.objects.filter(_open(now), sent_at__lte=due, reminded_at__isnull=True)
+        Invitation.objects.filter(_reminder_due(now))
         .order_by("sent_at", "pk")
         .values_list("pk", flat=True)[:limit]
     )

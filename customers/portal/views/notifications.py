@@ -24,7 +24,7 @@ class NotificationsView(PortalMixin, TemplateView):
     def post(self, request):
         ids = request.POST.getlist("id")
         try:
-            count = notifications_mark_read(self.customer, ids=[int(i) for i in ids] or None)
+            count = notifications_mark_read(self.customer, ids=ids or None)
         except ValueError:
             count = 0
         if count:
