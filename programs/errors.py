@@ -29,6 +29,12 @@ class InvalidStatusChange(LoyaltyError):
     default_message = _("This membership status change is not possible.")
 
 
+class SubscriptionLimitReached(LoyaltyError):
+    code = "subscription_limit_reached"
+    status = 400
+    default_message = _("This partner has the most webhook subscriptions allowed.")
+
+
 class PartnerInactive(LoyaltyError):
     code = "partner_inactive"
     default_message = _("This partner is deactivated and cannot record purchases.")

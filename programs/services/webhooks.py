@@ -25,7 +25,6 @@ import urllib.request
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import timedelta
-from functools import partial
 from urllib.parse import urlsplit
 
 from django.core.serializers.json import DjangoJSONEncoder
@@ -34,6 +33,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from loyalty_site.commit import enqueue_after_commit
+from programs.errors import SubscriptionLimitReached
 from programs.models import (
     LedgerEntry,
     Membership,
@@ -110,16 +110,31 @@ def webhook_url_problem(url: str, *, allow_local: bool) -> str | None:
     return None
 
 
+@transaction.atomic
 def webhook_subscription_create(
-    *, partner: Partner, url: str, events: Iterable[str]
+    *,
+    partner: Partner,
+    url: str,
+    events: Iterable[str],
+    is_active: bool = True,
+    limit: int | None = None,
 ) -> WebhookSubscription:
     """Subscribe ``url`` (checked by the caller: staff may use any http(s) URL, partners
-    only what ``webhook_url_problem`` allows)."""
+    only what ``webhook_url_problem`` allows). With ``limit``, the partner row is locked
+    while counting, so concurrent requests cannot pass the limit together."""
     chosen = _events_chosen(events)
     if not url.startswith(("https://", "http://")):
         raise ValueError("The URL must start with https:// (or http:// for testing).")
+    if limit is not None:
+        Partner.objects.select_for_update().filter(pk=partner.pk).first()
+        if WebhookSubscription.objects.filter(partner=partner).count() >= limit:
+            raise SubscriptionLimitReached(limit=limit)
     return WebhookSubscription.objects.create(
-        partner=partner, url=url, events=chosen, secret=webhook_secret_generate()
+        partner=partner,
+        url=url,
+        events=chosen,
+        is_active=is_active,
+        secret=webhook_secret_generate(),
     )
 
 
@@ -186,54 +201,7 @@ def webhook_event_emit(
 ) -> list[WebhookDelivery]:
     """Write the event for every partner that linked the member, takes part in the program
     and subscribed to ``type``. Call inside the transaction of the change."""
-    at = at or timezone.now()
-    subscriptions = [
-        s
-        for s in WebhookSubscription.objects.filter(
-            is_active=True,
-            partner__is_active=True,
-            partner__programs=membership.program_id,
-            partner__customer_links__customer=membership.customer_id,
-        ).order_by("pk")
-        if type in s.events
-    ]
-    if not subscriptions:
-        return []
-    external_ids = dict(
-        PartnerCustomer.objects.filter(
-            customer=membership.customer_id, partner__in={s.partner_id for s in subscriptions}
-        ).values_list("partner_id", "external_id")
-    )
-    views = _partner_views(type, data, {s.partner_id for s in subscriptions})
-    events: dict[int, WebhookEvent] = {}
-    deliveries = []
-    for subscription in subscriptions:
-        event = events.get(subscription.partner_id)
-        if event is None:
-            event_id = uuid.uuid4()
-            payload = {
-                "id": str(event_id),
-                "type": type,
-                "created_at": at.isoformat(),
-                "data": {
-                    "member": external_ids[subscription.partner_id],
-                    "program": membership.program.slug,
-                    **views[subscription.partner_id],
-                },
-            }
-            event = events[subscription.partner_id] = WebhookEvent.objects.create(
-                event_id=event_id,
-                partner_id=subscription.partner_id,
-                type=type,
-                payload=json.loads(json.dumps(payload, cls=DjangoJSONEncoder)),
-            )
-        deliveries.append(
-            WebhookDelivery.objects.create(
-                event=event, subscription=subscription, next_attempt_at=timezone.now()
-            )
-        )
-    _enqueue([d.pk for d in deliveries])
-    return deliveries
+    return webhook_events_emit_many(type=type, items=[(membership, data)], at=at)
 
 
 def _partner_views(
@@ -245,12 +213,7 @@ def _partner_views(
     their purchases) already loaded by id, for many events at once."""
     views = {partner_id: dict(data) for partner_id in partner_ids}
     if type == WebhookEventType.POINTS_AWARDED and data.get("entry_id"):
-        if entries is None:
-            entry = (
-                LedgerEntry.objects.select_related("purchase").filter(pk=data["entry_id"]).first()
-            )
-        else:
-            entry = entries.get(data["entry_id"])
+        entry = (entries or {}).get(data["entry_id"])
         purchase = entry.purchase if entry else None
         for partner_id, view in views.items():
             own = purchase if purchase and purchase.partner_id == partner_id else None
@@ -376,27 +339,18 @@ def webhook_events_emit_many(
         ],
         batch_size=INSERT_ROWS,
     )
-    _enqueue_chunked([d.pk for d in deliveries])
+    _enqueue([d.pk for d in deliveries])
     return deliveries
 
 
-def _enqueue_chunked(delivery_ids: Sequence[int]) -> None:
+def _enqueue(delivery_ids: Sequence[int]) -> None:
+    """Enqueue the deliveries after the commit, ``tasks.CHUNK`` a task; a broker outage
+    must not fail the change (the sweeper sends them later)."""
     from programs.api.tasks import CHUNK, deliver_webhooks_task
 
-    def enqueue(ids: list[int]) -> None:
-        for start in range(0, len(ids), CHUNK):
-            deliver_webhooks_task.delay(ids[start : start + CHUNK])
-
-    callback = partial(enqueue, list(delivery_ids))
-    callback.__qualname__ = "webhook_deliveries_enqueue"  # on_commit(robust) logs a failure by it
-    transaction.on_commit(callback, robust=True)
-
-
-def _enqueue(delivery_ids: Sequence[int]) -> None:
-    from programs.api.tasks import deliver_webhooks_task
-
-    # a broker outage must not fail the change; the sweeper sends it later.
-    enqueue_after_commit(deliver_webhooks_task, list(delivery_ids))
+    ids = list(delivery_ids)
+    for start in range(0, len(ids), CHUNK):
+        enqueue_after_commit(deliver_webhooks_task, ids[start : start + CHUNK])
 
 
 def _retry_delay(attempts: int) -> timedelta:

@@ -16,6 +16,7 @@ from programs.api.serializers.webhooks import (
     WebhookSubscriptionSerializer,
 )
 from programs.api.views.base import PartnerAPIView
+from programs.errors import SubscriptionLimitReached
 from programs.models import ApiKeyScope, WebhookSubscription
 from programs.services.webhooks import (
     MAX_SUBSCRIPTIONS_PER_PARTNER,
@@ -85,7 +86,15 @@ class WebhookListView(PartnerWebhookView):
         serializer = WebhookSubscriptionInput(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        if self.get_queryset().count() >= MAX_SUBSCRIPTIONS_PER_PARTNER:
+        try:
+            subscription = webhook_subscription_create(
+                partner=self.partner,
+                url=data["url"],
+                events=data["events"],
+                is_active=data["is_active"],
+                limit=MAX_SUBSCRIPTIONS_PER_PARTNER,
+            )
+        except SubscriptionLimitReached:
             raise ValidationError(
                 {
                     "non_field_errors": [
@@ -94,12 +103,7 @@ class WebhookListView(PartnerWebhookView):
                     ]
                 },
                 code="subscription_limit_reached",
-            )
-        subscription = webhook_subscription_create(
-            partner=self.partner, url=data["url"], events=data["events"]
-        )
-        if not data["is_active"]:
-            webhook_subscription_update(subscription=subscription, is_active=False)
+            ) from None
         return Response(
             WebhookSubscriptionSecretSerializer(subscription).data,
             status=status.HTTP_201_CREATED,
