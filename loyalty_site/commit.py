@@ -3,6 +3,13 @@
 from django.db import transaction
 
 
+def run_after_commit(func, name: str) -> None:
+    """Call ``func()`` once the transaction commits, robustly (see below), logged as
+    ``name`` if it fails."""
+    func.__qualname__ = name
+    transaction.on_commit(func, robust=True)
+
+
 def enqueue_after_commit(task, *args) -> None:
     """``task.delay(*args)`` once the transaction commits; never for a rollback.
 
@@ -14,5 +21,4 @@ def enqueue_after_commit(task, *args) -> None:
     def publish() -> None:
         task.delay(*args)
 
-    publish.__qualname__ = f"{task.name}.delay"
-    transaction.on_commit(publish, robust=True)
+    run_after_commit(publish, f"{task.name}.delay")

@@ -5,7 +5,6 @@ from collections import defaultdict
 from datetime import date, datetime, timedelta
 
 from dateutil.relativedelta import relativedelta
-from django.apps import apps
 from django.core.cache import cache
 from django.db import transaction
 from django.db.models import (
@@ -22,6 +21,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce, TruncMonth
 from django.utils import timezone
 
+from loyalty_site.commit import run_after_commit
 from programs.models import (
     EntryKind,
     LedgerEntry,
@@ -71,14 +71,14 @@ def snapshots_refresh_soon() -> None:
     the dashboard (which reads snapshots) without waiting for the nightly run."""
     from surveys.tasks import build_snapshots_task
 
-    if not cache.add("surveys:snapshots-refresh", 1, timeout=REFRESH_DELAY_SECONDS):
-        return  # a refresh is already scheduled and will include this answer
-
     def schedule() -> None:
-        build_snapshots_task.apply_async(kwargs={"months": 1}, countdown=REFRESH_DELAY_SECONDS)
+        # decided at commit time, so a rolled-back answer does not hold the slot
+        if cache.add("surveys:snapshots-refresh", 1, timeout=REFRESH_DELAY_SECONDS):
+            build_snapshots_task.apply_async(
+                kwargs={"months": 1}, countdown=REFRESH_DELAY_SECONDS
+            )  # a refresh already scheduled includes this answer
 
-    schedule.__qualname__ = "build_snapshots_task.apply_async"
-    transaction.on_commit(schedule, robust=True)  # a broker outage leaves it to the night
+    run_after_commit(schedule, "build_snapshots_task.apply_async")  # outage: nightly run
 
 
 def month_start(at: datetime | date) -> date:
@@ -202,21 +202,20 @@ def snapshots_build(*, months: int | None = 2, now: datetime | None = None) -> i
             month=current,
         )
 
-    if engagement_available():
-        for partner in (None, "customer__partner_links__partner_id"):
-            rows.add(
-                _grouped(
-                    Membership.objects.filter(engagement__isnull=False),
-                    time=None,
-                    program="program_id",
-                    tier="tier_id",
-                    partner=partner,
-                    aggregates=_engagement_counts(),
-                ),
-                month_field=None,
-                partner_field=partner,
-                month=current,
-            )
+    for partner in (None, "customer__partner_links__partner_id"):
+        rows.add(
+            _grouped(
+                Membership.objects.filter(engagement__isnull=False),
+                time=None,
+                program="program_id",
+                tier="tier_id",
+                partner=partner,
+                aggregates=_engagement_counts(),
+            ),
+            month_field=None,
+            partner_field=partner,
+            month=current,
+        )
 
     MetricSnapshot.objects.filter(period__gte=start).delete()
     MetricSnapshot.objects.bulk_create(
@@ -255,16 +254,6 @@ def _member_counts(now: datetime) -> dict:
 
 
 ENGAGEMENT_BANDS = ((0, 20), (20, 40), (40, 60), (60, 80), (80, 101))
-
-
-def engagement_available() -> bool:
-    """Engagement scores come from the customers app (issue 4); until it computes them the
-    dashboard says "no scores yet"."""
-    try:
-        apps.get_model("customers", "EngagementScore")
-    except LookupError:
-        return False
-    return True
 
 
 def _engagement_counts() -> dict:
