@@ -16,7 +16,7 @@ from customers.notifications.services import (
     notification_email_send,
     notification_emails_due,
     points_expiry_warn,
-    tier_progress_check,
+    tier_progress_checks,
 )
 
 logger = logging.getLogger(__name__)
@@ -57,7 +57,7 @@ def sweep_notification_emails_task() -> int:
 @shared_task(ignore_result=True, autoretry_for=TRANSIENT, retry_backoff=True, max_retries=5)
 def check_tier_progress_task(membership_ids: list[int]) -> int:
     """After points were earned: tell members who are now close to their next tier."""
-    return sum(tier_progress_check(pk) is not None for pk in membership_ids)
+    return len(tier_progress_checks(membership_ids))
 
 
 TIER_PROGRESS_SWEEP_WINDOW = timedelta(days=1)
@@ -99,9 +99,7 @@ def sweep_tier_progress_task() -> int:
     lost when the broker is down. Checks the candidates of the last day again; the
     notification's unique cause key keeps a notice from being sent twice."""
     now = timezone.now()
-    return sum(
-        tier_progress_check(pk, now) is not None for pk in tier_progress_sweep_candidates(now)
-    )
+    return len(tier_progress_checks(tier_progress_sweep_candidates(now), now))
 
 
 @shared_task(ignore_result=True, autoretry_for=TRANSIENT, retry_backoff=True, max_retries=5)

@@ -19,6 +19,7 @@
 import logging
 import smtplib
 import threading
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -27,7 +28,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
-from django.db.models import F, Sum
+from django.db.models import F, Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -46,6 +47,7 @@ FIRST_RETRY = timedelta(minutes=1)
 MAX_RETRY = timedelta(hours=2)
 SEND_ERRORS = (smtplib.SMTPException, OSError)
 NO_ADDRESS = "no e-mail address"
+ZERO = Decimal(0)
 OPTED_OUT = "switched off in the customer's preferences"
 
 
@@ -60,6 +62,17 @@ def _email_skip_reason(customer: Customer, kind: str) -> str:
     return ""
 
 
+@dataclass(frozen=True)
+class NotificationSpec:
+    """One notification to write: for whom, of what kind, for which cause."""
+
+    customer_id: int
+    kind: str
+    cause_key: str
+    params: dict
+    membership_id: int | None = None
+
+
 def notification_create(
     *,
     customer: Customer,
@@ -71,31 +84,81 @@ def notification_create(
 ) -> Notification:
     """Write the notification for ``cause_key`` unless it exists; enqueue its e-mail after
     the commit. Call inside the transaction of the cause. Returns the notification."""
-    existing = Notification.objects.filter(cause_key=cause_key).first()
-    if existing is not None:
-        return existing
+    spec = NotificationSpec(
+        customer_id=customer.pk,
+        kind=kind,
+        cause_key=cause_key,
+        params=params,
+        membership_id=membership.pk if membership is not None else None,
+    )
+    notifications_create_many([spec], at=at)
+    return Notification.objects.get(cause_key=cause_key)
+
+
+def notifications_create_many(specs: Sequence[NotificationSpec], at: datetime | None = None) -> int:
+    """``notification_create`` for many causes, in a number of queries that does not grow
+    with them: causes already notified are left alone; the e-mail is skipped (and recorded
+    so) for customers without an address or who switched the topic off. Returns how many
+    notifications were written."""
+    existing = set(
+        Notification.objects.filter(cause_key__in=[s.cause_key for s in specs]).values_list(
+            "cause_key", flat=True
+        )
+    )
+    specs = [spec for spec in specs if spec.cause_key not in existing]
+    if not specs:
+        return 0
     at = at or timezone.now()
-    skip = _email_skip_reason(customer, kind)
-    Notification.objects.bulk_create(
-        [
+    customer_ids = {spec.customer_id for spec in specs}
+    no_address = set(
+        Customer.objects.filter(pk__in=customer_ids)
+        .filter(Q(email="") | Q(anonymized_at__isnull=False))
+        .values_list("pk", flat=True)
+    )
+    opted_out = {
+        kind: customers_without_email(customer_ids, kind) for kind in {s.kind for s in specs}
+    }
+    notifications = []
+    for spec in specs:
+        skip = (
+            NO_ADDRESS
+            if spec.customer_id in no_address
+            else OPTED_OUT
+            if spec.customer_id in opted_out[spec.kind]
+            else ""
+        )
+        notifications.append(
             Notification(
-                customer=customer,
-                membership=membership,
-                kind=kind,
-                cause_key=cause_key,
-                params=params,
+                customer_id=spec.customer_id,
+                membership_id=spec.membership_id,
+                kind=spec.kind,
+                cause_key=spec.cause_key,
+                params=spec.params,
                 created_at=at,
                 email_state=EmailState.SKIPPED if skip else EmailState.PENDING,
                 email_last_error=skip,
                 email_next_attempt_at=None if skip else timezone.now(),
             )
-        ],
-        ignore_conflicts=True,  # a concurrent writer of the same cause wins, quietly
-    )
-    notification = Notification.objects.get(cause_key=cause_key)
-    if notification.email_state == EmailState.PENDING:
-        _enqueue_emails([notification.pk])
-    return notification
+        )
+    return _insert(notifications)
+
+
+def _insert(notifications: list[Notification]) -> int:
+    """Insert, quietly leaving out causes a concurrent writer inserted first; enqueue the
+    new e-mails after the commit. Returns how many rows were written."""
+    keys = [n.cause_key for n in notifications]
+    with transaction.atomic():
+        before = Notification.objects.filter(cause_key__in=keys).count()
+        Notification.objects.bulk_create(notifications, ignore_conflicts=True, batch_size=1000)
+        written = Notification.objects.filter(cause_key__in=keys).count() - before
+        pending = list(
+            Notification.objects.filter(
+                cause_key__in=keys, email_state=EmailState.PENDING, email_attempts=0
+            ).values_list("pk", flat=True)
+        )
+        for start in range(0, len(pending), EMAIL_CHUNK):
+            _enqueue_emails(pending[start : start + EMAIL_CHUNK])
+    return written
 
 
 def _enqueue_emails(ids: Sequence[int]) -> None:
@@ -113,59 +176,65 @@ def _tier_names(membership, data: dict) -> dict:
     }
 
 
-def notifications_for_event(*, type: str, membership, data: dict, at=None) -> None:
-    """Turn a domain event into the notification the member is told about, if any."""
+def _spec_for_event(type: str, membership, data: dict) -> NotificationSpec | None:
+    """The notification a domain event causes, if any (earned points cause none directly)."""
     from programs.services import events
+
+    def spec(kind: str, cause_key: str, params: dict) -> NotificationSpec:
+        return NotificationSpec(
+            customer_id=membership.customer_id,
+            membership_id=membership.pk,
+            kind=kind,
+            cause_key=cause_key,
+            params=params,
+        )
 
     if type == events.TIER_CHANGED:
         if data.get("reason") == "enrolled":
-            return
+            return None
         up = data.get("direction") == "up"
-        notification_create(
-            customer=membership.customer,
-            membership=membership,
-            kind=NotificationKind.TIER_UPGRADE if up else NotificationKind.TIER_DOWNGRADE,
-            cause_key=f"tier-change:{data['change_id']}",
-            params=_tier_names(membership, data),
-            at=at,
+        return spec(
+            NotificationKind.TIER_UPGRADE if up else NotificationKind.TIER_DOWNGRADE,
+            f"tier-change:{data['change_id']}",
+            _tier_names(membership, data),
         )
-    elif type == events.REWARD_REDEEMED:
-        notification_create(
-            customer=membership.customer,
-            membership=membership,
-            kind=NotificationKind.REWARD_REDEEMED,
-            cause_key=f"redemption:{data['redemption_id']}",
-            params={
+    if type == events.REWARD_REDEEMED:
+        return spec(
+            NotificationKind.REWARD_REDEEMED,
+            f"redemption:{data['redemption_id']}",
+            {
                 "program": membership.program.name,
                 "reward": data["reward"],
                 "points": data["points"],
                 "voucher_code": data["voucher_code"],
             },
-            at=at,
         )
-    elif type == events.REFERRAL_REWARDED:
-        notification_create(
-            customer=membership.customer,
-            membership=membership,
-            kind=NotificationKind.REFERRAL_REWARDED,
-            cause_key=f"referral:{data['referral_id']}:rewarded",
-            params={"program": membership.program.name, "points": data["points"]},
-            at=at,
+    if type == events.REFERRAL_REWARDED:
+        return spec(
+            NotificationKind.REFERRAL_REWARDED,
+            f"referral:{data['referral_id']}:rewarded",
+            {"program": membership.program.name, "points": data["points"]},
         )
-    elif type == events.POINTS_AWARDED:
-        tier_progress_check_on_commit(membership.pk)
+    return None
+
+
+def notifications_for_event(*, type: str, membership, data: dict, at=None) -> None:
+    """Turn a domain event into the notification the member is told about, if any."""
+    notifications_for_events(type=type, items=[(membership, data)], at=at)
 
 
 def notifications_for_events(*, type: str, items, at=None) -> None:
-    """``notifications_for_event`` for each ``(membership, data)`` in ``items``, in order;
-    earned points register all their memberships for the tier-progress check at once."""
+    """``notifications_for_event`` for each ``(membership, data)`` in ``items``, in a number
+    of queries that does not grow with them. Earned points cause no notice of their own:
+    their memberships are checked after the commit, all at once, for the next tier within
+    reach."""
     from programs.services import events
 
     if type == events.POINTS_AWARDED:
         tier_progress_checks_on_commit([membership.pk for membership, _data in items])
         return
-    for membership, data in items:
-        notifications_for_event(type=type, membership=membership, data=data, at=at)
+    specs = [_spec_for_event(type, membership, data) for membership, data in items]
+    notifications_create_many([spec for spec in specs if spec is not None], at=at)
 
 
 # --- next tier within reach -----------------------------------------------------------
@@ -220,53 +289,71 @@ def tier_progress_checks_on_commit(membership_ids: Iterable[int]) -> None:
 def tier_progress_check(membership_id: int, now: datetime | None = None) -> Notification | None:
     """Notify once per tier and qualification period when the member's figures are within
     the program's ``approaching_tier_percent`` of the next tier's threshold."""
+    keys = tier_progress_checks([membership_id], now)
+    return Notification.objects.filter(cause_key__in=keys).first() if keys else None
+
+
+def tier_progress_checks(membership_ids: Iterable[int], now: datetime | None = None) -> list[str]:
+    """``tier_progress_check`` for many memberships, set-based: a few queries per program
+    whatever the number of memberships (the worker checks a whole award batch at once).
+    Returns the cause keys of the notices that are due (new or already sent)."""
     from programs.models import Membership
     from programs.services.tiers import (
         next_tier,
-        qualification,
+        qualification_window,
         qualified_tiers,
+        qualifying_values,
         supported_tier,
     )
 
     now = now or timezone.now()
-    membership = (
-        Membership.objects.select_related("program", "customer", "qualified_tier")
-        .filter(pk=membership_id)
-        .first()
+    by_program = defaultdict(list)
+    memberships = (
+        Membership.objects.select_related("program", "qualified_tier")
+        .filter(pk__in=set(membership_ids), program__approaching_tier_percent__gt=0)
+        .order_by("pk")
     )
-    if membership is None:  # gone (e.g. a test database flushed) before the check ran
-        return None
-    program = membership.program
-    if not program.approaching_tier_percent:
-        return None
-    tiers = qualified_tiers(program)
-    figures = qualification(membership, now)
-    reached = max(
-        [membership.qualified_tier, supported_tier(tiers, figures.value)],
-        key=lambda t: -1 if t is None else t.rank,
-    )
-    target = next_tier(tiers, reached)
-    if target is None or target.threshold <= 0:
-        return None
-    missing = target.threshold - figures.value
-    if missing <= 0 or missing > target.threshold * program.approaching_tier_percent / 100:
-        return None
-    period = membership.tier_review_at.date().isoformat() if membership.tier_review_at else "-"
-    with transaction.atomic():
-        return notification_create(
-            customer=membership.customer,
-            membership=membership,
-            kind=NotificationKind.TIER_APPROACHING,
-            cause_key=f"tier-approaching:{membership.pk}:{target.pk}:{period}",
-            params={
-                "program": program.name,
-                "tier": target.name,
-                "missing": str(missing.quantize(Decimal("0.01"))),
-                "metric": program.tier_metric,
-                "currency": program.currency,
-            },
-            at=now,
-        )
+    for membership in memberships:  # gone ones (e.g. a flushed test database) drop out
+        by_program[membership.program_id].append(membership)
+    specs = []
+    for group in by_program.values():
+        program = group[0].program
+        tiers = qualified_tiers(program)
+        if not tiers:
+            continue
+        start, end = qualification_window(program, now)
+        values = qualifying_values(program.tier_metric, [m.pk for m in group], start, end)
+        for membership in group:
+            value = max(values.get(membership.pk, ZERO), ZERO)
+            reached = max(
+                [membership.qualified_tier, supported_tier(tiers, value)],
+                key=lambda t: -1 if t is None else t.rank,
+            )
+            target = next_tier(tiers, reached)
+            if target is None or target.threshold <= 0:
+                continue
+            missing = target.threshold - value
+            if missing <= 0 or missing > target.threshold * program.approaching_tier_percent / 100:
+                continue
+            review = membership.tier_review_at
+            period = review.date().isoformat() if review else "-"
+            specs.append(
+                NotificationSpec(
+                    customer_id=membership.customer_id,
+                    membership_id=membership.pk,
+                    kind=NotificationKind.TIER_APPROACHING,
+                    cause_key=f"tier-approaching:{membership.pk}:{target.pk}:{period}",
+                    params={
+                        "program": program.name,
+                        "tier": target.name,
+                        "missing": str(missing.quantize(Decimal("0.01"))),
+                        "metric": program.tier_metric,
+                        "currency": program.currency,
+                    },
+                )
+            )
+    notifications_create_many(specs, at=now)
+    return [spec.cause_key for spec in specs]
 
 
 # --- points about to expire -----------------------------------------------------------
@@ -329,19 +416,7 @@ def points_expiry_warn(now: datetime | None = None, days: int = EXPIRY_WARNING_D
                 email_next_attempt_at=None if skip else timezone.now(),
             )
         )
-    keys = [n.cause_key for n in notifications]
-    with transaction.atomic():
-        before = Notification.objects.filter(cause_key__in=keys).count()
-        Notification.objects.bulk_create(notifications, ignore_conflicts=True, batch_size=1000)
-        written = Notification.objects.filter(cause_key__in=keys).count() - before
-        pending = list(
-            Notification.objects.filter(
-                cause_key__in=keys, email_state=EmailState.PENDING, email_attempts=0
-            ).values_list("pk", flat=True)
-        )
-        for start in range(0, len(pending), EMAIL_CHUNK):
-            _enqueue_emails(pending[start : start + EMAIL_CHUNK])
-    return written
+    return _insert(notifications)
 
 
 # --- sending --------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """Awarding received purchases in batches: the worker's bulk path behind ``purchases_award``.
 
-One transaction per batch and about twenty queries of its own, whatever its size (plus
-a few for the batch's ``points.awarded`` events and what ``tier_refresh`` does per upgrade):
+One transaction per batch and about twenty queries of its own, whatever its size (plus a
+few for the batch's events):
 
 1. read which of the purchases are still received, and their memberships;
 2. lock those memberships in id order (the order every writer uses), then claim the
@@ -17,11 +17,12 @@ a few for the batch's ``points.awarded`` events and what ``tier_refresh`` does p
    ``ledger.append_entry`` would: same entries, ``balance_after``/``pending_after``, lots,
    debt settling, campaign caps across the purchases of the batch, tier upgrades between
    purchases (a later purchase earns with the new multiplier);
-5. write with bulk inserts and one set-based update per table;
-6. replay, in purchase order, the events: the ``points.awarded`` of the credited
-   purchases are recorded together (``events_record_many``: partner webhooks and the
-   tier-progress check in a few queries), flushed before each upgrade's ``tier_refresh``
-   (tier change row and its event), so the events keep the one-by-one order.
+5. write with bulk inserts and one set-based update per table, tier upgrades included
+   (``tier_refresh``'s membership update and ``TierChange`` row, for every member who
+   crossed a threshold);
+6. record the batch's events in purchase order, ``points.awarded`` and ``tier.changed``
+   interleaved as the one-by-one path writes them, in one ``events_record`` call (partner
+   webhooks, tier notifications, the tier-progress check: a few queries for all of them).
 
 Memberships with an open referral (rare: a friend's first purchases) take the
 per-purchase path (``purchases._award_one``), whose referral bonus is itself an entry
@@ -29,14 +30,13 @@ that must fall between the purchase entries.
 """
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.db import transaction
 from django.db.models import Sum
-from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from programs.earning import LineInput, purchase_points
@@ -58,29 +58,41 @@ from programs.models import (
     Referral,
     ReferralStatus,
     Tier,
+    TierChange,
     TierChangeReason,
     TierKind,
     TierMetric,
     TierSubscription,
 )
 from programs.services import events
-from programs.services.bulk import rows_update
-from programs.services.events import events_record_many
+from programs.services.bulk import rows_insert, rows_update
+from programs.services.events import events_record
 from programs.services.ledger import lot_expiry
 from programs.services.locking import lock_memberships
 from programs.services.tiers import (
-    Qualification,
     effective_tier,
     next_review,
-    points_earned,
     qualification_window,
+    qualifying_values,
     supported_tier,
-    tier_refresh,
+    tier_change_data,
 )
 
 ZERO = Decimal(0)
 INSERT_ROWS = 2000  # rows per INSERT: PostgreSQL takes at most 65,535 parameters a statement
 INACTIVE_REASON = "membership not active"
+MEMBERSHIP_FIELDS = [
+    "balance",
+    "debt",
+    "pending",
+    "lifetime_earned",
+    "last_activity_at",
+    "tier",
+    "qualified_tier",
+    "qualified_tier_since",
+    "tier_review_at",
+    "updated_at",
+]
 
 
 @dataclass
@@ -101,6 +113,13 @@ class _Context:
     tiers: dict[int, Tier]
     qualified: dict[int, list[Tier]]
     fee_purchases: set[int]
+    windows: dict[int, tuple[datetime, datetime]] = field(default_factory=dict)
+
+    def window(self, program) -> tuple[datetime, datetime]:
+        """The program's qualification window at ``now``, computed once per batch."""
+        if program.pk not in self.windows:
+            self.windows[program.pk] = qualification_window(program, self.now)
+        return self.windows[program.pk]
 
 
 def purchases_award_bulk(purchase_ids: Iterable[int]) -> int:
@@ -150,9 +169,7 @@ def _award(purchases: list[Purchase], memberships: dict[int, Membership]) -> Non
     for purchase in bulk:
         _compute(purchase, members[purchase.membership_id], lines[purchase.pk], context, writes)
     writes.save(members.values(), now)
-    for step in writes.replay:
-        step()
-    writes.awarded_flush(now)
+    events_record([(type, membership, data()) for type, membership, data in writes.events], at=now)
     for purchase in purchases:
         if purchase.membership_id in referred:
             program_id = purchase.program_id
@@ -230,29 +247,13 @@ def _members(purchases, memberships, context: _Context) -> dict[int, _Member]:
             by_program[membership.program_id].append(member)
     for group in by_program.values():
         program = group[0].membership.program
-        start, end = qualification_window(program, context.now)
-        figures = _figures(program.tier_metric, [m.membership.pk for m in group], start, end)
+        start, end = context.window(program)
+        figures = qualifying_values(
+            program.tier_metric, [m.membership.pk for m in group], start, end
+        )
         for member in group:
             member.figures = figures.get(member.membership.pk, ZERO)
     return members
-
-
-def _figures(metric: str, membership_ids, start, end) -> dict[int, Decimal]:
-    """``tiers.qualifying_value`` for many memberships at once (points not yet clamped)."""
-    if metric == TierMetric.POINTS:
-        return {m: Decimal(total) for m, total in points_earned(membership_ids, start, end).items()}
-    rows = (
-        Purchase.objects.filter(
-            membership__in=membership_ids,
-            status=PurchaseStatus.AWARDED,
-            occurred_at__gte=start,
-            occurred_at__lte=end,
-            subscription__isnull=True,
-        )
-        .values("membership")
-        .annotate(total=Coalesce(Sum("amount"), ZERO) - Coalesce(Sum("refunded_amount"), ZERO))
-    )
-    return {row["membership"]: Decimal(row["total"] or 0) for row in rows}
 
 
 def _rank(tier: Tier | None) -> int:
@@ -260,29 +261,29 @@ def _rank(tier: Tier | None) -> int:
 
 
 class _Writes:
-    """Rows to insert and update, and the per-purchase steps to replay afterwards."""
+    """Rows to insert and update, and the events to record once they are written."""
 
     def __init__(self):
         self.entries: list[LedgerEntry] = []
         self.lots: list[PointLot] = []
         self.allocations: list[LotAllocation] = []
         self.awards: list[CampaignAward] = []
+        self.tier_changes: list[TierChange] = []
         self.lines: list[PurchaseLine] = []
         self.purchases: list[Purchase] = []
-        self.replay: list = []
-        self.awarded: list[tuple[Membership, dict]] = []  # points.awarded events not yet recorded
-
-    def awarded_flush(self, now: datetime) -> None:
-        """Record the points.awarded events gathered so far, in order, in one go."""
-        if self.awarded:
-            events_record_many(type=events.POINTS_AWARDED, items=self.awarded, at=now)
-            self.awarded = []
+        # (type, membership, data): data is built after the inserts, which give the ids
+        self.events: list[tuple[str, Membership, Callable[[], dict]]] = []
 
     def save(self, members: Iterable[_Member], now: datetime) -> None:
-        LedgerEntry.objects.bulk_create(self.entries, batch_size=INSERT_ROWS)
-        PointLot.objects.bulk_create(self.lots, batch_size=INSERT_ROWS)
-        LotAllocation.objects.bulk_create(self.allocations, batch_size=INSERT_ROWS)
-        CampaignAward.objects.bulk_create(self.awards, batch_size=INSERT_ROWS)
+        rows_insert(LedgerEntry, self.entries)
+        for lot in self.lots:
+            lot.earn_entry = lot.earn_entry  # copies the entry's new id into earn_entry_id
+        rows_insert(PointLot, self.lots)
+        for allocation in self.allocations:
+            allocation.entry, allocation.lot = allocation.entry, allocation.lot
+        rows_insert(LotAllocation, self.allocations)
+        rows_insert(CampaignAward, self.awards)
+        rows_insert(TierChange, self.tier_changes)
         rows_update(PurchaseLine, ["points"], self.lines)
         rows_update(
             Purchase,
@@ -292,11 +293,7 @@ class _Writes:
         changed = [m.membership for m in members if m.changed]
         for membership in changed:
             membership.updated_at = now
-        rows_update(
-            Membership,
-            ["balance", "debt", "pending", "lifetime_earned", "last_activity_at", "updated_at"],
-            changed,
-        )
+        rows_update(Membership, MEMBERSHIP_FIELDS, changed)
 
 
 def _compute(purchase: Purchase, member: _Member, lines, context: _Context, writes) -> None:
@@ -392,11 +389,9 @@ def _credit(purchase, member: _Member, points: int, program, now, writes: _Write
         if draw:
             lot.remaining -= draw
             writes.allocations.append(LotAllocation(entry=entry, lot=lot, points=draw))
-    state = _snapshot(membership)
 
-    def emit() -> None:
-        _restore(membership, state)
-        data = {
+    def data() -> dict:
+        return {
             "entry_id": entry.pk,
             "points": points,
             "pending": pending,
@@ -404,18 +399,18 @@ def _credit(purchase, member: _Member, points: int, program, now, writes: _Write
             "source": EntrySource.PURCHASE,
             "reason": reason,
         }
-        writes.awarded.append((membership, data))
 
-    writes.replay.append(emit)
+    writes.events.append((events.POINTS_AWARDED, membership, data))
 
 
 def _upgrade_check(purchase, member: _Member, points: int, context: _Context, writes) -> None:
-    """``tiers.membership_tier_upgrade`` with the figures kept up to date in memory."""
+    """``tiers.membership_tier_upgrade`` with the figures kept up to date in memory, and
+    ``tier_refresh``'s change row and event written with the batch."""
     if member.figures is None:
         return
     membership, now = member.membership, context.now
     program = membership.program
-    start, end = qualification_window(program, now)
+    start, end = context.window(program)
     in_window = start <= purchase.occurred_at <= end  # both metrics date by the purchase
     if program.tier_metric == TierMetric.POINTS:
         member.figures += points if in_window else 0
@@ -431,36 +426,26 @@ def _upgrade_check(purchase, member: _Member, points: int, context: _Context, wr
     membership.qualified_tier = target
     membership.qualified_tier_since = now
     membership.tier_review_at = next_review(program, now)
-    before = _snapshot(membership)
-    membership.tier = effective_tier(membership, now)
+    member.changed = True
     if target.pk == tiers[-1].pk:
         member.figures = None  # at the top: nothing left to check
-    figures = Qualification(value, start, end)
+    old, new = membership.tier, effective_tier(membership, now)
+    membership.tier = new
+    if _rank(new) == _rank(old):
+        return  # e.g. a staff override still wins: saved, but no change of the tier
+    change = TierChange(
+        membership=membership,
+        from_tier=old,
+        to_tier=new,
+        reason=TierChangeReason.UPGRADE,
+        qualifying_value=value,
+        window_start=start,
+        window_end=end,
+        note="",
+    )
+    writes.tier_changes.append(change)
 
-    def refresh() -> None:
-        writes.awarded_flush(now)  # the events keep their order around the tier change
-        _restore(membership, before)
-        tier_refresh(membership, reason=TierChangeReason.UPGRADE, now=now, figures=figures)
+    def data() -> dict:
+        return tier_change_data(change)
 
-    writes.replay.append(refresh)
-
-
-_STATE = (
-    "balance",
-    "debt",
-    "pending",
-    "lifetime_earned",
-    "tier",
-    "qualified_tier",
-    "qualified_tier_since",
-    "tier_review_at",
-)
-
-
-def _snapshot(membership: Membership) -> tuple:
-    return tuple(getattr(membership, name) for name in _STATE)
-
-
-def _restore(membership: Membership, state: tuple) -> None:
-    for name, value in zip(_STATE, state, strict=True):
-        setattr(membership, name, value)
+    writes.events.append((events.TIER_CHANGED, membership, data))

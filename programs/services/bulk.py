@@ -49,3 +49,61 @@ def rows_update(model: type[Model], fields: Sequence[str], objs: Sequence[Model]
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [json.dumps(records, cls=_Encoder)])
+
+
+_AS_IS = {
+    "AutoField",
+    "BigAutoField",
+    "BigIntegerField",
+    "BooleanField",
+    "CharField",
+    "DateTimeField",
+    "DecimalField",
+    "ForeignKey",
+    "IntegerField",
+    "PositiveIntegerField",
+    "PositiveSmallIntegerField",
+    "SmallIntegerField",
+    "TextField",
+    "UUIDField",
+}
+
+
+def _as_is(_field, value):
+    return value
+
+
+def _prep(field, value):
+    return field.get_db_prep_save(value, connection)
+
+
+def rows_insert(model: type[Model], objs: Sequence[Model]) -> None:
+    """Insert ``objs`` and set their primary keys, as ``bulk_create`` does: on PostgreSQL
+    with ``COPY`` (ids reserved from the table's sequence in one query first), which costs
+    a fraction of a many-row ``INSERT`` for the award path's thousands of rows; elsewhere
+    ``bulk_create``. No signals, as with ``bulk_create``."""
+    if not objs:
+        return
+    if connection.vendor != "postgresql":
+        model.objects.bulk_create(objs, batch_size=500)
+        return
+    meta = model._meta
+    quote = connection.ops.quote_name
+    fields = [f for f in meta.concrete_fields if not f.generated]
+    # psycopg writes ints, strings, Decimals, UUIDs and aware datetimes as they are; only
+    # other types (JSON) need the field's own conversion (the slow part of bulk_create).
+    preps = [(f, _as_is if f.get_internal_type() in _AS_IS else _prep) for f in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+            [meta.db_table, meta.pk.column, len(objs)],
+        )
+        for obj, (pk,) in zip(objs, cursor.fetchall(), strict=True):
+            obj.pk = pk
+        columns = ", ".join(quote(f.column) for f in fields)
+        with cursor.cursor.copy(f"COPY {quote(meta.db_table)} ({columns}) FROM STDIN") as copy:
+            for obj in objs:
+                copy.write_row([prep(f, f.pre_save(obj, add=True)) for f, prep in preps])
+    for obj in objs:
+        obj._state.adding = False
+        obj._state.db = connection.alias

@@ -11,34 +11,44 @@ change, and anything sent outside the database is enqueued only after the commit
 from collections.abc import Sequence
 from datetime import datetime
 
-from customers.notifications.services import notifications_for_event, notifications_for_events
+from customers.notifications.services import notifications_for_events
 from programs.models import Membership, WebhookEventType
-from programs.services.webhooks import webhook_event_emit, webhook_events_emit_many
+from programs.services.webhooks import webhook_events_emit
 
 POINTS_AWARDED = WebhookEventType.POINTS_AWARDED.value
 TIER_CHANGED = WebhookEventType.TIER_CHANGED.value
 REWARD_REDEEMED = WebhookEventType.REWARD_REDEEMED.value
 REFERRAL_REWARDED = WebhookEventType.REFERRAL_REWARDED.value
 SURVEY_RESPONDED = WebhookEventType.SURVEY_RESPONDED.value
+WEBHOOK_TYPES = frozenset(WebhookEventType.values)
 
 
 def event_record(
     *, type: str, membership: Membership, data: dict, at: datetime | None = None
 ) -> None:
     """Record one event of ``type`` for ``membership`` with its public ``data``."""
-    if type in WebhookEventType.values:
-        webhook_event_emit(type=type, membership=membership, data=data, at=at)
-    notifications_for_event(type=type, membership=membership, data=data, at=at)
+    events_record([(type, membership, data)], at=at)
 
 
 def events_record_many(
     *, type: str, items: Sequence[tuple[Membership, dict]], at: datetime | None = None
 ) -> None:
-    """``event_record`` of ``type`` for each ``(membership, data)`` in order, with the same
-    outcome, in a number of queries that does not grow with the items (for
-    ``points.awarded``, the bulk award path's event)."""
+    """``event_record`` of ``type`` for each ``(membership, data)``, in order."""
+    events_record([(type, membership, data) for membership, data in items], at=at)
+
+
+def events_record(
+    items: Sequence[tuple[str, Membership, dict]], at: datetime | None = None
+) -> None:
+    """``event_record`` for each ``(type, membership, data)`` in order, with the same
+    outcome, in a number of queries that does not grow with the items (the bulk award
+    path's ``points.awarded`` and ``tier.changed`` events of a whole batch). Partners
+    receive each member's events in the order given."""
     if not items:
         return
-    if type in WebhookEventType.values:
-        webhook_events_emit_many(type=type, items=items, at=at)
-    notifications_for_events(type=type, items=items, at=at)
+    webhook_events_emit([item for item in items if item[0] in WEBHOOK_TYPES], at=at)
+    by_type: dict[str, list[tuple[Membership, dict]]] = {}
+    for type, membership, data in items:
+        by_type.setdefault(type, []).append((membership, data))
+    for type, pairs in by_type.items():
+        notifications_for_events(type=type, items=pairs, at=at)

@@ -112,21 +112,31 @@ def points_earned(membership_ids, start: datetime, end: datetime) -> dict[int, i
 def qualifying_value(membership: Membership, start: datetime, end: datetime) -> Decimal:
     """Qualifying spend (net of returns, fees excluded) or points earned, in the window;
     both dated by the purchase (or earning), not by when it was recorded."""
-    if membership.program.tier_metric == TierMetric.POINTS:
-        total = points_earned([membership.pk], start, end).get(membership.pk, 0)
-        # A return of points earned before a window never counts in it; still, never let the
-        # figures drop below zero: that would drop the member below the base tier (to none).
-        return Decimal(max(total, 0))
-    spend = Purchase.objects.filter(
-        membership=membership,
-        status=PurchaseStatus.AWARDED,
-        occurred_at__gte=start,
-        occurred_at__lte=end,
-        subscription__isnull=True,
-    ).aggregate(
-        total=Coalesce(Sum("amount"), ZERO) - Coalesce(Sum("refunded_amount"), ZERO),
-    )["total"]
-    return spend or ZERO
+    metric = membership.program.tier_metric
+    value = qualifying_values(metric, [membership.pk], start, end).get(membership.pk, ZERO)
+    # A return of points earned before a window never counts in it; still, never let the
+    # figures drop below zero: that would drop the member below the base tier (to none).
+    return max(value, ZERO) if metric == TierMetric.POINTS else value
+
+
+def qualifying_values(metric: str, membership_ids, start: datetime, end: datetime) -> dict:
+    """``qualifying_value`` of many memberships of one program at once, by membership id
+    (``Decimal``; points not clamped at zero; memberships with nothing are left out)."""
+    if metric == TierMetric.POINTS:
+        return {m: Decimal(total) for m, total in points_earned(membership_ids, start, end).items()}
+    rows = (
+        Purchase.objects.filter(
+            membership__in=membership_ids,
+            status=PurchaseStatus.AWARDED,
+            occurred_at__gte=start,
+            occurred_at__lte=end,
+            subscription__isnull=True,
+        )
+        .values("membership")
+        .annotate(total=Coalesce(Sum("amount"), ZERO) - Coalesce(Sum("refunded_amount"), ZERO))
+        .values_list("membership", "total")
+    )
+    return {membership_id: Decimal(total or 0) for membership_id, total in rows}
 
 
 def qualification(membership: Membership, now: datetime) -> Qualification:
@@ -210,18 +220,20 @@ def tier_refresh(
         note=note,
     )
     event_record(
-        type=events.TIER_CHANGED,
-        membership=membership,
-        data={
-            "change_id": change.pk,
-            "from_tier": change.from_tier.name if change.from_tier_id else None,
-            "to_tier": new.name if new else None,
-            "direction": "up" if _rank(new) > _rank(change.from_tier) else "down",
-            "reason": reason,
-        },
-        at=now,
+        type=events.TIER_CHANGED, membership=membership, data=tier_change_data(change), at=now
     )
     return change
+
+
+def tier_change_data(change: TierChange) -> dict:
+    """The public data of a ``tier.changed`` event (webhooks, notifications)."""
+    return {
+        "change_id": change.pk,
+        "from_tier": change.from_tier.name if change.from_tier else None,
+        "to_tier": change.to_tier.name if change.to_tier else None,
+        "direction": "up" if _rank(change.to_tier) > _rank(change.from_tier) else "down",
+        "reason": change.reason,
+    }
 
 
 def membership_tier_start(membership: Membership, now: datetime) -> TierChange | None:

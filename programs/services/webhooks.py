@@ -201,19 +201,19 @@ def webhook_event_emit(
 ) -> list[WebhookDelivery]:
     """Write the event for every partner that linked the member, takes part in the program
     and subscribed to ``type``. Call inside the transaction of the change."""
-    return webhook_events_emit_many(type=type, items=[(membership, data)], at=at)
+    return webhook_events_emit([(type, membership, data)], at=at)
 
 
 def _partner_views(
-    type: str, data: dict, partner_ids: set[int], entries: dict[int, LedgerEntry] | None = None
+    type: str, data: dict, partner_ids: set[int], loaded: dict[str, dict]
 ) -> dict[int, dict]:
     """The event's ``data`` as each partner may see it, as the API would show it: a purchase
     (id, order id, reason) only to the partner that posted it, the referred friend by the
-    partner's own external id, tiers with their rank. ``entries``: the ledger entries (with
-    their purchases) already loaded by id, for many events at once."""
+    partner's own external id, tiers with their rank. ``loaded``: the ledger entries (with
+    their purchases) and tier changes (with their tiers) of all events, by id."""
     views = {partner_id: dict(data) for partner_id in partner_ids}
     if type == WebhookEventType.POINTS_AWARDED and data.get("entry_id"):
-        entry = (entries or {}).get(data["entry_id"])
+        entry = loaded["entries"].get(data["entry_id"])
         purchase = entry.purchase if entry else None
         for partner_id, view in views.items():
             own = purchase if purchase and purchase.partner_id == partner_id else None
@@ -235,11 +235,7 @@ def _partner_views(
         for partner_id, view in views.items():
             view["referee"] = external_ids.get(partner_id)
     elif type == WebhookEventType.TIER_CHANGED and data.get("change_id"):
-        change = (
-            TierChange.objects.select_related("from_tier", "to_tier")
-            .filter(pk=data["change_id"])
-            .first()
-        )
+        change = loaded["changes"].get(data["change_id"])
         if change:
             for view in views.values():
                 view["from_rank"] = change.from_tier.rank if change.from_tier else None
@@ -250,12 +246,19 @@ def _partner_views(
 def webhook_events_emit_many(
     *, type: str, items: Sequence[tuple[Membership, dict]], at=None
 ) -> list[WebhookDelivery]:
-    """``webhook_event_emit`` for each ``(membership, data)`` in order, with the same rows,
-    in a bounded number of queries whatever the number of items: one for the subscriptions
-    of all memberships, one for the programs' slugs (unless loaded with the memberships),
-    one for the ledger entries of ``points.awarded`` (other types load their extras per
-    item), two bulk inserts. The
-    deliveries are enqueued after the commit in chunks of ``tasks.CHUNK``."""
+    """``webhook_event_emit`` of ``type`` for each ``(membership, data)``, in order."""
+    return webhook_events_emit([(type, membership, data) for membership, data in items], at=at)
+
+
+def webhook_events_emit(
+    items: Sequence[tuple[str, Membership, dict]], at=None
+) -> list[WebhookDelivery]:
+    """``webhook_event_emit`` for each ``(type, membership, data)`` in order, with the same
+    rows, in a bounded number of queries whatever the number of items: one for the
+    subscriptions of all memberships, one for the programs' slugs (unless loaded with the
+    memberships), one for the ledger entries of ``points.awarded``, one for the tier changes
+    of ``tier.changed`` (``referral.rewarded`` loads its extras per item), two bulk inserts.
+    The deliveries are enqueued after the commit in chunks of ``tasks.CHUNK``."""
     if not items:
         return []
     at = at or timezone.now()
@@ -263,8 +266,8 @@ def webhook_events_emit_many(
         WebhookSubscription.objects.filter(
             is_active=True,
             partner__is_active=True,
-            partner__programs__in={m.program_id for m, _data in items},
-            partner__customer_links__customer__in={m.customer_id for m, _data in items},
+            partner__programs__in={m.program_id for _t, m, _d in items},
+            partner__customer_links__customer__in={m.customer_id for _t, m, _d in items},
         )
         .order_by("pk")
         .values_list(
@@ -276,39 +279,48 @@ def webhook_events_emit_many(
             "partner__customer_links__external_id",
         )
     )
-    found: dict[tuple[int, int], list[tuple[int, int, str]]] = {}
+    found: dict[tuple[int, int], list[tuple[int, int, str, list[str]]]] = {}
     for pk, partner_id, subscribed, program_id, customer_id, external_id in rows:
-        if type in subscribed:
-            found.setdefault((program_id, customer_id), []).append((pk, partner_id, external_id))
-    if not found:
+        found.setdefault((program_id, customer_id), []).append(
+            (pk, partner_id, external_id, subscribed)
+        )
+    wanted = [
+        (type, membership, data, [s for s in found.get(key, ()) if type in s[3]])
+        for type, membership, data in items
+        if (key := (membership.program_id, membership.customer_id)) in found
+    ]
+    wanted = [item for item in wanted if item[3]]
+    if not wanted:
         return []
     slugs = {
-        m.program_id: m.program.slug
-        for m, _data in items
-        if Membership.program.is_cached(m) and (m.program_id, m.customer_id) in found
+        m.program_id: m.program.slug for _t, m, _d, _s in wanted if Membership.program.is_cached(m)
     }
-    missing = {m.program_id for m, _data in items if (m.program_id, m.customer_id) in found} - set(
-        slugs
-    )
+    missing = {m.program_id for _t, m, _d, _s in wanted} - set(slugs)
     if missing:
         slugs.update(Program.objects.filter(pk__in=missing).values_list("pk", "slug"))
-    entries = None
-    if type == WebhookEventType.POINTS_AWARDED:
-        wanted = [
-            d["entry_id"]
-            for m, d in items
-            if d.get("entry_id") and (m.program_id, m.customer_id) in found
-        ]
-        entries = LedgerEntry.objects.select_related("purchase").in_bulk(wanted)
+    loaded = {"entries": {}, "changes": {}}
+    entry_ids = [
+        d["entry_id"]
+        for t, _m, d, _s in wanted
+        if t == WebhookEventType.POINTS_AWARDED and d.get("entry_id")
+    ]
+    if entry_ids:
+        loaded["entries"] = LedgerEntry.objects.select_related("purchase").in_bulk(entry_ids)
+    change_ids = [
+        d["change_id"]
+        for t, _m, d, _s in wanted
+        if t == WebhookEventType.TIER_CHANGED and d.get("change_id")
+    ]
+    if change_ids:
+        loaded["changes"] = TierChange.objects.select_related("from_tier", "to_tier").in_bulk(
+            change_ids
+        )
     events: list[WebhookEvent] = []
     pairs: list[tuple[WebhookEvent, int]] = []
-    for membership, data in items:
-        subscriptions = found.get((membership.program_id, membership.customer_id))
-        if not subscriptions:
-            continue
-        views = _partner_views(type, data, {p for _s, p, _e in subscriptions}, entries)
+    for type, membership, data, subscriptions in wanted:
+        views = _partner_views(type, data, {p for _s, p, _e, _t in subscriptions}, loaded)
         by_partner: dict[int, WebhookEvent] = {}
-        for subscription_id, partner_id, external_id in subscriptions:
+        for subscription_id, partner_id, external_id, _types in subscriptions:
             event = by_partner.get(partner_id)
             if event is None:
                 event_id = uuid.uuid4()

@@ -204,3 +204,36 @@ def test_no_notification_and_no_email_when_the_cause_rolls_back(
     assert callbacks == []
     assert notes(membership) == []
     assert mail.outbox == []
+
+
+def test_progress_checks_of_a_whole_batch_notify_who_is_close_in_a_few_queries(
+    program, tiers, buy, django_assert_max_num_queries
+):
+    """The worker checks every member of an award batch at once: the members within 10 %
+    of Silber (500 EUR) get a notice, the others none, and 40 members cost no more queries
+    than 4."""
+    from customers.notifications.services import tier_progress_checks
+
+    def enrolled(amount: str):
+        membership, _ = membership_enroll(customer=CustomerFactory(), program=program)
+        buy(membership, amount)
+        return membership
+
+    close = [enrolled("460.00") for _ in range(20)]  # 40 short: within 10 %
+    far = [enrolled("300.00") for _ in range(20)]  # 200 short
+    customer_preferences_update(close[0].customer, email_tier_progress=False)
+    Notification.objects.all().delete()
+
+    with django_assert_max_num_queries(12) as few:
+        tier_progress_checks([m.pk for m in close[:2] + far[:2]])
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        keys = tier_progress_checks([m.pk for m in close + far])
+
+    assert len(keys) == 20
+    notified = Notification.objects.filter(kind=NotificationKind.TIER_APPROACHING)
+    assert {n.membership_id for n in notified} == {m.pk for m in close}
+    assert {n.params["tier"] for n in notified} == {"Silber"}
+    assert {Decimal(n.params["missing"]) for n in notified} == {Decimal("40.00")}
+    assert notified.get(membership=close[0]).email_state == EmailState.SKIPPED
+    assert tier_progress_checks([m.pk for m in close]) == keys  # once per tier and period
+    assert notified.count() == 20

@@ -16,6 +16,7 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from customers.notifications.models import Notification, NotificationKind
 from programs.models import (
     Campaign,
     CampaignAward,
@@ -155,6 +156,10 @@ def books() -> dict:
             Referral.objects.values_list("pk", "status", "qualifying_purchase", "risk")
         ),
         "events": _events(),
+        "notifications": sorted(
+            (n.membership_id, n.kind, sorted(n.params.items()), n.email_state)
+            for n in Notification.objects.all()
+        ),
     }
 
 
@@ -473,25 +478,29 @@ def test_an_upgrade_within_the_batch_raises_what_later_purchases_earn(
     )
 
 
-def _award_counting(ids, monkeypatch) -> tuple[int, int, int]:
-    """Award ``ids``; returns (all queries, queries inside events_record_many, events)."""
-    real = awarding.events_record_many
-    inside = {"queries": 0, "events": 0}
+def _award_counting(ids, monkeypatch) -> tuple[int, int, dict[str, int]]:
+    """Award ``ids``; returns (all queries, queries inside events_record, events by type)."""
+    real = awarding.events_record
+    inside = {"queries": 0}
+    types = defaultdict(int)
 
-    def counted(**kwargs):
+    def counted(items, **kwargs):
         before = len(connection.queries)
-        real(**kwargs)
+        real(items, **kwargs)
         inside["queries"] += len(connection.queries) - before
-        inside["events"] += len(kwargs["items"])
+        for type, _membership, _data in items:
+            types[type] += 1
 
-    monkeypatch.setattr(awarding, "events_record_many", counted)
+    monkeypatch.setattr(awarding, "events_record", counted)
     with CaptureQueriesContext(connection) as captured:
         assert purchases_award(ids) == len(ids)
-    return len(captured), inside["queries"], inside["events"]
+    return len(captured), inside["queries"], dict(types)
 
 
 @pytest.mark.django_db
-def test_queries_per_batch_do_not_grow_with_its_size(program, tiers, receive, monkeypatch):
+def test_queries_per_batch_do_not_grow_with_its_size(program, tiers, partner, receive, monkeypatch):
+    """Neither the awarding nor the events (webhooks, tier-upgrade notices, the tier-progress
+    check) cost more queries for 110 purchases and 55 upgrades than for 5 and 5."""
     now = timezone.now()
     Campaign.objects.create(
         program=program,
@@ -501,21 +510,37 @@ def test_queries_per_batch_do_not_grow_with_its_size(program, tiers, receive, mo
         ends_at=now + timedelta(days=5),
         cap_per_member=1000,
     )
+    webhook_subscription_create(
+        partner=partner,
+        url="https://shop.example/hook",
+        events=["points.awarded", "tier.changed"],
+    )
     members = [membership_enroll(customer=CustomerFactory(), program=program)[0] for _ in range(60)]
-    small = [receive(m, "12.00", lines=food("12.00")) for m in members[:5]]
-    large = [receive(m, "12.00", lines=food("12.00")) for m in members[5:]]
+    for membership in members:
+        PartnerCustomer.objects.create(
+            partner=partner, customer=membership.customer, external_id=f"m{membership.pk}"
+        )
+    # 600 EUR crosses Silber (500): every member of both batches is upgraded
+    small = [receive(m, "600.00", lines=food("600.00")) for m in members[:5]]
+    large = [receive(m, "600.00", lines=food("600.00")) for m in members[5:]]
     large += [receive(m, "9.00") for m in members[5:]]
 
-    total_small, events_small, calls_small = _award_counting(small, monkeypatch)
-    total_large, events_large, calls_large = _award_counting(large, monkeypatch)
+    total_small, events_small, types_small = _award_counting(small, monkeypatch)
+    total_large, events_large, types_large = _award_counting(large, monkeypatch)
 
-    assert (calls_small, calls_large) == (5, 110)  # one event per credited purchase, as before
+    assert types_small == {"points.awarded": 5, "tier.changed": 5}
+    assert types_large == {"points.awarded": 110, "tier.changed": 55}
+    assert TierChange.objects.filter(reason="upgrade").count() == 60
+    assert Notification.objects.filter(kind=NotificationKind.TIER_UPGRADE).count() == 60
+    assert WebhookEvent.objects.filter(type="tier.changed").count() == 60
     own_small, own_large = total_small - events_small, total_large - events_large
     assert own_small <= 20
     if connection.vendor == "postgresql":
         assert own_large == own_small
+        assert events_large == events_small
     else:  # SQLite's 999-parameter limit splits the larger inserts in chunks
         assert own_large <= own_small + 3
+        assert events_large <= events_small + 3
 
 
 @pytest.mark.django_db
