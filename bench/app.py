@@ -168,6 +168,15 @@ def drain(cap: float, log) -> dict:
     entries = entry_count() - entries_before
     awarded = backlog - left
     log(f"  drain: {awarded}/{backlog} purchases, {entries} entries in {elapsed:.1f} s")
+    # What the awards enqueued after their commits (tier-progress checks, e-mails,
+    # webhooks) is part of the pipeline's work too: how long until the queue is empty.
+    follow_up = None
+    if left == 0:
+        while queue_length() and time.monotonic() - started < 2 * cap:
+            time.sleep(0.25)
+        if not queue_length():
+            follow_up = round(time.monotonic() - started - elapsed, 2)
+            log(f"  follow-up tasks done {follow_up} s after the last purchase")
     return {
         "backlog": backlog,
         "awarded": awarded,
@@ -177,6 +186,7 @@ def drain(cap: float, log) -> dict:
         "per_second": round(entries / elapsed, 1) if elapsed else None,
         "purchases_per_second": round(awarded / elapsed, 1) if elapsed else None,
         "completed": left == 0,
+        "follow_up_seconds": follow_up,
         "sweeps": sweeps,
         "progress": progress[:: max(1, len(progress) // 40)],
     }

@@ -60,7 +60,12 @@ def rows(results: dict, scale) -> list[dict]:
     add(
         "Award pipeline draining a backlog",
         f"{rate} entries/s ({drain.get('awarded')}/{drain.get('backlog')} purchases"
-        f"{'' if drain.get('completed') else ', cut off'})",
+        f"{'' if drain.get('completed') else ', cut off'}"
+        + (
+            f"; follow-up tasks done {drain['follow_up_seconds']} s later)"
+            if drain.get("follow_up_seconds") is not None
+            else ")"
+        ),
         f"{copy} rows/s COPY",
         ratio,
         ">= 8,000/s and >= 0.5 x limit",
