@@ -13,8 +13,8 @@ from customers.engagement.scores import engagement_recompute
 from customers.models import EmailState, Notification, NotificationKind
 from customers.notifications.services import (
     EMAIL_CHUNK,
-    notification_email_send,
     notification_emails_due,
+    notification_emails_send,
     points_expiry_warn,
     tier_progress_checks,
 )
@@ -32,10 +32,7 @@ def send_notification_emails_task(self, notification_ids: list[int]) -> int:
     retry this task could not schedule."""
     sent = 0
     retry: dict[float, list[int]] = {}
-    for pk in notification_ids:
-        outcome = notification_email_send(pk)
-        if outcome is None:
-            continue
+    for pk, outcome in notification_emails_send(notification_ids):
         sent += outcome.state == EmailState.SENT
         if outcome.retry_in is not None:
             retry.setdefault(outcome.retry_in.total_seconds(), []).append(pk)

@@ -16,6 +16,7 @@
   re-enqueues e-mails whose enqueue was lost or whose retry is due.
 """
 
+import contextlib
 import logging
 import smtplib
 import threading
@@ -26,7 +27,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives
+from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import transaction
 from django.db.models import F, Q, Sum
 from django.db.models.functions import TruncDate
@@ -430,16 +431,37 @@ class SendOutcome:
     retry_in: timedelta | None = None
 
 
+def _close_quietly(connection) -> None:
+    with contextlib.suppress(*SEND_ERRORS):
+        connection.close()
+
+
+def notification_emails_send(notification_ids: Iterable[int]) -> list[tuple[int, SendOutcome]]:
+    """``notification_email_send`` for each id over one mail server connection (opened at
+    the first e-mail, re-opened after a failure), not a connection and TLS handshake per
+    e-mail. Returns the outcome of each e-mail that was due."""
+    connection = get_connection()
+    try:
+        outcomes = [
+            (pk, notification_email_send(pk, connection=connection)) for pk in notification_ids
+        ]
+    finally:
+        _close_quietly(connection)
+    return [(pk, outcome) for pk, outcome in outcomes if outcome is not None]
+
+
 def _retry_delay(attempts: int) -> timedelta:
     return min(FIRST_RETRY * 2 ** max(0, attempts - 1), MAX_RETRY)
 
 
 def notification_email_send(
-    notification_id: int, now: datetime | None = None
+    notification_id: int, now: datetime | None = None, connection=None
 ) -> SendOutcome | None:
     """Send the e-mail of one notification if it is due. Returns None when it was not
     (already sent or skipped, retry not yet due, or leased by another worker); else the
-    new state and, after a failure that will be retried, the delay until the retry."""
+    new state and, after a failure that will be retried, the delay until the retry.
+    ``connection``: an e-mail backend connection to reuse for several e-mails (it is
+    opened here if needed and closed after a failure, so the next e-mail starts afresh)."""
     now = now or timezone.now()
     claimed = Notification.objects.filter(
         pk=notification_id, email_state=EmailState.PENDING, email_next_attempt_at__lte=now
@@ -463,8 +485,13 @@ def notification_email_send(
     )
     message.attach_alternative(rendered.html, "text/html")
     try:
+        if connection is not None:
+            connection.open()  # no-op while open; keeps it open across send_messages
+            message.connection = connection
         message.send(fail_silently=False)
     except SEND_ERRORS as exc:
+        if connection is not None:
+            _close_quietly(connection)
         error = f"{type(exc).__name__}: {exc}"[:500]
         attempts = notification.email_attempts
         if attempts >= MAX_ATTEMPTS:

@@ -195,3 +195,42 @@ def test_feed_partial_in_both_languages(db, language, heading, title):
     assert (
         "Noch keine Benachrichtigungen." if language == "de" else "No notifications yet."
     ) in empty
+
+
+class CountingBackend(FlakyBackend):
+    """FlakyBackend that counts the connections opened to the mail server."""
+
+    opened = 0
+    connection = None
+
+    def open(self):
+        if self.connection is None:
+            self.connection = object()  # what the SMTP backend keeps while connected
+            CountingBackend.opened += 1
+            return True
+        return False
+
+    def close(self):
+        self.connection = None
+
+
+def test_a_chunk_of_emails_shares_one_mail_server_connection(db, settings):
+    """A task's chunk of e-mails goes over one connection, not a handshake per e-mail;
+    after a refused send the next e-mail opens a fresh one and the refused one is retried."""
+    from customers.tasks import send_notification_emails_task
+
+    settings.EMAIL_BACKEND = f"{__name__}.CountingBackend"
+    CountingBackend.opened, FlakyBackend.failures = 0, 0
+    notes = [upgrade(CustomerFactory(), key=f"tier-change:{n}") for n in range(5)]
+
+    assert send_notification_emails_task.run([n.pk for n in notes]) == 5
+
+    assert CountingBackend.opened == 1
+    assert len(mail.outbox) == 5
+    more = [upgrade(CustomerFactory(), key=f"tier-change:x{n}") for n in range(3)]
+    CountingBackend.opened, FlakyBackend.failures = 0, 1
+
+    assert send_notification_emails_task.run([n.pk for n in more]) == 2
+
+    assert CountingBackend.opened == 2  # the refused send dropped the connection
+    assert [state(n) for n in more] == [EmailState.PENDING, EmailState.SENT, EmailState.SENT]
