@@ -52,3 +52,15 @@ def _require_backends(request):
         if IN_CI:
             pytest.fail(f"{missing}; CI must run this test, not skip it")
         pytest.skip(missing)
+
+
+@pytest.fixture(autouse=True)
+def _default_language():
+    """Every test starts in the site's default language (German). A request that ends in an
+    exception (a test of a failing write) leaves the language its view activated behind."""
+    from django.conf import settings
+    from django.utils import translation
+
+    translation.activate(settings.LANGUAGE_CODE)
+    yield
+    translation.deactivate()

@@ -1,11 +1,12 @@
 """Recording purchases, awarding their points (in the worker) and reversing them on returns."""
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.utils import timezone
@@ -31,6 +32,7 @@ from programs.models import (
     MembershipStatus,
     Partner,
     PointLot,
+    Program,
     Purchase,
     PurchaseLine,
     PurchaseStatus,
@@ -79,12 +81,101 @@ def _same_purchase(p: Purchase, membership: Membership, amount: Decimal, currenc
     return p.membership_id == membership.pk and p.amount == amount and p.currency == currency
 
 
-def _rules_for(program_id: int):
-    return list(EarnRule.objects.filter(program_id=program_id, is_active=True))
+# Earn rules and campaigns per program, for the points a purchase is *expected* to earn
+# when it is received (the worker computes the points it awards from fresh rows). Cached
+# for EARNING_CACHE_SECONDS: a rule or campaign changed in the admin shows in
+# ``points_expected`` within that time, or at once after ``program_earning_forget``.
+EARNING_CACHE_SECONDS = 10
 
 
-def _campaigns_for(program_id: int):
-    return list(Campaign.objects.filter(program_id=program_id, is_active=True))
+def _earning_key(program: Program) -> str:
+    # created_at too: a test database may give a new program the id of a rolled-back one
+    stamp = program.created_at.timestamp() if program.created_at else ""
+    return f"program_earning:{program.pk}:{stamp}"
+
+
+def program_earning(program: Program) -> tuple[list[EarnRule], list[Campaign]]:
+    """The program's active earn rules and campaigns (cached, see above)."""
+    key = _earning_key(program)
+    found = cache.get(key)
+    if found is None:
+        found = (
+            list(EarnRule.objects.filter(program_id=program.pk, is_active=True)),
+            list(Campaign.objects.filter(program_id=program.pk, is_active=True)),
+        )
+        cache.set(key, found, EARNING_CACHE_SECONDS)
+    return found
+
+
+def program_earning_forget(program: Program) -> None:
+    """Drop the cached earn rules and campaigns of ``program`` (after an edit)."""
+    cache.delete(_earning_key(program))
+
+
+def partner_program_ids(partner: Partner) -> set[int]:
+    return set(partner.programs.values_list("pk", flat=True))
+
+
+def purchase_check(
+    *,
+    membership: Membership,
+    program_ids: Collection[int],
+    amount: Decimal,
+    currency: str,
+    occurred_at: datetime,
+    lines: Sequence[LineData],
+    now: datetime,
+) -> None:
+    """Everything a purchase must satisfy before it is stored, in a fixed order, so one
+    purchase gets the same error alone (``purchase_record``) or in a batch
+    (``purchases_batch``). ``program_ids``: the recording partner's programs."""
+    program = membership.program
+    if membership.status != MembershipStatus.ACTIVE:
+        raise MembershipInactive()
+    if program.pk not in program_ids:
+        raise ProgramMismatch()
+    if currency != program.currency:
+        raise CurrencyMismatch(
+            f"This program counts in {program.currency}; the purchase is in {currency}.",
+            field="currency",
+        )
+    money_check(amount, currency)
+    if occurred_at > now + MAX_FUTURE_SKEW:
+        raise InvalidAmount("occurred_at lies in the future.", field="occurred_at")
+    for line in lines:
+        money_check(line.unit_price, currency, field="unit_price", allow_zero=True)
+        if line.quantity <= 0:
+            raise InvalidAmount("quantity must be at least 1.", field="quantity")
+    if lines:
+        total = sum((line.amount for line in lines), Decimal(0))
+        if total != amount:
+            raise InvalidAmount(
+                f"The lines add up to {total} but the amount is {amount}; they must match.",
+                field="lines",
+            )
+
+
+def purchase_expected_points(
+    *,
+    membership: Membership,
+    amount: Decimal,
+    occurred_at: datetime,
+    lines: Sequence[LineData],
+    earning: tuple[list[EarnRule], list[Campaign]] | None = None,
+) -> int:
+    """The points a purchase is expected to earn, as it is received. ``earning``: the
+    program's ``program_earning`` if the caller has it already."""
+    program = membership.program
+    rules, campaigns = earning or program_earning(program)
+    return purchase_points(
+        program=program,
+        amount=amount,
+        lines=[LineInput(amount=li.amount, category=li.category, sku=li.sku) for li in lines],
+        occurred_at=occurred_at,
+        tier_multiplier=membership.tier.earn_multiplier if membership.tier else Decimal(1),
+        rules=rules,
+        campaigns=campaigns,
+    ).total
 
 
 def purchase_record(
@@ -100,55 +191,35 @@ def purchase_record(
     device_id: str = "",
     ip_address: str | None = None,
     award_now: bool = False,
+    known_program_ids: Collection[int] | None = None,
 ) -> tuple[Purchase, bool]:
     """Store a purchase as received and enqueue its award after commit.
 
     Idempotent on (partner, order_id): the same order again returns the stored purchase
     (``created`` False); the same order id with another member or amount is a conflict.
+    The unique constraint answers whether the order is new: the insert is tried first and
+    the stored purchase read only when it refuses. A new purchase is returned with its
+    lines (``purchase.lines.all()`` needs no query). ``known_program_ids``: programs the
+    caller has just read as the partner's (e.g. with the member's memberships), which
+    saves reading them again.
     """
     program = membership.program
     if not partner.is_active:
         raise PartnerInactive(f"Partner {partner.name} is deactivated; it cannot record purchases.")
-    if membership.status != MembershipStatus.ACTIVE:
-        raise MembershipInactive()
-    if not partner.programs.filter(pk=program.pk).exists():
-        raise ProgramMismatch()
-    if currency != program.currency:
-        raise CurrencyMismatch(
-            f"This program counts in {program.currency}; the purchase is in {currency}.",
-            field="currency",
-        )
-    money_check(amount, currency)
-    if occurred_at > timezone.now() + MAX_FUTURE_SKEW:
-        raise InvalidAmount("occurred_at lies in the future.", field="occurred_at")
-    for line in lines:
-        money_check(line.unit_price, currency, field="unit_price", allow_zero=True)
-        if line.quantity <= 0:
-            raise InvalidAmount("quantity must be at least 1.", field="quantity")
-    if lines and sum((line.amount for line in lines), Decimal(0)) != amount:
-        total = sum((line.amount for line in lines), Decimal(0))
-        raise InvalidAmount(
-            f"The lines add up to {total} but the amount is {amount}; they must match.",
-            field="lines",
-        )
-
-    existing = Purchase.objects.filter(partner=partner, order_id=order_id).first()
-    if existing:
-        if not _same_purchase(existing, membership, amount, currency):
-            raise IdempotencyConflict(
-                f"Order {order_id} was already recorded with other data.", field="order_id"
-            )
-        return existing, False
-
-    expected = purchase_points(
-        program=program,
+    purchase_check(
+        membership=membership,
+        program_ids=(
+            partner_program_ids(partner) if known_program_ids is None else known_program_ids
+        ),
         amount=amount,
-        lines=[LineInput(amount=li.amount, category=li.category, sku=li.sku) for li in lines],
+        currency=currency,
         occurred_at=occurred_at,
-        tier_multiplier=membership.tier.earn_multiplier if membership.tier else Decimal(1),
-        rules=_rules_for(program.pk),
-        campaigns=_campaigns_for(program.pk),
-    ).total
+        lines=lines,
+        now=timezone.now(),
+    )
+    expected = purchase_expected_points(
+        membership=membership, amount=amount, occurred_at=occurred_at, lines=lines
+    )
     try:
         with transaction.atomic():
             purchase = Purchase.objects.create(
@@ -164,7 +235,7 @@ def purchase_record(
                 device_id=device_id,
                 ip_address=ip_address,
             )
-            PurchaseLine.objects.bulk_create(
+            stored_lines = PurchaseLine.objects.bulk_create(
                 PurchaseLine(
                     purchase=purchase,
                     line_no=number,
@@ -185,6 +256,7 @@ def purchase_record(
                 f"Order {order_id} was already recorded with other data.", field="order_id"
             ) from None
         return existing, False
+    purchase_lines_known(purchase, stored_lines)
 
     if award_now:
         purchases_award([purchase.pk])
@@ -195,6 +267,17 @@ def purchase_record(
         # a broker outage leaves the purchase received, for the sweeper
         enqueue_after_commit(award_purchases_task, [purchase.pk])
     return purchase, True
+
+
+def purchase_lines_known(purchase: Purchase, lines: list[PurchaseLine]) -> None:
+    """Let ``purchase.lines.all()`` answer with ``lines`` just written, without a query."""
+    queryset = purchase.lines.all()
+    queryset._result_cache = lines
+    queryset._prefetch_done = True
+    purchase._prefetched_objects_cache = {
+        **getattr(purchase, "_prefetched_objects_cache", {}),
+        "lines": queryset,
+    }
 
 
 def purchases_award(purchase_ids: Sequence[int]) -> int:

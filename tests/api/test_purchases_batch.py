@@ -172,7 +172,7 @@ def test_the_number_of_queries_does_not_grow_with_the_batch(
 def test_an_order_id_stored_meanwhile_by_another_request_is_settled_per_item(
     api, partner, members, monkeypatch
 ):
-    points = purchases_batch.purchase_points
+    points = purchases_batch.purchase_expected_points
     membership = Membership.objects.get(customer__email="a-m-2@example.com")
     raced = []
 
@@ -190,7 +190,7 @@ def test_an_order_id_stored_meanwhile_by_another_request_is_settled_per_item(
             )
         return points(**kwargs)
 
-    monkeypatch.setattr(purchases_batch, "purchase_points", another_request_meanwhile)
+    monkeypatch.setattr(purchases_batch, "purchase_expected_points", another_request_meanwhile)
     body = batch(
         api,
         [
@@ -204,19 +204,18 @@ def test_an_order_id_stored_meanwhile_by_another_request_is_settled_per_item(
     assert sorted(Purchase.objects.values_list("order_id", flat=True)) == ["R-1", "R-2", "R-3"]
 
 
-def test_a_failed_bulk_insert_leaves_nothing_and_is_settled_per_item(
-    api, partner, members, monkeypatch
-):
-    def lines_fail(pending):
-        Purchase.objects.bulk_create([entry.purchase for entry in pending])
+def test_a_failed_insert_of_the_lines_leaves_no_purchase_behind(api, partner, members, monkeypatch):
+    def lines_fail(rows):
         raise IntegrityError("lines refused")
 
-    monkeypatch.setattr(purchases_batch, "_insert", lines_fail)
+    monkeypatch.setattr(purchases_batch, "_insert_lines", lines_fail)
+    with pytest.raises(IntegrityError):
+        batch(api, [{"member": "m-1", "order_id": "H-1", "amount": "59.80", "lines": LINES}])
+    assert not Purchase.objects.exists()  # the purchases' insert was rolled back with it
+    monkeypatch.undo()
     body = batch(api, [{"member": "m-1", "order_id": "H-1", "amount": "59.80", "lines": LINES}])
     assert body["results"][0]["result"] == "created"
-    purchase = Purchase.objects.get()  # the bulk rows were rolled back, not kept twice
-    assert purchase.pk == body["results"][0]["purchase"]["id"]
-    assert purchase.lines.count() == 2
+    assert Purchase.objects.get().lines.count() == 2
 
 
 def test_a_null_character_in_one_member_id_fails_only_that_item(api, members):
@@ -229,3 +228,41 @@ def test_a_null_character_in_one_member_id_fails_only_that_item(api, members):
     )
     assert [r["result"] for r in body["results"]] == ["error", "created"]
     assert body["results"][0]["problem"]["errors"][0]["field"] == "member"
+
+
+def test_a_batch_stores_the_same_rows_as_single_requests(api, members):
+    """The batch writes its rows with its own insert: every column as POST /purchases."""
+    item = {"member": "m-1", "order_id": "S-1", "amount": "59.80", "lines": LINES}
+    item["occurred_at"] = "2025-03-01T10:00:00Z"
+    item["signals"] = {"payment_fingerprint": "fp-1", "device_id": "d-1"}
+    assert api.post("/api/v1/purchases", item, format="json").status_code == 202
+    batch(api, [{**item, "order_id": "S-2"}])
+    single, batched = (Purchase.objects.filter(order_id=o).values().get() for o in ("S-1", "S-2"))
+    for row in (single, batched):
+        for name in ("id", "order_id", "received_at"):
+            row.pop(name)
+    assert batched == single
+    lines = [
+        list(Purchase.objects.get(order_id=o).lines.values(
+            "line_no", "sku", "category", "quantity", "unit_price", "amount",
+            "refunded_quantity", "points",
+        ))
+        for o in ("S-1", "S-2")
+    ]  # fmt: skip
+    assert lines[0] == lines[1]
+    assert len(lines[0]) == 2
+
+
+def test_a_batch_costs_the_same_queries_for_one_or_many_items(
+    api, members, django_assert_max_num_queries
+):
+    batch(api, [{"member": "m-1", "order_id": "W-0", "amount": "1.00"}])  # the key is cached
+    items = [
+        {"member": f"m-{1 + n % 2}", "order_id": f"W-{n}", "amount": "59.80", "lines": LINES}
+        for n in range(1, 51)
+    ]
+    # links, memberships, programs, tiers, the partner's programs, purchases, lines,
+    # earn rules and campaigns (then cached), and the transaction
+    with django_assert_max_num_queries(12):
+        body = batch(api, items)
+    assert body["summary"] == {"created": 50, "duplicate": 0, "error": 0}

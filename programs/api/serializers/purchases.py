@@ -1,5 +1,8 @@
 """Purchases, the batch envelope and refunds."""
 
+import re
+
+from django.conf import settings
 from django.utils import timezone
 from rest_framework import serializers
 
@@ -63,6 +66,132 @@ class PurchaseInput(StrictSerializer):
         if value > timezone.now() + MAX_FUTURE_SKEW:
             raise serializers.ValidationError("Must not lie in the future.", code="future")
         return value
+
+
+_WHOLE_DIGITS = settings.MONEY_MAX_DIGITS - settings.MONEY_DECIMAL_PLACES
+_AMOUNT = re.compile(rf"[0-9]{{1,{_WHOLE_DIGITS}}}(\.[0-9]{{1,{settings.MONEY_DECIMAL_PLACES}}})?")
+_SLUG = re.compile(r"[-a-zA-Z0-9_]{1,50}")
+_CURRENCY = re.compile(r"[A-Z]{3}")
+_PURCHASE_FIELDS = frozenset(PurchaseInput._declared_fields)
+_LINE_FIELDS = frozenset(PurchaseLineInput._declared_fields)
+_SIGNAL_FIELDS = frozenset(PurchaseSignalsInput._declared_fields)
+_LINES_MAX = 500
+
+
+def _plain_text(value, max_length: int, *, blank: bool = False) -> bool:
+    """Printable ASCII without surrounding blanks: what ``CharField`` would return as is."""
+    return (
+        isinstance(value, str)
+        and len(value) <= max_length
+        and (blank or value != "")
+        and value.isascii()
+        and value.isprintable()
+        and value == value.strip()
+    )
+
+
+class PurchaseInputFast:
+    """``PurchaseInput.run_validation`` for the plain, valid bodies that make up nearly all
+    traffic, at a fraction of DRF's cost per field (a 1,000-purchase batch spent most of
+    its Python time in it). Returns the same validated data the serializer would, or None
+    for anything it is not sure about (any error, unusual text, a JSON number as amount,
+    an IP address): the caller then runs the serializer, which gives the answer and the
+    precise errors. The conversions that matter (amounts, the date-time) are done by the
+    serializer's own fields."""
+
+    def __init__(self, serializer: PurchaseInput):
+        fields = serializer.fields
+        self.amount = fields["amount"]
+        self.occurred_at = fields["occurred_at"]
+        self.unit_price = fields["lines"].child.fields["unit_price"]
+
+    def __call__(self, data) -> dict | None:
+        if not isinstance(data, dict) or not _PURCHASE_FIELDS.issuperset(data):
+            return None
+        member, order_id = data.get("member"), data.get("order_id")
+        if not (_plain_text(member, 100) and _plain_text(order_id, 100)):
+            return None
+        amount = self._amount(data.get("amount"), self.amount)
+        if amount is None:
+            return None
+        out = {"member": member, "order_id": order_id, "amount": amount}
+        if "program" in data:
+            if not (isinstance(data["program"], str) and _SLUG.fullmatch(data["program"])):
+                return None
+            out["program"] = data["program"]
+        if "currency" in data:
+            if not (isinstance(data["currency"], str) and _CURRENCY.fullmatch(data["currency"])):
+                return None
+            out["currency"] = data["currency"]
+        if "occurred_at" in data:
+            occurred_at = self._occurred_at(data["occurred_at"])
+            if occurred_at is None:
+                return None
+            out["occurred_at"] = occurred_at
+        if "lines" in data:
+            lines = self._lines(data["lines"])
+            if lines is None:
+                return None
+            out["lines"] = lines
+        if "signals" in data:
+            signals = self._signals(data["signals"])
+            if signals is None:
+                return None
+            out["signals"] = signals
+        return out
+
+    @staticmethod
+    def _amount(value, field):
+        if not (isinstance(value, str) and value.isascii() and _AMOUNT.fullmatch(value)):
+            return None
+        try:
+            return field.to_internal_value(value)  # refuses a zero unless allow_zero
+        except serializers.ValidationError:
+            return None
+
+    def _occurred_at(self, value):
+        if not (isinstance(value, str) and value.isascii() and value.isprintable()):
+            return None
+        try:
+            parsed = self.occurred_at.to_internal_value(value)
+        except serializers.ValidationError:
+            return None
+        return None if parsed > timezone.now() + MAX_FUTURE_SKEW else parsed
+
+    def _lines(self, value) -> list | None:
+        if not isinstance(value, list) or len(value) > _LINES_MAX:
+            return None
+        lines = []
+        for line in value:
+            if not isinstance(line, dict) or not _LINE_FIELDS.issuperset(line):
+                return None
+            sku, category = line.get("sku", ""), line.get("category", "")
+            quantity = line.get("quantity", 1)
+            if not (_plain_text(sku, 64, blank=True) and _plain_text(category, 64, blank=True)):
+                return None
+            if type(quantity) is not int or not 1 <= quantity <= 1_000_000:
+                return None
+            unit_price = self._amount(line.get("unit_price"), self.unit_price)
+            if unit_price is None:
+                return None
+            lines.append(
+                {"sku": sku, "category": category, "quantity": quantity, "unit_price": unit_price}
+            )
+        return lines
+
+    @staticmethod
+    def _signals(value) -> dict | None:
+        if not isinstance(value, dict) or not _SIGNAL_FIELDS.issuperset(value):
+            return None
+        fingerprint = value.get("payment_fingerprint", "")
+        device_id = value.get("device_id", "")
+        if not (
+            _plain_text(fingerprint, 128, blank=True) and _plain_text(device_id, 128, blank=True)
+        ):
+            return None
+        if value.get("ip_address") is not None:  # normalised by IPAddressField: leave to it
+            return None
+        return {"payment_fingerprint": fingerprint, "device_id": device_id, "ip_address": None}
 
 
 def money_errors(attrs: dict, currency: str) -> dict:

@@ -14,11 +14,8 @@ from programs.api.exceptions import MemberNotEnrolled, PayloadTooLarge
 from programs.api.permissions import HasApiKeyScope
 from programs.api.throttling import ApiKeyRateThrottle
 from programs.models import ApiKey, Membership, Partner, PartnerCustomer, Program
-from programs.selectors import (
-    partner_member_get,
-    partner_member_memberships,
-    partner_programs,
-)
+from programs.selectors import partner_member_get, partner_programs
+from programs.services.partner_members import partner_member_memberships_fast
 
 logger = logging.getLogger("programs.api")
 BODY_METHODS = {"POST", "PUT", "PATCH"}
@@ -108,7 +105,13 @@ class PartnerAPIView(GenericAPIView):
         self, link: PartnerCustomer, slug: str | None, *, field: str = "program"
     ) -> Membership:
         """The member's membership in program ``slug``, or in their only program with you."""
-        memberships = link.customer.visible_memberships
+        return self.membership_choose(link.customer.visible_memberships, slug, field=field)
+
+    def membership_choose(
+        self, memberships: list[Membership], slug: str | None, *, field: str = "program"
+    ) -> Membership:
+        """Of a member's visible ``memberships``: the one in program ``slug``, or the only
+        one; else the error that says why not."""
         if slug:
             found = [m for m in memberships if m.program.slug == slug]
             if found:
@@ -130,7 +133,7 @@ class PartnerAPIView(GenericAPIView):
         """The member's visible memberships (only the one in ``slug`` if given) in one
         query. When none is found, ``member_link`` and ``member_membership`` answer, so the
         errors stay the same."""
-        memberships = partner_member_memberships(partner=self.partner, external_id=external_id)
+        memberships = partner_member_memberships_fast(partner=self.partner, external_id=external_id)
         if slug:
             memberships = [m for m in memberships if m.program.slug == slug]
         if memberships:

@@ -2,7 +2,6 @@
 
 from collections.abc import Callable
 
-from django.db.models import prefetch_related_objects
 from django.urls import reverse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -20,6 +19,7 @@ from programs.api.serializers.purchases import (
     PurchaseBatchResultSerializer,
     PurchaseBatchSchema,
     PurchaseInput,
+    PurchaseInputFast,
     PurchaseSerializer,
     RefundInput,
     RefundResultSerializer,
@@ -27,14 +27,13 @@ from programs.api.serializers.purchases import (
 )
 from programs.api.views.base import PartnerAPIView
 from programs.errors import LoyaltyError
-from programs.models import Membership, PartnerCustomer, Purchase, PurchaseLine, Refund
-from programs.selectors import (
-    partner_member_get,
-    partner_member_memberships,
-    partner_members,
-    partner_purchases,
-)
+from programs.models import Membership, Purchase, Refund
+from programs.selectors import partner_member_get, partner_purchases
 from programs.services.ledger import Actor
+from programs.services.partner_members import (
+    partner_member_memberships_fast,
+    partner_members_memberships,
+)
 from programs.services.purchases import LineData, RefundLine, purchase_record, purchase_refund
 from programs.services.purchases_batch import PurchaseItem, purchases_record_many
 
@@ -64,19 +63,15 @@ class PurchaseRecorder:
     """Validates one purchase body and records it; shared by the single and batch views."""
 
     def __init__(
-        self,
-        view: PartnerAPIView,
-        member_lookup: Callable[[str], PartnerCustomer | None],
-        membership_lookup: Callable[[str, str | None], Membership | None] | None = None,
+        self, view: PartnerAPIView, memberships_of: Callable[[str], list[Membership] | None]
     ):
         self.view = view
-        self.member_lookup = member_lookup
-        # Optional fast path: the membership straight away, or None to fall back to
-        # ``member_lookup`` (which also gives the precise error).
-        self.membership_lookup = membership_lookup
+        # The member's visible memberships by external id, or None for no such member.
+        self.memberships_of = memberships_of
         # One serializer for every item: building its fields (a deep copy) per item would
         # cost more than the rest of a 1000-item batch.
         self.input = PurchaseInput()
+        self.fast_input = PurchaseInputFast(self.input)
 
     def record(self, body) -> tuple[Purchase, bool]:
         item = self.prepare(body)
@@ -91,12 +86,20 @@ class PurchaseRecorder:
             payment_fingerprint=item.payment_fingerprint,
             device_id=item.device_id,
             ip_address=item.ip_address,
+            # the membership was found among the partner's programs
+            known_program_ids={item.membership.program_id},
         )
 
     def prepare(self, body) -> PurchaseItem:
         """Validate one body and find the member's membership (no writes)."""
-        data = self.input.run_validation(body)
-        membership = self.membership(data["member"], data.get("program"))
+        data = self.fast_input(body) or self.input.run_validation(body)
+        memberships = self.memberships_of(data["member"])
+        if memberships is None:
+            raise ValidationError(
+                {"member": ["You have no member with this external id; enroll them first."]},
+                code="member_not_found",
+            )
+        membership = self.view.membership_choose(memberships, data.get("program"))
         currency = data.get("currency") or membership.program.currency
         if errors := money_errors(data, currency):
             raise ValidationError(errors, code="max_decimal_places")
@@ -121,19 +124,6 @@ class PurchaseRecorder:
             device_id=signals.get("device_id", ""),
             ip_address=signals.get("ip_address"),
         )
-
-    def membership(self, external_id: str, slug: str | None) -> Membership:
-        if self.membership_lookup is not None:
-            found = self.membership_lookup(external_id, slug)
-            if found is not None:
-                return found
-        link = self.member_lookup(external_id)
-        if link is None:
-            raise ValidationError(
-                {"member": ["You have no member with this external id; enroll them first."]},
-                code="member_not_found",
-            )
-        return self.view.member_membership(link, slug)
 
 
 class PurchaseCreateView(PartnerAPIView):
@@ -161,19 +151,14 @@ class PurchaseCreateView(PartnerAPIView):
     )
     @idempotent
     def post(self, request):
-        recorder = PurchaseRecorder(self, self._member, self._membership)
-        purchase, created = recorder.record(request.data)
+        purchase, created = PurchaseRecorder(self, self._memberships).record(request.data)
         if not created:
             body = PurchaseSerializer(
                 partner_purchases(partner=self.partner).get(pk=purchase.pk)
             ).data
             return Response(body, status=status.HTTP_200_OK)
-        # Just written: no need to read it back. Only its lines, if it has any.
+        # Just written: no need to read it back (``purchase_record`` gives it its lines).
         purchase.member_external_id = request.data["member"]
-        if request.data.get("lines"):
-            prefetch_related_objects([purchase], "lines")
-        else:
-            purchase._prefetched_objects_cache = {"lines": PurchaseLine.objects.none()}
         purchase._prefetched_objects_cache["refunds"] = Refund.objects.none()
         body = PurchaseSerializer(purchase).data
         return Response(
@@ -182,15 +167,16 @@ class PurchaseCreateView(PartnerAPIView):
             headers={"Location": reverse("api:purchase-detail", kwargs={"id": purchase.pk})},
         )
 
-    def _member(self, external_id: str) -> PartnerCustomer | None:
-        return partner_member_get(partner=self.partner, external_id=external_id)
-
-    def _membership(self, external_id: str, slug: str | None) -> Membership | None:
-        """The member's one membership (in ``slug`` if given) in one query, else None."""
-        memberships = partner_member_memberships(partner=self.partner, external_id=external_id)
-        if slug:
-            memberships = [m for m in memberships if m.program.slug == slug]
-        return memberships[0] if len(memberships) == 1 else None
+    def _memberships(self, external_id: str) -> list[Membership] | None:
+        """The member's visible memberships in one query; only when there are none, a
+        second tells an unknown member (None) from one without memberships."""
+        memberships = partner_member_memberships_fast(
+            partner=self.partner, external_id=external_id, related=("program", "tier")
+        )
+        if memberships:
+            return memberships
+        link = partner_member_get(partner=self.partner, external_id=external_id)
+        return None if link is None else link.customer.visible_memberships
 
 
 class PurchaseBatchView(PartnerAPIView):
@@ -225,11 +211,8 @@ class PurchaseBatchView(PartnerAPIView):
             and isinstance(i.get("member"), str)
             and "\x00" not in i["member"]
         }
-        links = {
-            link.external_id: link
-            for link in partner_members(partner=self.partner).filter(external_id__in=external_ids)
-        }
-        recorder = PurchaseRecorder(self, links.get)
+        memberships = partner_members_memberships(partner=self.partner, external_ids=external_ids)
+        recorder = PurchaseRecorder(self, memberships.get)
         errors, prepared = {}, {}
         for index, item in enumerate(items):
             try:
@@ -257,14 +240,14 @@ class PurchaseBatchView(PartnerAPIView):
                     "purchase": {
                         "id": purchase.pk,
                         "order_id": purchase.order_id,
-                        "status": purchase.status,
+                        "status": str(purchase.status),
                         "points_expected": purchase.points_expected,
                     },
                 }
             )
-        return Response(
-            PurchaseBatchResultSerializer({"results": results, "summary": summary}).data
-        )
+        # Plain values already in the shape of PurchaseBatchResultSerializer (which
+        # documents the answer): serializing 1,000 results through it cost ~50 ms.
+        return Response({"results": results, "summary": summary})
 
 
 class PurchaseDetailView(PartnerAPIView):
