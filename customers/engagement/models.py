@@ -31,6 +31,15 @@ def _scale(label, default, help_text):
     )
 
 
+class RecentScoresField(models.Field):
+    """Daily scores in hundredths of a point: ``smallint[]`` on PostgreSQL, written and
+    read by the recompute's SQL only (``customers.engagement.nightly``); elsewhere a
+    column that stays empty."""
+
+    def db_type(self, connection):
+        return "smallint[]" if connection.vendor == "postgresql" else "text"
+
+
 class EngagementWeights(models.Model):
     """The one set of weights and constants of the engagement score (a singleton, pk=1).
 
@@ -102,7 +111,13 @@ class EngagementWeights(models.Model):
 
 
 class EngagementScore(models.Model):
-    """The latest score of a membership (0-100) with its components (each 0-1)."""
+    """The latest score of a membership (0-100) with its components (each 0-1).
+
+    Every row is rewritten every night, so no index covers a column that changes (the
+    score, the flag, the components): the update then stays on its page (a HOT update,
+    no index entries to add), which the table's fill factor of 45 leaves room for
+    (migration 0003). ``recent_scores`` caches the daily scores of the churn-drop window
+    so that the recompute need not read the history (PostgreSQL only)."""
 
     membership = models.OneToOneField(
         "programs.Membership",
@@ -127,17 +142,18 @@ class EngagementScore(models.Model):
     redemptions = models.FloatField(_("redemptions"))
     churn_risk = models.BooleanField(_("churn risk"), default=False)
     computed_at = models.DateTimeField(_("computed"))
+    # The scores of the churn-drop window in hundredths of a point, newest first: element
+    # k (from 1) is the score of ``recent_scores_day`` - (k - 1) days, NULL for a day
+    # without a recompute; exactly ``churn_drop_days`` elements. Written and read by the
+    # PostgreSQL recompute only (customers.engagement.scores); the history is the truth
+    # it is rebuilt from.
+    recent_scores = RecentScoresField(null=True, editable=False)
+    recent_scores_day = models.DateField(null=True, editable=False)
 
     class Meta:
         verbose_name = _("engagement score")
         verbose_name_plural = _("engagement scores")
         ordering = ["score"]
-        indexes = [
-            # Only the flagged few: cheap to keep up during the nightly million-row upsert.
-            models.Index(
-                fields=["score"], condition=models.Q(churn_risk=True), name="engagement_at_risk"
-            ),
-        ]
 
     def __str__(self) -> str:
         return f"{self.membership_id}: {self.score}"

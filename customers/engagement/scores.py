@@ -28,16 +28,22 @@ A customer's score is the best of their memberships' scores
 (``customers.selectors.customer_engagement``).
 
 Churn risk: the score is below ``churn_threshold``, or it is at least ``churn_drop``
-points below the best daily score of the previous ``churn_drop_days`` days.
+points below the best daily score of the previous ``churn_drop_days`` days (the days
+before today; a rerun on the same day replaces today's score, it is not compared with it).
 
-History: one ``EngagementScoreDay`` row per membership and day, upserted, so a second
-recompute on the same day replaces that day's value.
+History: one ``EngagementScoreDay`` row per membership and day, so a second recompute on
+the same day replaces that day's value. Every day is written, not only days on which the
+score changed: the decay moves almost every score every day (99.9 % of 100,000 seeded
+members from one day to the next), so carrying values forward would save nothing.
 
-The recompute is a fixed number of statements, whatever the number of customers: the
-components come from grouped aggregates joined to the memberships, and the results are
-written with ``INSERT ... SELECT ... ON CONFLICT DO UPDATE`` (PostgreSQL and SQLite). On
-PostgreSQL the scores are first computed into a temporary table, because only a statement
-that does not write gets a parallel plan (``recompute_statements``).
+One recompute runs at a time (it locks the weights row). It is a fixed number of
+statements, whatever the number of customers: the components come from grouped
+aggregates joined to the memberships. On PostgreSQL the scores are computed into a
+temporary table, because only a statement that does not write gets a parallel plan, and
+one statement writes the scores, the churn flags and the day's history from it; the
+churn-drop window is cached in the score rows (``customers.engagement.nightly``). On
+SQLite the scores are upserted with the window read from the history, then the history
+is upserted from the scores (``recompute_statements``).
 """
 
 import math
@@ -47,6 +53,7 @@ from django.apps import apps
 from django.db import connection, transaction
 from django.utils import timezone
 
+from customers.engagement import nightly
 from customers.models import (
     EngagementScore,
     EngagementScoreDay,
@@ -54,7 +61,6 @@ from customers.models import (
     PortalActivityDay,
 )
 
-SCRATCH = "engagement_scored"  # the temporary table of a PostgreSQL recompute
 COMPONENTS = (
     "recency",
     "frequency",
@@ -126,39 +132,38 @@ def engagement_recompute(now: datetime | None = None) -> int:
     """Recompute every membership's score and today's history row. Returns the number
     of memberships scored."""
     now = now or timezone.now()
-    statements = recompute_statements(now)
     with transaction.atomic(), connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            # Compiling the big statement (JIT) costs more than it saves, and the hash
-            # joins over a million rows want memory rather than temporary files. The
-            # commit need not wait for its WAL flush: the scores are derived data, and a
-            # crash right after the commit loses at most this run, which the next one
-            # (or a rerun) repeats.
-            cursor.execute(
-                "SELECT set_config('jit', 'off', true), set_config('work_mem', '256MB', true),"
-                " set_config('synchronous_commit', 'off', true)"
-            )
-            (compute, params), *writes = statements
-            cursor.execute(compute, params)
-            scored = cursor.rowcount
-            for statement, params in writes:
+        # One recompute at a time (the nightly task and the admin's button): the second
+        # waits here and then starts from what the first wrote.
+        weights, _ = EngagementWeights.objects.select_for_update().get_or_create(
+            pk=EngagementWeights.SINGLETON_ID
+        )
+        if connection.vendor != "postgresql":
+            for statement, params in recompute_statements(now, weights=weights):
                 cursor.execute(statement, params)
-            return scored
-        for statement, params in statements:
+            # SQLite does not count the rows of a WITH ... INSERT
+            return EngagementScore.objects.filter(computed_at=now).count()
+        mode = nightly.window_mode(cursor, today=timezone.localdate(now), weights=weights)
+        (compute, params), *writes = recompute_statements(now, weights=weights, mode=mode)
+        cursor.execute(compute, params)
+        scored = cursor.rowcount
+        for statement, params in writes:
             cursor.execute(statement, params)
-    # SQLite does not count the rows of a WITH ... INSERT
-    return EngagementScore.objects.filter(computed_at=now).count()
+        return scored
 
 
-def recompute_statements(now: datetime) -> list[tuple[str, list]]:
+def recompute_statements(
+    now: datetime, *, weights: EngagementWeights | None = None, mode: str = nightly.REBUILD
+) -> list:
     """The statements of a recompute with their parameters.
 
-    PostgreSQL: the scores are computed into a temporary table (a parallel plan; its
-    row count is the number of memberships scored), then one statement writes the
-    score upsert and the day's history upsert from it (a data-modifying CTE); the
-    history skips rows whose value for the day is already the same (a rerun on one
-    day); then the table is dropped. SQLite (no data-modifying CTEs, no parallel
-    plans): the score upsert, then the history upsert from the scores table."""
+    PostgreSQL: the scores and their components are computed into a temporary table (a
+    parallel plan; its row count is the number of memberships scored); when ``mode`` is
+    ``rebuild`` the cached churn-drop windows are rebuilt from the history; then one
+    statement writes the scores, the churn flags and today's history from the table
+    (``customers.engagement.nightly``); then the table is dropped. SQLite (no
+    data-modifying CTEs, no parallel plans): the score upsert with the drop window read
+    from the history, then the history upsert from the scores table."""
     from programs.models import (
         Membership,
         Purchase,
@@ -169,7 +174,7 @@ def recompute_statements(now: datetime) -> list[tuple[str, list]]:
         ReferralStatus,
     )
 
-    w = engagement_weights()
+    w = weights or engagement_weights()
     sql = _Sql(now, w.half_life_days)
     surveys = _survey_table()
     weights = {name: float(getattr(w, name)) for name in COMPONENTS}
@@ -203,17 +208,12 @@ def recompute_statements(now: datetime) -> list[tuple[str, list]]:
         f"""redemptions AS {sql.materialized} (
             SELECT membership_id AS mid, SUM({sql.decay("created_at")}) AS d
             FROM {redemption} WHERE status <> %s GROUP BY membership_id)""",  # noqa: S608 - interpolates only our table names and numbers
-        f"""drops AS {sql.materialized} (
-            SELECT membership_id AS mid, MAX(score) AS best
-            FROM {history} WHERE day >= %s AND day < %s GROUP BY membership_id)""",  # noqa: S608 - interpolates only our table names and numbers
     ]
     today = timezone.localdate(now)
     params: list = [
         PurchaseStatus.AWARDED.value,
         ReferralStatus.REWARDED.value,
         RedemptionStatus.CANCELLED.value,
-        connection.ops.adapt_datefield_value(today - timezone.timedelta(days=w.churn_drop_days)),
-        connection.ops.adapt_datefield_value(today),
     ]
     if surveys:
         table, member_column, time_column = surveys
@@ -250,58 +250,52 @@ def recompute_statements(now: datetime) -> list[tuple[str, list]]:
             FROM components c)"""  # noqa: S608 - interpolates only our table names and numbers
     )
     columns = ", ".join(COMPONENTS)
-    churn = f"""CASE WHEN s.score < {_num(w.churn_threshold)}
-                      OR (d.best IS NOT NULL AND d.best - s.score >= {_num(w.churn_drop)})
-                    THEN TRUE ELSE FALSE END"""
-    updates = ", ".join(
-        f"{name} = excluded.{name}"
-        for name in ("customer_id", "score", *COMPONENTS, "churn_risk", "computed_at")
-    )
-    score_insert = f"""
-        INSERT INTO {score_table}
-            (membership_id, customer_id, score, {columns}, churn_risk, computed_at)"""
-    score_conflict = f"ON CONFLICT (membership_id) DO UPDATE SET {updates}"
-    history_insert = f"INSERT INTO {history} (membership_id, day, score, churn_risk)"
-    history_conflict = """ON CONFLICT (membership_id, day) DO UPDATE
-            SET score = excluded.score, churn_risk = excluded.churn_risk"""
+    score_columns = f"customer_id, score, {columns}, churn_risk, computed_at"
     at = connection.ops.adapt_datetimefield_value(now)
     day = connection.ops.adapt_datefield_value(today)
     if connection.vendor == "postgresql":
-        # Compute into a temporary table, then write from it: a statement that writes
-        # (INSERT ... SELECT, data-modifying CTEs) never gets a parallel plan, while
-        # CREATE TABLE ... AS does, and the aggregates over the purchases are its bulk.
-        # The writes go in membership order, so the index pages are visited in order.
         compute = f"""
-            CREATE TEMPORARY TABLE {SCRATCH} ON COMMIT DROP AS
+            CREATE TEMPORARY TABLE {nightly.SCRATCH} ON COMMIT DROP AS
             WITH {", ".join(ctes)}
-            SELECT s.mid, s.cid, s.score, {", ".join(f"s.{name}" for name in COMPONENTS)},
-                   {churn} AS churn_risk
-            FROM scored s LEFT JOIN drops d ON d.mid = s.mid"""  # noqa: S608 - interpolates only our table names and numbers
-        write = f"""
-            WITH upserted AS (
-                {score_insert}
-                SELECT mid, cid, score, {columns}, churn_risk, %s FROM {SCRATCH}
-                ORDER BY mid
-                {score_conflict})
-            {history_insert}
-            SELECT mid, %s, score, churn_risk FROM {SCRATCH}
-            ORDER BY mid
-            {history_conflict}
-            WHERE ({history}.score, {history}.churn_risk)
-                  IS DISTINCT FROM (excluded.score, excluded.churn_risk)"""  # noqa: S608 - interpolates only our table names and numbers
-        return [(compute, params), (write, [at, day]), (f"DROP TABLE {SCRATCH}", [])]
+            SELECT mid, cid, score, {columns} FROM scored"""  # noqa: S608 - interpolates only our table names
+        statements = [(compute, params)]
+        if mode == nightly.REBUILD:
+            statements.append(nightly.rebuild_statement(today=today, weights=w))
+        statements.append(
+            nightly.write_statement(today=today, at=at, weights=w, components=COMPONENTS, mode=mode)
+        )
+        return [*statements, (f"DROP TABLE {nightly.SCRATCH}", [])]
+
+    ctes.append(
+        f"""drops AS (
+            SELECT membership_id AS mid, MAX(score) AS best
+            FROM {history} WHERE day >= %s AND day < %s GROUP BY membership_id)"""  # noqa: S608 - interpolates only our table names and numbers
+    )
+    params += [
+        connection.ops.adapt_datefield_value(today - timezone.timedelta(days=w.churn_drop_days)),
+        day,
+    ]
+    updates = ", ".join(f"{name} = excluded.{name}" for name in score_columns.split(", "))
     upsert = f"""
         WITH {", ".join(ctes)}
-        {score_insert}
+        INSERT INTO {score_table} (membership_id, {score_columns})
         SELECT s.mid, s.cid, s.score, {", ".join(f"s.{name}" for name in COMPONENTS)},
-               {churn}, %s
+               {_churn(w, "d.best")}, %s
         FROM scored s LEFT JOIN drops d ON d.mid = s.mid
         WHERE TRUE
-        {score_conflict}
+        ON CONFLICT (membership_id) DO UPDATE SET {updates}
     """  # noqa: S608 - interpolates only our table names and numbers
     record_day = f"""
-        {history_insert}
+        INSERT INTO {history} (membership_id, day, score, churn_risk)
         SELECT membership_id, %s, score, churn_risk FROM {score_table} WHERE TRUE
-        {history_conflict}
+        ON CONFLICT (membership_id, day) DO UPDATE
+            SET score = excluded.score, churn_risk = excluded.churn_risk
     """  # noqa: S608 - interpolates only our table names and numbers
     return [(upsert, [*params, at]), (record_day, [day])]
+
+
+def _churn(w: EngagementWeights, best: str) -> str:
+    """The churn flag of ``s.score`` against ``best``, the best score of the window."""
+    return f"""CASE WHEN s.score < {_num(w.churn_threshold)}
+                      OR ({best} IS NOT NULL AND {best} - s.score >= {_num(w.churn_drop)})
+                    THEN TRUE ELSE FALSE END"""

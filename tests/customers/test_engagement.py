@@ -42,6 +42,10 @@ def weights(db):
     return w
 
 
+def date_time(year, month, day):
+    return datetime(year, month, day, tzinfo=UTC)
+
+
 def active_since(member, when):
     Membership.objects.filter(pk=member.pk).update(last_activity_at=when)
 
@@ -119,18 +123,22 @@ def test_churn_risk_below_the_threshold(weights, membership):
 
 def test_churn_risk_on_a_sharp_drop(weights, membership, buy):
     weights.churn_threshold = Decimal(0)  # only the drop can flag
+    weights.churn_drop = Decimal(10)
     weights.save()
     buy(membership, "200.00", occurred_at=NOW - timedelta(days=90))
+    active_since(membership, date_time(2026, 5, 20))
+    engagement_recompute(now=date_time(2026, 5, 20))  # active that day: the best day
     active_since(membership, NOW - timedelta(days=90))
-    EngagementScoreDay.objects.create(
-        membership=membership, day=date(2026, 5, 20), score=Decimal("60.00")
-    )
-    engagement_recompute(now=NOW)  # about 24 now: 36 below the best of the window
-    assert EngagementScore.objects.get(membership=membership).churn_risk is True
+    engagement_recompute(now=NOW)
+    best = EngagementScoreDay.objects.get(membership=membership, day=date(2026, 5, 20)).score
+    today = EngagementScore.objects.get(membership=membership)
+    assert best - today.score >= 10  # about 37 then, 24 now
+    assert today.churn_risk is True
     assert EngagementScoreDay.objects.get(membership=membership, day=date(2026, 6, 1)).churn_risk
 
-    EngagementScoreDay.objects.filter(day=date(2026, 5, 20)).update(score=Decimal("40.00"))
-    engagement_recompute(now=NOW)  # 16 below: no sharp drop
+    weights.churn_drop = best - today.score + Decimal("0.01")  # just short of a sharp drop
+    weights.save()
+    engagement_recompute(now=NOW)
     assert EngagementScore.objects.get(membership=membership).churn_risk is False
 
 
@@ -169,3 +177,5 @@ def test_admin_edits_weights_and_recomputes(weights, client, membership):
     assert response.status_code == 200
     assert EngagementScore.objects.filter(membership=membership).exists()
     assert client.get(reverse("admin:customers_engagementscore_changelist")).status_code == 200
+    detail = reverse("admin:customers_engagementscore_change", args=[membership.pk])
+    assert client.get(detail).status_code == 200
