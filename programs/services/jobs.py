@@ -77,8 +77,9 @@ def _expire_lots(lot_filter: Q, now) -> int:
         last_id = rows[-1][0]
         with transaction.atomic():
             memberships = lock_memberships({membership_id for _pk, membership_id in rows})
+            # read again under the locks: a concurrent run or redemption may have got there
             lots = PointLot.objects.filter(lot_filter, pk__in=[pk for pk, _m in rows])
-            total += lots_expire_many(memberships, list(lots), now)
+            total += lots_expire_many(memberships, lots, now)
 
 
 def points_release_due(now=None) -> int:

@@ -15,7 +15,7 @@ from datetime import datetime
 
 from dateutil.relativedelta import relativedelta
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import F
+from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from programs.models import (
@@ -32,6 +32,7 @@ from programs.models import (
     RedemptionOrder,
 )
 from programs.services import events
+from programs.services.bulk import rows_insert, rows_update
 from programs.services.events import event_record
 
 
@@ -337,50 +338,61 @@ def lots_expire(membership: Membership, lots: Iterable[PointLot], now: datetime)
 
 
 def lots_expire_many(
-    memberships: dict[int, Membership], lots: Iterable[PointLot], now: datetime
+    memberships: dict[int, Membership], lots: QuerySet[PointLot], now: datetime
 ) -> int:
     """Expire released lots of several locked memberships, set-based: the same entries,
-    allocations, lot updates and balance caches as ``lots_expire`` per lot, written with one
-    bulk insert or update each. ``lots`` must have been read under the memberships' locks."""
-    pending: list[tuple[PointLot, LedgerEntry]] = []
-    touched: dict[int, Membership] = {}
-    for lot in sorted(lots, key=lambda lot: lot.pk):
-        if lot.expired_at is not None or lot.remaining <= 0:
-            continue
-        membership = memberships[lot.membership_id]
-        available = membership.balance - membership.debt - lot.remaining
-        membership.balance, membership.debt = (available, 0) if available >= 0 else (0, -available)
-        membership.updated_at = now
-        touched[membership.pk] = membership
-        entry = LedgerEntry(
-            membership=membership,
-            kind=EntryKind.EXPIRE,
-            source=EntrySource.SYSTEM,
-            points=-lot.remaining,
-            pending_points=0,
-            balance_after=available,
-            pending_after=membership.pending,
-            actor_type=ActorType.SYSTEM,
-            reason=f"lot {lot.pk}",
-            idempotency_key=f"expire:lot:{lot.pk}",
-            created_at=now,
-        )
-        pending.append((lot, entry))
-    if not pending:
-        return 0
-    entries = LedgerEntry.objects.bulk_create([entry for _lot, entry in pending])
-    LotAllocation.objects.bulk_create(
-        LotAllocation(entry=entry, lot=lot, points=lot.remaining)
-        for (lot, _unsaved), entry in zip(pending, entries, strict=True)
+    allocations, lot updates and balance caches as ``lots_expire`` per lot (lots of one
+    membership in id order, each entry with the running balance after it), written with one
+    statement per table. ``lots`` is read here, so under the memberships' locks; only the
+    lot columns the entries need are loaded, no model instances."""
+    due = (
+        lots.filter(expired_at__isnull=True, remaining__gt=0)
+        .order_by("pk")
+        .values_list("pk", "membership_id", "remaining")
     )
-    expired = sum(lot.remaining for lot, _entry in pending)
-    PointLot.objects.filter(pk__in=[lot.pk for lot, _entry in pending]).update(
+    entries: list[LedgerEntry] = []
+    expired: list[tuple[int, int]] = []  # (lot id, points), as the entries
+    touched: dict[int, Membership] = {}
+    for lot_id, membership_id, remaining in due:
+        membership = memberships[membership_id]
+        available = membership.balance - membership.debt - remaining
+        membership.balance, membership.debt = (available, 0) if available >= 0 else (0, -available)
+        touched[membership_id] = membership
+        entries.append(
+            LedgerEntry(
+                membership_id=membership_id,
+                kind=EntryKind.EXPIRE,
+                source=EntrySource.SYSTEM,
+                points=-remaining,
+                pending_points=0,
+                balance_after=available,
+                pending_after=membership.pending,
+                actor_type=ActorType.SYSTEM,
+                reason=f"lot {lot_id}",
+                idempotency_key=f"expire:lot:{lot_id}",
+                created_at=now,
+            )
+        )
+        expired.append((lot_id, remaining))
+    if not entries:
+        return 0
+    rows_insert(LedgerEntry, entries)
+    rows_insert(
+        LotAllocation,
+        [
+            LotAllocation(entry_id=entry.pk, lot_id=lot_id, points=points)
+            for entry, (lot_id, points) in zip(entries, expired, strict=True)
+        ],
+    )
+    PointLot.objects.filter(pk__in=[lot_id for lot_id, _points in expired]).update(
         remaining=0, expired_at=now
     )
-    for lot, _entry in pending:
-        lot.remaining, lot.expired_at = 0, now
-    Membership.objects.bulk_update(list(touched.values()), ["balance", "debt", "updated_at"])
-    return expired
+    # as ``append_entry``'s save (auto_now): the time of the write, not the job's ``now``
+    updated_at = timezone.now()
+    for membership in touched.values():
+        membership.updated_at = updated_at
+    rows_update(Membership, ["balance", "debt", "updated_at"], list(touched.values()))
+    return sum(points for _lot_id, points in expired)
 
 
 def membership_expire_overdue(membership: Membership, now: datetime | None = None) -> int:
