@@ -93,6 +93,7 @@ DATA_DEPENDENT = {
     "subscription_limit_reached",
     "invalid_cursor",  # cursors are opaque: only the ones the API hands out work
     "required",  # `program` left out for a member in several programs
+    "null_characters_not_allowed",  # a JSON string may hold NUL, PostgreSQL text may not
 }
 
 
