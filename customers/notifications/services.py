@@ -367,7 +367,7 @@ def points_expiry_warn(now: datetime | None = None, days: int = EXPIRY_WARNING_D
     from programs.models import PointLot
 
     now = now or timezone.now()
-    rows = list(
+    rows = (
         PointLot.objects.filter(
             expired_at__isnull=True,
             released_at__isnull=False,
@@ -376,48 +376,25 @@ def points_expiry_warn(now: datetime | None = None, days: int = EXPIRY_WARNING_D
             expires_at__lte=now + timedelta(days=days),
         )
         .annotate(day=TruncDate("expires_at"))
-        .values(
-            "membership_id",
-            "membership__customer_id",
-            "membership__customer__email",
-            "membership__program__name",
-            "day",
-        )
+        .values("membership_id", "membership__customer_id", "membership__program__name", "day")
         .annotate(points=Sum("remaining"))
         .order_by("membership_id", "day")
     )
-    if not rows:
-        return 0
-    kind = NotificationKind.POINTS_EXPIRING
-    opted_out = customers_without_email({r["membership__customer_id"] for r in rows}, kind)
-    notifications = []
-    for row in rows:
-        customer_id = row["membership__customer_id"]
-        skip = (
-            NO_ADDRESS
-            if not row["membership__customer__email"]
-            else OPTED_OUT
-            if customer_id in opted_out
-            else ""
+    specs = [
+        NotificationSpec(
+            customer_id=row["membership__customer_id"],
+            membership_id=row["membership_id"],
+            kind=NotificationKind.POINTS_EXPIRING,
+            cause_key=f"points-expiring:{row['membership_id']}:{row['day'].isoformat()}",
+            params={
+                "program": row["membership__program__name"],
+                "points": row["points"],
+                "expires_on": row["day"].isoformat(),
+            },
         )
-        notifications.append(
-            Notification(
-                customer_id=customer_id,
-                membership_id=row["membership_id"],
-                kind=kind,
-                cause_key=f"points-expiring:{row['membership_id']}:{row['day'].isoformat()}",
-                params={
-                    "program": row["membership__program__name"],
-                    "points": row["points"],
-                    "expires_on": row["day"].isoformat(),
-                },
-                created_at=now,
-                email_state=EmailState.SKIPPED if skip else EmailState.PENDING,
-                email_last_error=skip,
-                email_next_attempt_at=None if skip else timezone.now(),
-            )
-        )
-    return _insert(notifications)
+        for row in rows
+    ]
+    return notifications_create_many(specs, at=now)
 
 
 # --- sending --------------------------------------------------------------------------
