@@ -79,7 +79,6 @@ from programs.services.tiers import (
 )
 
 ZERO = Decimal(0)
-INSERT_ROWS = 2000  # rows per INSERT: PostgreSQL takes at most 65,535 parameters a statement
 INACTIVE_REASON = "membership not active"
 MEMBERSHIP_FIELDS = [
     "balance",
@@ -276,11 +275,7 @@ class _Writes:
 
     def save(self, members: Iterable[_Member], now: datetime) -> None:
         rows_insert(LedgerEntry, self.entries)
-        for lot in self.lots:
-            lot.earn_entry = lot.earn_entry  # copies the entry's new id into earn_entry_id
         rows_insert(PointLot, self.lots)
-        for allocation in self.allocations:
-            allocation.entry, allocation.lot = allocation.entry, allocation.lot
         rows_insert(LotAllocation, self.allocations)
         rows_insert(CampaignAward, self.awards)
         rows_insert(TierChange, self.tier_changes)

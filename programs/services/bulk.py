@@ -99,6 +99,9 @@ def rows_insert(model: type[Model], objs: Sequence[Model]) -> None:
             [meta.db_table, meta.pk.column, len(objs)],
         )
         for obj, (pk,) in zip(objs, cursor.fetchall(), strict=True):
+            # as bulk_create: foreign keys to objects saved just before (an entry's new id
+            # into its lot's earn_entry_id), and an error for one still unsaved
+            obj._prepare_related_fields_for_save(operation_name="rows_insert")
             obj.pk = pk
         columns = ", ".join(quote(f.column) for f in fields)
         with cursor.cursor.copy(f"COPY {quote(meta.db_table)} ({columns}) FROM STDIN") as copy:

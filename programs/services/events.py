@@ -30,13 +30,6 @@ def event_record(
     events_record([(type, membership, data)], at=at)
 
 
-def events_record_many(
-    *, type: str, items: Sequence[tuple[Membership, dict]], at: datetime | None = None
-) -> None:
-    """``event_record`` of ``type`` for each ``(membership, data)``, in order."""
-    events_record([(type, membership, data) for membership, data in items], at=at)
-
-
 def events_record(
     items: Sequence[tuple[str, Membership, dict]], at: datetime | None = None
 ) -> None:

@@ -1,8 +1,9 @@
 """Webhooks: events written to an outbox with the change that caused them, delivered by
 the worker, signed, retried with exponential backoff for about a day, logged.
 
-* ``webhook_event_emit`` is called by a service *inside* its transaction: the event rows
-  commit or roll back with the change; delivery is enqueued only after the commit.
+* ``webhook_events_emit`` is called (through ``events.event_record``) *inside* a
+  service's transaction: the event rows commit or roll back with the change; delivery is
+  enqueued only after the commit.
 * ``webhook_delivery_attempt`` claims a due delivery with a conditional update (a lease),
   sends it outside any transaction with a short timeout, and records the outcome. A slow
   or dead receiver costs the worker at most the timeout, never the API.
@@ -196,14 +197,6 @@ def webhook_signature_verify(
     return hmac.compare_digest(expected, parts.get("v1", ""))
 
 
-def webhook_event_emit(
-    *, type: str, membership: Membership, data: dict, at=None
-) -> list[WebhookDelivery]:
-    """Write the event for every partner that linked the member, takes part in the program
-    and subscribed to ``type``. Call inside the transaction of the change."""
-    return webhook_events_emit([(type, membership, data)], at=at)
-
-
 def _partner_views(
     type: str, data: dict, partner_ids: set[int], loaded: dict[str, dict]
 ) -> dict[int, dict]:
@@ -243,22 +236,17 @@ def _partner_views(
     return views
 
 
-def webhook_events_emit_many(
-    *, type: str, items: Sequence[tuple[Membership, dict]], at=None
-) -> list[WebhookDelivery]:
-    """``webhook_event_emit`` of ``type`` for each ``(membership, data)``, in order."""
-    return webhook_events_emit([(type, membership, data) for membership, data in items], at=at)
-
-
 def webhook_events_emit(
     items: Sequence[tuple[str, Membership, dict]], at=None
 ) -> list[WebhookDelivery]:
-    """``webhook_event_emit`` for each ``(type, membership, data)`` in order, with the same
-    rows, in a bounded number of queries whatever the number of items: one for the
-    subscriptions of all memberships, one for the programs' slugs (unless loaded with the
-    memberships), one for the ledger entries of ``points.awarded``, one for the tier changes
-    of ``tier.changed`` (``referral.rewarded`` loads its extras per item), two bulk inserts.
-    The deliveries are enqueued after the commit in chunks of ``tasks.CHUNK``."""
+    """Write each ``(type, membership, data)`` event, in order, for every partner that
+    linked the member, takes part in the program and subscribed to ``type``. Call inside
+    the transaction of the change (``events.event_record`` does). A bounded number of
+    queries whatever the number of items: one for the subscriptions of all memberships,
+    one for the programs' slugs (unless loaded with the memberships), one for the ledger
+    entries of ``points.awarded``, one for the tier changes of ``tier.changed``
+    (``referral.rewarded`` loads its extras per item), two bulk inserts. The deliveries are
+    enqueued after the commit in chunks of ``tasks.CHUNK``."""
     if not items:
         return []
     at = at or timezone.now()

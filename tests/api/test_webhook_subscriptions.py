@@ -11,7 +11,7 @@ from programs.models import WebhookDelivery, WebhookEventType, WebhookSubscripti
 from programs.services.webhooks import (
     MAX_SUBSCRIPTIONS_PER_PARTNER,
     webhook_delivery_attempt,
-    webhook_event_emit,
+    webhook_events_emit,
     webhook_signature_verify,
 )
 from tests.api.conftest import assert_problem, client_for
@@ -67,7 +67,7 @@ def test_update_delete_and_a_paused_subscription(api):
 @override_settings(DEBUG=True)  # the local receiver is allowed on a development server
 def test_deliveries_verify_with_the_secret_and_rotation_replaces_it(api, member, receiver):
     body = created(api, url=receiver.url)
-    webhook_event_emit(type=POINTS, membership=member, data={"points": 5})
+    webhook_events_emit([(POINTS, member, {"points": 5})])
     webhook_delivery_attempt(WebhookDelivery.objects.get().pk)
     first = receiver.requests[0]
     assert webhook_signature_verify(
@@ -79,7 +79,7 @@ def test_deliveries_verify_with_the_secret_and_rotation_replaces_it(api, member,
     assert rotated.status_code == 200, rotated.json()
     new_secret = rotated.json()["secret"]
     assert new_secret != body["secret"]
-    webhook_event_emit(type=POINTS, membership=member, data={"points": 6})
+    webhook_events_emit([(POINTS, member, {"points": 6})])
     webhook_delivery_attempt(WebhookDelivery.objects.order_by("-pk").first().pk)
     second = receiver.requests[1]
     signature = second["headers"]["Loyalty-Signature"]

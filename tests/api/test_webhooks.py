@@ -23,7 +23,7 @@ from programs.services.webhooks import (
     MAX_ATTEMPTS,
     webhook_delivery_attempt,
     webhook_delivery_replay,
-    webhook_event_emit,
+    webhook_events_emit,
     webhook_signature,
     webhook_signature_verify,
     webhook_subscription_create,
@@ -42,7 +42,7 @@ def subscription(partner, receiver):
 
 
 def emit(membership, **data):
-    return webhook_event_emit(type=POINTS, membership=membership, data={"points": 10, **data})
+    return webhook_events_emit([(POINTS, membership, {"points": 10, **data})])
 
 
 def test_events_go_to_subscribed_partners_that_linked_the_member(
@@ -63,9 +63,7 @@ def test_events_go_to_subscribed_partners_that_linked_the_member(
 
 
 def test_unsubscribed_types_and_inactive_subscriptions_write_nothing(member, subscription):
-    assert (
-        webhook_event_emit(type=WebhookEventType.REWARD_REDEEMED, membership=member, data={}) == []
-    )
+    assert webhook_events_emit([(WebhookEventType.REWARD_REDEEMED, member, {})]) == []
     subscription.is_active = False
     subscription.save()
     assert emit(member) == []

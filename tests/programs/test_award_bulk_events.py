@@ -24,10 +24,10 @@ from programs.models import (
     WebhookEventType,
 )
 from programs.services import events
-from programs.services.events import event_record, events_record_many
+from programs.services.events import event_record, events_record
 from programs.services.memberships import membership_enroll
 from programs.services.purchases import purchase_record, purchases_award
-from programs.services.webhooks import webhook_events_emit_many, webhook_subscription_create
+from programs.services.webhooks import webhook_events_emit, webhook_subscription_create
 from tests.factories import CustomerFactory, PartnerFactory
 
 AWARDED = WebhookEventType.POINTS_AWARDED
@@ -198,7 +198,7 @@ def test_a_rolled_back_batch_leaves_no_events(program, partners):
 def _emit_counting(items) -> tuple[int, int]:
     """Queries of emitting ``items``: (reads, inserts)."""
     with CaptureQueriesContext(connection) as captured:
-        webhook_events_emit_many(type=AWARDED, items=items)
+        webhook_events_emit([(AWARDED, m, data) for m, data in items])
     inserts = sum(q["sql"].startswith("INSERT") for q in captured.captured_queries)
     return len(captured) - inserts, inserts
 
@@ -244,7 +244,7 @@ def test_other_event_types_fall_back_to_recording_one_by_one(program, partners, 
         )
     ]
 
-    events_record_many(type=events.TIER_CHANGED, items=items)
+    events_record([(events.TIER_CHANGED, m, data) for m, data in items])
 
     [event] = WebhookEvent.objects.all()
     assert (event.type, event.partner_id) == ("tier.changed", a.pk)
