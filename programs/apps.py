@@ -5,3 +5,6 @@ from django.utils.translation import gettext_lazy as _
 class ProgramsConfig(AppConfig):
     name = "programs"
     verbose_name = _("Loyalty programs")
+
+    def ready(self):
+        from programs import lookups  # noqa: F401 - registers the ``__any`` lookup

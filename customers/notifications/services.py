@@ -102,7 +102,7 @@ def notifications_create_many(specs: Sequence[NotificationSpec], at: datetime | 
     so) for customers without an address or who switched the topic off. Returns how many
     notifications were written."""
     existing = set(
-        Notification.objects.filter(cause_key__in=[s.cause_key for s in specs]).values_list(
+        Notification.objects.filter(cause_key__any=[s.cause_key for s in specs]).values_list(
             "cause_key", flat=True
         )
     )
@@ -112,7 +112,7 @@ def notifications_create_many(specs: Sequence[NotificationSpec], at: datetime | 
     at = at or timezone.now()
     customer_ids = {spec.customer_id for spec in specs}
     no_address = set(
-        Customer.objects.filter(pk__in=customer_ids)
+        Customer.objects.filter(pk__any=customer_ids)
         .filter(Q(email="") | Q(anonymized_at__isnull=False))
         .values_list("pk", flat=True)
     )
@@ -311,7 +311,7 @@ def tier_progress_checks(membership_ids: Iterable[int], now: datetime | None = N
     by_program = defaultdict(list)
     memberships = (
         Membership.objects.select_related("program", "qualified_tier")
-        .filter(pk__in=set(membership_ids), program__approaching_tier_percent__gt=0)
+        .filter(pk__any=set(membership_ids), program__approaching_tier_percent__gt=0)
         .order_by("pk")
     )
     for membership in memberships:  # gone ones (e.g. a flushed test database) drop out

@@ -52,7 +52,7 @@ def _apply_to_lots(lot_filter: Q, apply, now) -> int:
         with transaction.atomic():
             memberships = lock_memberships(grouped)
             lots = PointLot.objects.select_related("earn_entry").filter(
-                lot_filter, pk__in=[r[0] for r in rows]
+                lot_filter, pk__any=[r[0] for r in rows]
             )
             lots_by_member = defaultdict(list)
             for lot in lots.order_by("pk"):
@@ -78,7 +78,7 @@ def _expire_lots(lot_filter: Q, now) -> int:
         with transaction.atomic():
             memberships = lock_memberships({membership_id for _pk, membership_id in rows})
             # read again under the locks: a concurrent run or redemption may have got there
-            lots = PointLot.objects.filter(lot_filter, pk__in=[pk for pk, _m in rows])
+            lots = PointLot.objects.filter(lot_filter, pk__any=[pk for pk, _m in rows])
             total += lots_expire_many(memberships, lots, now)
 
 

@@ -14,7 +14,7 @@ def lock_memberships(ids: Iterable[int]) -> dict[int, Membership]:
     """
     rows = list(
         Membership.objects.select_for_update(of=("self",))
-        .filter(pk__in=sorted(set(ids)))
+        .filter(pk__any=sorted(set(ids)))
         .order_by("pk")
     )
     # The few programs once, shared, rather than a copy joined onto every row.

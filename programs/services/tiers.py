@@ -81,7 +81,7 @@ def points_earned(membership_ids, start: datetime, end: datetime) -> dict[int, i
     counts against the window of the points it takes back. Two set-based queries."""
     earned = (
         PointLot.objects.filter(
-            membership__in=membership_ids,
+            membership_id__any=membership_ids,
             earn_entry__kind=EntryKind.EARN,
             earned_at__gte=start,
             earned_at__lte=end,
@@ -96,7 +96,7 @@ def points_earned(membership_ids, start: datetime, end: datetime) -> dict[int, i
         earn_entry__kind=EntryKind.EARN,
     ).values("earned_at")[:1]
     returned = (
-        LedgerEntry.objects.filter(membership__in=membership_ids, kind=EntryKind.REVERSE)
+        LedgerEntry.objects.filter(membership_id__any=membership_ids, kind=EntryKind.REVERSE)
         .annotate(earned_at=Subquery(source_lot))
         .filter(earned_at__gte=start, earned_at__lte=end)
         .values("membership")
@@ -126,7 +126,7 @@ def qualifying_values(metric: str, membership_ids, start: datetime, end: datetim
         return {m: Decimal(total) for m, total in points_earned(membership_ids, start, end).items()}
     rows = (
         Purchase.objects.filter(
-            membership__in=membership_ids,
+            membership_id__any=membership_ids,
             status=PurchaseStatus.AWARDED,
             occurred_at__gte=start,
             occurred_at__lte=end,

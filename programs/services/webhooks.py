@@ -255,7 +255,7 @@ def webhook_events_emit(
             is_active=True,
             partner__is_active=True,
             partner__programs__in={m.program_id for _t, m, _d in items},
-            partner__customer_links__customer__in={m.customer_id for _t, m, _d in items},
+            partner__customer_links__customer__any={m.customer_id for _t, m, _d in items},
         )
         .order_by("pk")
         .values_list(
