@@ -5,6 +5,14 @@ from django.utils.translation import gettext_lazy as _
 
 from .membership import Membership
 
+# Links most entries leave empty (purchases are the bulk of the ledger): indexed where set,
+# for the lookups that follow them (and the PROTECT checks), so an award writes no entry
+# into these indexes.
+LEDGER_SPARSE_LINKS = [
+    models.Index(fields=[name], condition=Q(**{f"{name}__isnull": False}), name=f"ledger_{name}")
+    for name in ("redemption", "referral", "action_event", "actor_user")
+]
+
 
 class EntryKind(models.TextChoices):
     EARN = "earn", _("Earned")
@@ -40,8 +48,13 @@ class LedgerEntry(models.Model):
     ``idempotency_key`` names the cause (``purchase:42:earn``), so no cause applies twice.
     """
 
+    # Indexed by ledger_membership_recent, which it leads.
     membership = models.ForeignKey(
-        Membership, verbose_name=_("membership"), on_delete=models.PROTECT, related_name="entries"
+        Membership,
+        verbose_name=_("membership"),
+        on_delete=models.PROTECT,
+        related_name="entries",
+        db_index=False,
     )
     kind = models.CharField(_("kind"), max_length=20, choices=EntryKind.choices)
     points = models.IntegerField(_("points"), default=0)
@@ -52,15 +65,22 @@ class LedgerEntry(models.Model):
     purchase = models.ForeignKey(
         "programs.Purchase", null=True, blank=True, on_delete=models.PROTECT, related_name="entries"
     )
+    # Set on few entries: indexed where set only (LEDGER_SPARSE_LINKS in Meta.indexes).
     redemption = models.ForeignKey(
         "programs.Redemption",
         null=True,
         blank=True,
         on_delete=models.PROTECT,
         related_name="entries",
+        db_index=False,
     )
     referral = models.ForeignKey(
-        "programs.Referral", null=True, blank=True, on_delete=models.PROTECT, related_name="entries"
+        "programs.Referral",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="entries",
+        db_index=False,
     )
     action_event = models.ForeignKey(
         "programs.ActionEvent",
@@ -68,13 +88,19 @@ class LedgerEntry(models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="entries",
+        db_index=False,
     )
     actor_type = models.CharField(_("caused by"), max_length=10, choices=ActorType.choices)
     actor_partner = models.ForeignKey(
         "programs.Partner", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     actor_user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
     )
     reason = models.CharField(_("reason"), max_length=255, blank=True)
     idempotency_key = models.CharField(_("idempotency key"), max_length=200, unique=True)
@@ -97,6 +123,7 @@ class LedgerEntry(models.Model):
                 fields=["membership", "-created_at", "-id"], name="ledger_membership_recent"
             ),
             models.Index(fields=["kind", "created_at"], name="ledger_kind_created"),
+            *LEDGER_SPARSE_LINKS,
         ]
 
     def __str__(self) -> str:
@@ -106,8 +133,13 @@ class LedgerEntry(models.Model):
 class PointLot(models.Model):
     """Points from one earn entry, spent and expired independently (FIFO/FEFO)."""
 
+    # Indexed by pointlot_membership, which it leads.
     membership = models.ForeignKey(
-        Membership, verbose_name=_("membership"), on_delete=models.PROTECT, related_name="lots"
+        Membership,
+        verbose_name=_("membership"),
+        on_delete=models.PROTECT,
+        related_name="lots",
+        db_index=False,
     )
     earn_entry = models.OneToOneField(
         LedgerEntry, verbose_name=_("earn entry"), on_delete=models.PROTECT, related_name="lot"

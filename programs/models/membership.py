@@ -99,7 +99,10 @@ class Membership(models.Model):
     )
 
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
-    updated_at = models.DateTimeField(_("updated"), auto_now=True, db_index=True)
+    # Not indexed: every award changes it, and an index on it would keep the update from
+    # being HOT (the partner API's "updated since" filter reads it per customer, found
+    # through membership_unique).
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
     class Meta:
         verbose_name = _("membership")

@@ -17,14 +17,28 @@ class PurchaseStatus(models.TextChoices):
 class Purchase(models.Model):
     """A purchase reported by a partner. Points are awarded by the worker, exactly once."""
 
+    # No single-column indexes on the three: each leads a composite index below (the
+    # partner the unique order constraint), and every award rewrites the purchase row.
     program = models.ForeignKey(
-        Program, verbose_name=_("program"), on_delete=models.PROTECT, related_name="purchases"
+        Program,
+        verbose_name=_("program"),
+        on_delete=models.PROTECT,
+        related_name="purchases",
+        db_index=False,
     )
     membership = models.ForeignKey(
-        Membership, verbose_name=_("membership"), on_delete=models.PROTECT, related_name="purchases"
+        Membership,
+        verbose_name=_("membership"),
+        on_delete=models.PROTECT,
+        related_name="purchases",
+        db_index=False,
     )
     partner = models.ForeignKey(
-        Partner, verbose_name=_("partner"), on_delete=models.PROTECT, related_name="purchases"
+        Partner,
+        verbose_name=_("partner"),
+        on_delete=models.PROTECT,
+        related_name="purchases",
+        db_index=False,
     )
     order_id = models.CharField(_("order id"), max_length=100)
     amount = money_field(_("amount"))
