@@ -1,7 +1,7 @@
 """Writing many rows back at once, for the batch paths (``programs.services.awarding``)."""
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal
 
@@ -19,23 +19,37 @@ class _Encoder(json.JSONEncoder):
 
 
 def rows_update(model: type[Model], fields: Sequence[str], objs: Sequence[Model]) -> None:
-    """Write ``fields`` of ``objs`` back, one statement per table: on PostgreSQL an
-    ``UPDATE ... FROM jsonb_to_recordset(...)`` (no per-row CASE, so linear in the rows),
-    elsewhere Django's ``bulk_update``."""
+    """Write ``fields`` of ``objs`` back, one statement per table (``rows_update_values``;
+    elsewhere than on PostgreSQL Django's ``bulk_update``)."""
     if not objs:
         return
     if connection.vendor != "postgresql":
         model.objects.bulk_update(objs, list(fields), batch_size=500)
         return
+    attnames = [model._meta.get_field(name).attname for name in fields]
+    rows_update_values(
+        model, fields, [(obj.pk, *[getattr(obj, name) for name in attnames]) for obj in objs]
+    )
+
+
+def rows_update_values(model: type[Model], fields: Sequence[str], rows: Sequence[Sequence]) -> None:
+    """Set ``fields`` from ``rows`` (the primary key, then the values in ``fields`` order, as
+    stored: ids for foreign keys), one statement per table: on PostgreSQL an ``UPDATE ...
+    FROM jsonb_to_recordset(...)`` (no per-row CASE, so linear in the rows), elsewhere
+    Django's ``bulk_update``."""
+    if not rows:
+        return
     meta = model._meta
     columns = [meta.get_field(name) for name in fields]
-    records = [
-        {
-            "id": obj.pk,
-            **{f.column: getattr(obj, f.attname) for f in columns},
-        }
-        for obj in objs
-    ]
+    if connection.vendor != "postgresql":
+        objs = [
+            model(pk=pk, **{f.attname: value for f, value in zip(columns, values, strict=True)})
+            for pk, *values in rows
+        ]
+        model.objects.bulk_update(objs, list(fields), batch_size=500)
+        return
+    names = ["id", *[f.column for f in columns]]
+    records = [dict(zip(names, row, strict=True)) for row in rows]
     quote = connection.ops.quote_name
     pk_type = meta.pk.rel_db_type(connection)
     shape = ", ".join(
@@ -77,36 +91,89 @@ def _prep(field, value):
     return field.get_db_prep_save(value, connection)
 
 
+_SEQUENCES: dict[str, str] = {}
+
+
+def _sequence(cursor, meta) -> str:
+    """The table's id sequence, looked up once per process (``pg_get_serial_sequence`` in
+    the ``nextval`` call itself would run once per reserved id: four times its cost)."""
+    if meta.db_table not in _SEQUENCES:
+        cursor.execute("SELECT pg_get_serial_sequence(%s, %s)", [meta.db_table, meta.pk.column])
+        _SEQUENCES[meta.db_table] = cursor.fetchone()[0]
+    return _SEQUENCES[meta.db_table]
+
+
+def ids_reserve(model: type[Model], count: int) -> list[int]:
+    """``count`` new primary keys of ``model``'s table, for rows inserted later in the same
+    transaction. Ids reserved and not used leave gaps, as a rolled-back insert does."""
+    if count <= 0:
+        return []
+    meta = model._meta
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "SELECT nextval(%s::regclass) FROM generate_series(1, %s)",
+                [_sequence(cursor, meta), count],
+            )
+            return [pk for (pk,) in cursor.fetchall()]
+        # SQLite (development): the IMMEDIATE transaction holds the database's write lock,
+        # so the ids after the highest one ever used stay free until the commit.
+        if not connection.in_atomic_block:
+            raise RuntimeError("ids_reserve needs a transaction")
+        quote = connection.ops.quote_name
+        cursor.execute(
+            f"SELECT MAX(COALESCE((SELECT MAX({quote(meta.pk.column)}) "  # noqa: S608
+            f"FROM {quote(meta.db_table)}), 0), "
+            "COALESCE((SELECT seq FROM sqlite_sequence WHERE name = %s), 0))",
+            [meta.db_table],
+        )
+        start = cursor.fetchone()[0] + 1
+        return list(range(start, start + count))
+
+
+def rows_insert_values(model: type[Model], fields: Sequence[str], rows: Iterable[Sequence]) -> None:
+    """Insert ``rows`` (values in ``fields`` order, primary key included, foreign keys as
+    ids) into ``model``'s table. On PostgreSQL with ``COPY``, the values as psycopg writes
+    them (ints, strings, Decimals, UUIDs, aware datetimes, None: nothing is converted or
+    validated here; the table's constraints still are; columns left out get their
+    database default, NULL for Django fields); elsewhere through ``bulk_create``."""
+    if connection.vendor != "postgresql":
+        objs = [model(**dict(zip(fields, row, strict=True))) for row in rows]
+        model.objects.bulk_create(objs, batch_size=500)
+        return
+    meta = model._meta
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(meta.get_field(name).column) for name in fields)
+    sql = f"COPY {quote(meta.db_table)} ({columns}) FROM STDIN"
+    with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
 def rows_insert(model: type[Model], objs: Sequence[Model]) -> None:
     """Insert ``objs`` and set their primary keys, as ``bulk_create`` does: on PostgreSQL
-    with ``COPY`` (ids reserved from the table's sequence in one query first), which costs
-    a fraction of a many-row ``INSERT`` for the award path's thousands of rows; elsewhere
-    ``bulk_create``. No signals, as with ``bulk_create``."""
+    with ``COPY`` (``ids_reserve``, then ``rows_insert_values``), which costs a fraction of a
+    many-row ``INSERT`` for the award path's thousands of rows; elsewhere ``bulk_create``.
+    No signals, as with ``bulk_create``."""
     if not objs:
         return
     if connection.vendor != "postgresql":
         model.objects.bulk_create(objs, batch_size=500)
         return
-    meta = model._meta
-    quote = connection.ops.quote_name
-    fields = [f for f in meta.concrete_fields if not f.generated]
+    fields = [f for f in model._meta.concrete_fields if not f.generated]
     # psycopg writes ints, strings, Decimals, UUIDs and aware datetimes as they are; only
     # other types (JSON) need the field's own conversion (the slow part of bulk_create).
     preps = [(f, _as_is if f.get_internal_type() in _AS_IS else _prep) for f in fields]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
-            [meta.db_table, meta.pk.column, len(objs)],
-        )
-        for obj, (pk,) in zip(objs, cursor.fetchall(), strict=True):
-            # as bulk_create: foreign keys to objects saved just before (an entry's new id
-            # into its lot's earn_entry_id), and an error for one still unsaved
-            obj._prepare_related_fields_for_save(operation_name="rows_insert")
-            obj.pk = pk
-        columns = ", ".join(quote(f.column) for f in fields)
-        with cursor.cursor.copy(f"COPY {quote(meta.db_table)} ({columns}) FROM STDIN") as copy:
-            for obj in objs:
-                copy.write_row([prep(f, f.pre_save(obj, add=True)) for f, prep in preps])
+    for obj, pk in zip(objs, ids_reserve(model, len(objs)), strict=True):
+        # as bulk_create: foreign keys to objects saved just before (an entry's new id
+        # into its lot's earn_entry_id), and an error for one still unsaved
+        obj._prepare_related_fields_for_save(operation_name="rows_insert")
+        obj.pk = pk
+    rows_insert_values(
+        model,
+        [f.attname for f in fields],
+        ([prep(f, f.pre_save(obj, add=True)) for f, prep in preps] for obj in objs),
+    )
     for obj in objs:
         obj._state.adding = False
         obj._state.db = connection.alias

@@ -431,6 +431,7 @@ def test_purchases_of_an_inactive_membership_are_rejected_the_rest_awarded(
     other, _ = membership_enroll(customer=CustomerFactory(), program=program)
     closed, fine = receive(other, "25.00"), receive(membership, "25.00")
     Membership.objects.filter(pk=other.pk).update(status=MembershipStatus.CLOSED)
+    received_breakdown = Purchase.objects.get(pk=closed).breakdown
 
     assert purchases_award([closed, fine]) == 2
 
@@ -441,6 +442,7 @@ def test_purchases_of_an_inactive_membership_are_rejected_the_rest_awarded(
         0,
     )
     assert rejected.processed_at is not None
+    assert rejected.breakdown == received_breakdown  # a rejection leaves it as it was
     assert not LedgerEntry.objects.filter(purchase=closed).exists()
     assert balances(other) == (0, 0, 0)
     assert balances(membership) == (25, 0, 0)
