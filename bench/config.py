@@ -3,7 +3,7 @@ environment every process of the run (web, worker, jobs, seeding) starts with.""
 
 import os
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -44,7 +44,21 @@ def scale_from_env() -> Scale:
     name = os.environ.get("BENCH_SCALE", "default").strip() or "default"
     if name not in SCALES:
         raise SystemExit(f"BENCH_SCALE={name!r}: choose one of {', '.join(SCALES)}.")
-    return SCALES[name]
+    scale = SCALES[name]
+    backlog = os.environ.get("BENCH_BACKLOG", "").strip()
+    if backlog:
+        # Another backlog for the drain (the 1,000,000-purchase memory check on the default
+        # data set): the cap grows with it, at 500 purchases/s at the least.
+        if not backlog.isdigit() or int(backlog) < 1:
+            raise SystemExit(f"BENCH_BACKLOG={backlog!r}: a number of purchases, e.g. 1000000.")
+        size = int(backlog)
+        scale = replace(
+            scale,
+            name=f"{name}-backlog{size}",
+            backlog=size,
+            drain_cap=max(scale.drain_cap, size / 500),
+        )
+    return scale
 
 
 def database_url() -> str:

@@ -30,6 +30,17 @@ def test_unknown_scale_is_refused(monkeypatch):
         config.scale_from_env()
 
 
+def test_another_backlog_names_the_report_and_stretches_the_cap(monkeypatch):
+    monkeypatch.setenv("BENCH_SCALE", "default")
+    monkeypatch.setenv("BENCH_BACKLOG", "1000000")
+    scale = config.scale_from_env()
+    assert (scale.name, scale.backlog, scale.customers) == ("default-backlog1000000", 10**6, 10**5)
+    assert scale.drain_cap == 2000
+    monkeypatch.setenv("BENCH_BACKLOG", "a million")
+    with pytest.raises(SystemExit, match="a number of purchases"):
+        config.scale_from_env()
+
+
 def test_percentiles_and_throughput():
     latencies = [i / 1000 for i in range(1, 101)]  # 1 .. 100 ms
     result = summary(latencies, elapsed=2.0)
