@@ -28,6 +28,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
+from django.db import connection as db
 from django.db import transaction
 from django.db.models import F, Q, Sum
 from django.db.models.functions import TruncDate
@@ -416,15 +417,39 @@ def _close_quietly(connection) -> None:
 def notification_emails_send(notification_ids: Iterable[int]) -> list[tuple[int, SendOutcome]]:
     """``notification_email_send`` for each id over one mail server connection (opened at
     the first e-mail, re-opened after a failure), not a connection and TLS handshake per
-    e-mail. Returns the outcome of each e-mail that was due."""
+    e-mail, and with commits that do not wait for the disk (``_bookkeeping_commits``).
+    Returns the outcome of each e-mail that was due."""
     connection = get_connection()
     try:
-        outcomes = [
-            (pk, notification_email_send(pk, connection=connection)) for pk in notification_ids
-        ]
+        with _bookkeeping_commits():
+            outcomes = [
+                (pk, notification_email_send(pk, connection=connection)) for pk in notification_ids
+            ]
     finally:
         _close_quietly(connection)
     return [(pk, outcome) for pk, outcome in outcomes if outcome is not None]
+
+
+@contextlib.contextmanager
+def _bookkeeping_commits():
+    """On PostgreSQL, commits that do not wait for the WAL flush while e-mails are sent.
+
+    Each e-mail commits twice (its lease, its outcome), and with the default setting each
+    commit waits for a disk flush: the worker sat in ``WALSync`` while awards waited in
+    the queue behind a burst of tier e-mails. What a database crash can lose here is the
+    last fraction of a second of this bookkeeping, after which an e-mail may be sent
+    again; a crash between sending and recording does that anyway. Awards and every
+    other write keep their durable commits: the setting is reset afterwards."""
+    if db.vendor != "postgresql":
+        yield
+        return
+    with db.cursor() as cursor:
+        cursor.execute("SET synchronous_commit TO OFF")
+    try:
+        yield
+    finally:
+        with db.cursor() as cursor:
+            cursor.execute("RESET synchronous_commit")
 
 
 def _retry_delay(attempts: int) -> timedelta:

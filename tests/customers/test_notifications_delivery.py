@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from django.core import mail
 from django.core.mail.backends.locmem import EmailBackend
+from django.db import connection
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -234,3 +235,34 @@ def test_a_chunk_of_emails_shares_one_mail_server_connection(db, settings):
 
     assert CountingBackend.opened == 2  # the refused send dropped the connection
     assert [state(n) for n in more] == [EmailState.PENDING, EmailState.SENT, EmailState.SENT]
+
+
+class DurabilityProbe(EmailBackend):
+    """The locmem backend noting the database's ``synchronous_commit`` at each send."""
+
+    seen: list[str] = []
+
+    def send_messages(self, messages):
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW synchronous_commit")
+            DurabilityProbe.seen.append(cursor.fetchone()[0])
+        return super().send_messages(messages)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL setting (CI runs it)")
+def test_email_bookkeeping_skips_the_disk_flush_and_awards_keep_it(db, settings):
+    """A chunk's lease and outcome commits do not wait for the WAL flush (a burst of tier
+    e-mails kept the worker in WALSync); the setting does not outlive the chunk."""
+    from customers.tasks import send_notification_emails_task
+
+    settings.EMAIL_BACKEND = f"{__name__}.DurabilityProbe"
+    DurabilityProbe.seen = []
+    notes = [upgrade(CustomerFactory(), key=f"tier-change:d{n}") for n in range(3)]
+
+    assert send_notification_emails_task.run([n.pk for n in notes]) == 3
+
+    assert DurabilityProbe.seen == ["off", "off", "off"]
+    assert [state(n) for n in notes] == [EmailState.SENT] * 3
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone()[0] == "on"
