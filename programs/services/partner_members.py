@@ -190,7 +190,7 @@ def partner_members_memberships(
     build a program and a tier per membership: most of the time of a 1,000-id lookup)."""
     customers = dict(
         PartnerCustomer.objects.filter(
-            partner=partner, external_id__in=list(external_ids)
+            partner=partner, external_id__any=list(external_ids)
         ).values_list("customer_id", "external_id")
     )
     found: dict[str, list[Membership]] = {external_id: [] for external_id in customers.values()}
@@ -198,7 +198,7 @@ def partner_members_memberships(
         return found
     memberships = list(
         Membership.objects.filter(
-            customer_id__in=list(customers), program_id__in=_partner_program_ids(partner)
+            customer_id__any=list(customers), program_id__in=_partner_program_ids(partner)
         ).order_by("program__slug")
     )
     program_ids = {m.program_id for m in memberships}
