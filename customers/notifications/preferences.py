@@ -70,19 +70,6 @@ def customer_preferences_update(customer: Customer, **switches: bool) -> dict[st
     return _as_dict(preferences)
 
 
-def email_wanted(customer_id: int, kind: str) -> bool:
-    """Whether the customer wants the e-mail of a notification of ``kind``."""
-    switch = EMAIL_SWITCH[kind]
-    saved = (
-        CommunicationPreferences.objects.filter(customer_id=customer_id)
-        .values_list(switch, flat=True)
-        .first()
-    )
-    if saved is None:
-        return CommunicationPreferences._meta.get_field(switch).default
-    return saved
-
-
 def customers_without_email(customer_ids, kind: str) -> set[int]:
     """Of these customers, those who switched off the e-mail for ``kind`` (one query)."""
     switch = EMAIL_SWITCH[kind]

@@ -10,8 +10,8 @@
   often it is replayed, and concurrent writers cannot both insert it.
 * The feed entry is always written; the e-mail is skipped (and recorded so) when the
   customer switched that topic off or has no address. Otherwise it is sent by
-  ``notification_email_send`` in the worker, outside any transaction, claimed with a
-  conditional update (a lease), retried with exponential backoff on SMTP and network
+  ``notification_emails_send`` in the worker, outside any transaction, a task's chunk
+  claimed together (a lease), retried with exponential backoff on SMTP and network
   errors, and its outcome recorded. ``notification_emails_due`` feeds the sweeper, which
   re-enqueues e-mails whose enqueue was lost or whose retry is due.
 """
@@ -36,14 +36,14 @@ from django.utils import timezone
 
 from customers.models import Customer
 from customers.notifications.models import EmailState, Notification, NotificationKind
-from customers.notifications.preferences import customers_without_email, email_wanted
+from customers.notifications.preferences import customers_without_email
 from customers.notifications.texts import notification_email_render
 from loyalty_site.commit import enqueue_after_commit
 
 logger = logging.getLogger("customers.notifications")
 
 EXPIRY_WARNING_DAYS = 30
-LEASE = timedelta(minutes=2)
+LEASE = timedelta(minutes=10)  # a claimed chunk of e-mails, slow mail server included
 MAX_ATTEMPTS = 8  # 1 min doubling to a 2 h cap: the last try about 4 hours after the first
 FIRST_RETRY = timedelta(minutes=1)
 MAX_RETRY = timedelta(hours=2)
@@ -54,14 +54,6 @@ OPTED_OUT = "switched off in the customer's preferences"
 
 
 # --- creating -------------------------------------------------------------------------
-
-
-def _email_skip_reason(customer: Customer, kind: str) -> str:
-    if not customer.email or customer.anonymized_at:
-        return NO_ADDRESS
-    if not email_wanted(customer.pk, kind):
-        return OPTED_OUT
-    return ""
 
 
 @dataclass(frozen=True)
@@ -414,20 +406,34 @@ def _close_quietly(connection) -> None:
         connection.close()
 
 
-def notification_emails_send(notification_ids: Iterable[int]) -> list[tuple[int, SendOutcome]]:
-    """``notification_email_send`` for each id over one mail server connection (opened at
-    the first e-mail, re-opened after a failure), not a connection and TLS handshake per
-    e-mail, and with commits that do not wait for the disk (``_bookkeeping_commits``).
-    Returns the outcome of each e-mail that was due."""
+def notification_emails_send(
+    notification_ids: Iterable[int], now: datetime | None = None
+) -> list[tuple[int, SendOutcome]]:
+    """Send the e-mails of these notifications that are due, in their order: claimed
+    together (a lease), loaded with their customers and checked against the preferences
+    in a few queries, sent over one mail server connection (opened at the first e-mail,
+    re-opened after a failure) rather than a connection and TLS handshake per e-mail,
+    each outcome recorded as it happens; the commits do not wait for the disk
+    (``_bookkeeping_commits``). Ids not due (already sent or skipped, retry not yet due,
+    leased by another worker) are left out. Returns the outcome of each e-mail sent or
+    tried."""
     connection = get_connection()
     try:
         with _bookkeeping_commits():
-            outcomes = [
-                (pk, notification_email_send(pk, connection=connection)) for pk in notification_ids
-            ]
+            return _send_due(list(notification_ids), now or timezone.now(), connection)
     finally:
         _close_quietly(connection)
-    return [(pk, outcome) for pk, outcome in outcomes if outcome is not None]
+
+
+def notification_email_send(
+    notification_id: int, now: datetime | None = None, connection=None
+) -> SendOutcome | None:
+    """``notification_emails_send`` for one notification: its new state and, after a
+    failure that will be retried, the delay until the retry; None when it was not due.
+    ``connection``: an e-mail backend connection to reuse (opened here if needed, closed
+    after a failure, so the next e-mail starts afresh)."""
+    sent = _send_due([notification_id], now or timezone.now(), connection)
+    return sent[0][1] if sent else None
 
 
 @contextlib.contextmanager
@@ -456,24 +462,51 @@ def _retry_delay(attempts: int) -> timedelta:
     return min(FIRST_RETRY * 2 ** max(0, attempts - 1), MAX_RETRY)
 
 
-def notification_email_send(
-    notification_id: int, now: datetime | None = None, connection=None
-) -> SendOutcome | None:
-    """Send the e-mail of one notification if it is due. Returns None when it was not
-    (already sent or skipped, retry not yet due, or leased by another worker); else the
-    new state and, after a failure that will be retried, the delay until the retry.
-    ``connection``: an e-mail backend connection to reuse for several e-mails (it is
-    opened here if needed and closed after a failure, so the next e-mail starts afresh)."""
-    now = now or timezone.now()
-    claimed = Notification.objects.filter(
-        pk=notification_id, email_state=EmailState.PENDING, email_next_attempt_at__lte=now
-    ).update(email_next_attempt_at=now + LEASE, email_attempts=F("email_attempts") + 1)
+def _claim(ids: list[int], now: datetime) -> list[int]:
+    """Lease the due ones of ``ids`` for ``LEASE`` (counting the attempt); rows another
+    worker holds are skipped, and once leased they are no longer due for anyone."""
+    with transaction.atomic():
+        claimed = list(
+            Notification.objects.select_for_update(skip_locked=True)
+            .filter(pk__any=ids, email_state=EmailState.PENDING, email_next_attempt_at__lte=now)
+            .values_list("pk", flat=True)
+        )
+        if claimed:
+            Notification.objects.filter(pk__any=claimed).update(
+                email_next_attempt_at=now + LEASE, email_attempts=F("email_attempts") + 1
+            )
+    return claimed
+
+
+def _send_due(ids: list[int], now: datetime, connection) -> list[tuple[int, SendOutcome]]:
+    claimed = set(_claim(ids, now))
     if not claimed:
-        return None
-    notification = Notification.objects.select_related("customer").get(pk=notification_id)
-    skip = _email_skip_reason(notification.customer, notification.kind)
+        return []
+    notifications = Notification.objects.select_related("customer").in_bulk(list(claimed))
+    unwanted = {
+        kind: customers_without_email({n.customer_id for n in notifications.values()}, kind)
+        for kind in {n.kind for n in notifications.values()}
+    }
+    outcomes = []
+    for pk in dict.fromkeys(ids):  # in the order asked, once each
+        notification = notifications.get(pk)
+        if notification is None:  # not claimed, or gone since
+            continue
+        customer = notification.customer
+        if not customer.email or customer.anonymized_at:
+            skip = NO_ADDRESS
+        else:
+            skip = OPTED_OUT if customer.pk in unwanted[notification.kind] else ""
+        outcomes.append((pk, _deliver(notification, skip, connection)))
+    return outcomes
+
+
+def _deliver(notification: Notification, skip: str, connection) -> SendOutcome:
+    """Send one claimed notification's e-mail (unless ``skip`` says why not) and record
+    the outcome."""
+    pending = Notification.objects.filter(pk=notification.pk)
     if skip:  # the customer opted out (or lost the address) after the notification was made
-        Notification.objects.filter(pk=notification_id).update(
+        pending.update(
             email_state=EmailState.SKIPPED, email_last_error=skip, email_next_attempt_at=None
         )
         return SendOutcome(EmailState.SKIPPED)
@@ -497,24 +530,22 @@ def notification_email_send(
         error = f"{type(exc).__name__}: {exc}"[:500]
         attempts = notification.email_attempts
         if attempts >= MAX_ATTEMPTS:
-            Notification.objects.filter(pk=notification_id).update(
+            pending.update(
                 email_state=EmailState.FAILED, email_last_error=error, email_next_attempt_at=None
             )
-            logger.error("notification %s: e-mail failed for good: %s", notification_id, error)
+            logger.error("notification %s: e-mail failed for good: %s", notification.pk, error)
             return SendOutcome(EmailState.FAILED)
         delay = _retry_delay(attempts)
-        Notification.objects.filter(pk=notification_id).update(
-            email_last_error=error, email_next_attempt_at=timezone.now() + delay
-        )
+        pending.update(email_last_error=error, email_next_attempt_at=timezone.now() + delay)
         logger.warning(
             "notification %s: e-mail attempt %d failed, retry in %s: %s",
-            notification_id,
+            notification.pk,
             attempts,
             delay,
             error,
         )
         return SendOutcome(EmailState.PENDING, retry_in=delay)
-    Notification.objects.filter(pk=notification_id).update(
+    pending.update(
         email_state=EmailState.SENT,
         email_sent_at=timezone.now(),
         email_last_error="",

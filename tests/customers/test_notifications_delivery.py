@@ -266,3 +266,47 @@ def test_email_bookkeeping_skips_the_disk_flush_and_awards_keep_it(db, settings)
     with connection.cursor() as cursor:
         cursor.execute("SHOW synchronous_commit")
         assert cursor.fetchone()[0] == "on"
+
+
+def test_a_chunk_costs_a_few_queries_and_one_per_email(db, settings, django_assert_max_num_queries):
+    """Claimed, loaded and checked against the preferences together; one outcome write
+    per e-mail (so a crash mid-chunk re-sends at most the e-mail in flight)."""
+    from customers.notifications.services import notification_emails_send
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    notes = [upgrade(CustomerFactory(), key=f"tier-change:q{n}") for n in range(12)]
+    customer_preferences_update(notes[0].customer, email_tier_changes=False)
+
+    # the lease (savepoint, select, update, release), notifications with their customers,
+    # the preferences, and the session setting and its reset: 8; then one per e-mail
+    with django_assert_max_num_queries(8 + 12):
+        outcomes = notification_emails_send([n.pk for n in notes])
+
+    assert [o.state for _pk, o in outcomes] == [EmailState.SKIPPED] + [EmailState.SENT] * 11
+    assert len(mail.outbox) == 11
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL locks (CI runs it)")
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_on_the_same_chunk_send_each_email_once(settings):
+    """The sweeper and a task (or two copies of a message) may hold the same ids: each
+    e-mail is claimed by one of them and sent once."""
+    from customers.notifications.services import notification_emails_send
+    from tests.programs.test_concurrency import no_errors, results_of, run_concurrently
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    notes = [upgrade(CustomerFactory(), key=f"tier-change:c{n}") for n in range(30)]
+    ids = [n.pk for n in notes]
+    # the eager test worker sent them at the commit: due again, as a sweeper finds them
+    Notification.objects.filter(pk__in=ids).update(
+        email_state=EmailState.PENDING, email_attempts=0, email_next_attempt_at=timezone.now()
+    )
+    mail.outbox.clear()
+
+    outcomes = run_concurrently(3, lambda i: notification_emails_send(ids))
+
+    no_errors(outcomes)
+    sent = [pk for result in results_of(outcomes) for pk, _outcome in result]
+    assert sorted(sent) == sorted(ids)
+    assert len(mail.outbox) == 30
+    assert {state(n) for n in notes} == {EmailState.SENT}
