@@ -151,7 +151,11 @@ def drain(cap: float, log) -> dict:
     entries_before = entry_count()
     started = time.monotonic()
     sweeps = 1
-    sweep_received_purchases_task.run()
+    # A sweep enqueues at most SWEEP_LIMIT purchases. The next one runs once those are
+    # awarded, as beat's sweep every minute would pick up the rest, without waiting for
+    # the e-mails and checks the awards enqueued behind them (or when the queue is empty,
+    # should a purchase have been skipped).
+    goal = backlog - sweep_received_purchases_task.run()
     left = backlog
     progress = []
     while True:
@@ -161,9 +165,9 @@ def drain(cap: float, log) -> dict:
         progress.append((round(elapsed, 1), left))
         if left == 0 or elapsed > cap:
             break
-        if queue_length() == 0:
+        if left <= goal or queue_length() == 0:
             sweeps += 1
-            sweep_received_purchases_task.run()
+            goal = left - sweep_received_purchases_task.run()
     elapsed = time.monotonic() - started
     entries = entry_count() - entries_before
     awarded = backlog - left
