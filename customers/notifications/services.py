@@ -26,10 +26,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
+from django.db import DatabaseError, transaction
 from django.db import connection as db
-from django.db import transaction
 from django.db.models import F, Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
@@ -414,13 +415,12 @@ def notification_emails_send(
     in a few queries, sent over one mail server connection (opened at the first e-mail,
     re-opened after a failure) rather than a connection and TLS handshake per e-mail,
     each outcome recorded as it happens; the commits do not wait for the disk
-    (``_bookkeeping_commits``). Ids not due (already sent or skipped, retry not yet due,
+    (``_bookkeeping``). Ids not due (already sent or skipped, retry not yet due,
     leased by another worker) are left out. Returns the outcome of each e-mail sent or
     tried."""
     connection = get_connection()
     try:
-        with _bookkeeping_commits():
-            return _send_due(list(notification_ids), now or timezone.now(), connection)
+        return _send_due(list(notification_ids), now or timezone.now(), connection)
     finally:
         _close_quietly(connection)
 
@@ -437,25 +437,22 @@ def notification_email_send(
 
 
 @contextlib.contextmanager
-def _bookkeeping_commits():
-    """On PostgreSQL, commits that do not wait for the WAL flush while e-mails are sent.
+def _bookkeeping():
+    """A transaction of e-mail bookkeeping (a lease, an outcome). On PostgreSQL, when it is
+    no part of a bigger transaction, its commit does not wait for the WAL flush.
 
-    Each e-mail commits twice (its lease, its outcome), and with the default setting each
-    commit waits for a disk flush: the worker sat in ``WALSync`` while awards waited in
-    the queue behind a burst of tier e-mails. What a database crash can lose here is the
-    last fraction of a second of this bookkeeping, after which an e-mail may be sent
-    again; a crash between sending and recording does that anyway. Awards and every
-    other write keep their durable commits: the setting is reset afterwards."""
-    if db.vendor != "postgresql":
+    Each e-mail commits twice, and with the default setting each commit waits for a disk
+    flush: the worker sat in ``WALSync`` while awards waited in the queue behind a burst of
+    tier e-mails. What a database crash can lose here is the last fraction of a second of
+    this bookkeeping, after which an e-mail may be sent again; a crash between sending and
+    recording does that anyway. The setting is the transaction's own (``set_config`` with
+    ``is_local``): nothing else on the connection, awards included, commits this way."""
+    quick = db.vendor == "postgresql" and not db.in_atomic_block
+    with transaction.atomic():
+        if quick:
+            with db.cursor() as cursor:
+                cursor.execute("SELECT set_config('synchronous_commit', 'off', true)")
         yield
-        return
-    with db.cursor() as cursor:
-        cursor.execute("SET synchronous_commit TO OFF")
-    try:
-        yield
-    finally:
-        with db.cursor() as cursor:
-            cursor.execute("RESET synchronous_commit")
 
 
 def _retry_delay(attempts: int) -> timedelta:
@@ -463,18 +460,18 @@ def _retry_delay(attempts: int) -> timedelta:
 
 
 def _claim(ids: list[int], now: datetime) -> list[int]:
-    """Lease the due ones of ``ids`` for ``LEASE`` (counting the attempt); rows another
-    worker holds are skipped, and once leased they are no longer due for anyone."""
-    with transaction.atomic():
+    """Lease the due ones of ``ids`` for ``LEASE``; rows another worker holds are skipped,
+    and once leased they are no longer due for anyone. The attempt is counted when the
+    e-mail is tried (``_record``), not here: a chunk cut short costs the e-mails it did not
+    reach nothing (``_send_due`` gives them back)."""
+    with _bookkeeping():
         claimed = list(
             Notification.objects.select_for_update(skip_locked=True)
             .filter(pk__any=ids, email_state=EmailState.PENDING, email_next_attempt_at__lte=now)
             .values_list("pk", flat=True)
         )
         if claimed:
-            Notification.objects.filter(pk__any=claimed).update(
-                email_next_attempt_at=now + LEASE, email_attempts=F("email_attempts") + 1
-            )
+            Notification.objects.filter(pk__any=claimed).update(email_next_attempt_at=now + LEASE)
     return claimed
 
 
@@ -487,71 +484,103 @@ def _send_due(ids: list[int], now: datetime, connection) -> list[tuple[int, Send
         kind: customers_without_email({n.customer_id for n in notifications.values()}, kind)
         for kind in {n.kind for n in notifications.values()}
     }
+    order = [pk for pk in dict.fromkeys(ids) if pk in notifications]  # as asked, once each
     outcomes = []
-    for pk in dict.fromkeys(ids):  # in the order asked, once each
-        notification = notifications.get(pk)
-        if notification is None:  # not claimed, or gone since
-            continue
-        customer = notification.customer
-        if not customer.email or customer.anonymized_at:
-            skip = NO_ADDRESS
-        else:
-            skip = OPTED_OUT if customer.pk in unwanted[notification.kind] else ""
-        outcomes.append((pk, _deliver(notification, skip, connection)))
+    try:
+        for pk in order:
+            notification = notifications[pk]
+            customer = notification.customer
+            if not customer.email or customer.anonymized_at:
+                skip = NO_ADDRESS
+            else:
+                skip = OPTED_OUT if customer.pk in unwanted[notification.kind] else ""
+            outcomes.append((pk, _deliver(notification, skip, connection)))
+    finally:
+        # Cut short (the database gone, the worker's time limit): the e-mails not reached
+        # are due again at once rather than when their lease runs out.
+        left = order[len(outcomes) :]
+        if left:
+            with contextlib.suppress(DatabaseError), _bookkeeping():
+                Notification.objects.filter(pk__any=left, email_state=EmailState.PENDING).update(
+                    email_next_attempt_at=now
+                )
     return outcomes
+
+
+def _record(notification: Notification, **values) -> None:
+    """Write one e-mail's outcome and count its attempt."""
+    with _bookkeeping():
+        Notification.objects.filter(pk=notification.pk).update(
+            email_attempts=F("email_attempts") + 1, **values
+        )
 
 
 def _deliver(notification: Notification, skip: str, connection) -> SendOutcome:
     """Send one claimed notification's e-mail (unless ``skip`` says why not) and record
-    the outcome."""
-    pending = Notification.objects.filter(pk=notification.pk)
+    the outcome. A failure to send, or to build the message, is this e-mail's alone: it is
+    retried with backoff and, after ``MAX_ATTEMPTS``, given up; the chunk goes on."""
     if skip:  # the customer opted out (or lost the address) after the notification was made
-        pending.update(
-            email_state=EmailState.SKIPPED, email_last_error=skip, email_next_attempt_at=None
+        _record(
+            notification,
+            email_state=EmailState.SKIPPED,
+            email_last_error=skip,
+            email_next_attempt_at=None,
         )
         return SendOutcome(EmailState.SKIPPED)
-    rendered = notification_email_render(notification)
-    message = EmailMultiAlternatives(
-        subject=rendered.subject,
-        body=rendered.text,
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        to=[notification.customer.email],
-        headers={"X-Loyalty-Notification": notification.cause_key},
-    )
-    message.attach_alternative(rendered.html, "text/html")
     try:
+        rendered = notification_email_render(notification)
+        message = EmailMultiAlternatives(
+            subject=rendered.subject,
+            body=rendered.text,
+            from_email=settings.DEFAULT_FROM_EMAIL,
+            to=[notification.customer.email],
+            headers={"X-Loyalty-Notification": notification.cause_key},
+        )
+        message.attach_alternative(rendered.html, "text/html")
         if connection is not None:
             connection.open()  # no-op while open; keeps it open across send_messages
             message.connection = connection
         message.send(fail_silently=False)
-    except SEND_ERRORS as exc:
+    except (DatabaseError, SoftTimeLimitExceeded):
+        raise  # not this e-mail's fault: the task stops (and is retried)
+    except Exception as exc:  # SMTP, network, or this message itself (a bad address)
         if connection is not None:
             _close_quietly(connection)
-        error = f"{type(exc).__name__}: {exc}"[:500]
-        attempts = notification.email_attempts
-        if attempts >= MAX_ATTEMPTS:
-            pending.update(
-                email_state=EmailState.FAILED, email_last_error=error, email_next_attempt_at=None
-            )
-            logger.error("notification %s: e-mail failed for good: %s", notification.pk, error)
-            return SendOutcome(EmailState.FAILED)
-        delay = _retry_delay(attempts)
-        pending.update(email_last_error=error, email_next_attempt_at=timezone.now() + delay)
-        logger.warning(
-            "notification %s: e-mail attempt %d failed, retry in %s: %s",
-            notification.pk,
-            attempts,
-            delay,
-            error,
-        )
-        return SendOutcome(EmailState.PENDING, retry_in=delay)
-    pending.update(
+        return _failed(notification, exc)
+    _record(
+        notification,
         email_state=EmailState.SENT,
         email_sent_at=timezone.now(),
         email_last_error="",
         email_next_attempt_at=None,
     )
     return SendOutcome(EmailState.SENT)
+
+
+def _failed(notification: Notification, exc: Exception) -> SendOutcome:
+    error = f"{type(exc).__name__}: {exc}"[:500]
+    attempts = notification.email_attempts + 1
+    if not isinstance(exc, SEND_ERRORS):
+        logger.exception("notification %s: could not build or send the e-mail", notification.pk)
+    if attempts >= MAX_ATTEMPTS:
+        _record(
+            notification,
+            email_state=EmailState.FAILED,
+            email_last_error=error,
+            email_next_attempt_at=None,
+        )
+        logger.error("notification %s: e-mail failed for good: %s", notification.pk, error)
+        return SendOutcome(EmailState.FAILED)
+    delay = _retry_delay(attempts)
+    _record(notification, email_last_error=error, email_next_attempt_at=timezone.now() + delay)
+    logger.warning(
+        "notification %s: e-mail attempt %d failed, retry in %s: %s",
+        notification.pk,
+        attempts,
+        delay,
+        error,
+    )
+    return SendOutcome(EmailState.PENDING, retry_in=delay)
 
 
 def notification_emails_due(now: datetime | None = None, limit: int = 5000) -> list[int]:

@@ -5,10 +5,12 @@ import smtplib
 from datetime import timedelta
 
 import pytest
+from celery.exceptions import SoftTimeLimitExceeded
 from django.core import mail
 from django.core.mail.backends.locmem import EmailBackend
 from django.db import connection
 from django.template.loader import render_to_string
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone, translation
 
@@ -237,38 +239,89 @@ def test_a_chunk_of_emails_shares_one_mail_server_connection(db, settings):
     assert [state(n) for n in more] == [EmailState.PENDING, EmailState.SENT, EmailState.SENT]
 
 
-class DurabilityProbe(EmailBackend):
-    """The locmem backend noting the database's ``synchronous_commit`` at each send."""
-
-    seen: list[str] = []
-
-    def send_messages(self, messages):
-        with connection.cursor() as cursor:
-            cursor.execute("SHOW synchronous_commit")
-            DurabilityProbe.seen.append(cursor.fetchone()[0])
-        return super().send_messages(messages)
-
-
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL setting (CI runs it)")
-def test_email_bookkeeping_skips_the_disk_flush_and_awards_keep_it(db, settings):
-    """A chunk's lease and outcome commits do not wait for the WAL flush (a burst of tier
-    e-mails kept the worker in WALSync); the setting does not outlive the chunk."""
+@pytest.mark.django_db(transaction=True)
+def test_email_bookkeeping_skips_the_disk_flush_and_nothing_else_does(settings):
+    """The lease and outcome commits of a chunk do not wait for the WAL flush (a burst of
+    tier e-mails kept the worker in WALSync); the setting is their transactions' own, so
+    nothing else on the connection (the next award) commits that way."""
     from customers.tasks import send_notification_emails_task
 
-    settings.EMAIL_BACKEND = f"{__name__}.DurabilityProbe"
-    DurabilityProbe.seen = []
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     notes = [upgrade(CustomerFactory(), key=f"tier-change:d{n}") for n in range(3)]
+    # the eager test worker sent them at the commit: due again, as a sweeper finds them
+    Notification.objects.update(
+        email_state=EmailState.PENDING, email_attempts=0, email_next_attempt_at=timezone.now()
+    )
+    seen = []
 
-    assert send_notification_emails_task.run([n.pk for n in notes]) == 3
+    def probe(execute, sql, params, many, context):
+        result = execute(sql, params, many, context)
+        if sql.startswith('UPDATE "customers_notification"'):
+            with connection.cursor() as cursor:
+                cursor.execute("SHOW synchronous_commit")
+                seen.append(cursor.fetchone()[0])
+        return result
 
-    assert DurabilityProbe.seen == ["off", "off", "off"]
+    with connection.execute_wrapper(probe):
+        assert send_notification_emails_task.run([n.pk for n in notes]) == 3
+
+    assert seen == ["off"] * 4  # the lease, then three outcomes
     assert [state(n) for n in notes] == [EmailState.SENT] * 3
     with connection.cursor() as cursor:
         cursor.execute("SHOW synchronous_commit")
         assert cursor.fetchone()[0] == "on"
 
 
-def test_a_chunk_costs_a_few_queries_and_one_per_email(db, settings, django_assert_max_num_queries):
+class CutShort(EmailBackend):
+    """The locmem backend of a worker whose time runs out at the second e-mail."""
+
+    def send_messages(self, messages):
+        if len(mail.outbox) == 1:
+            raise SoftTimeLimitExceeded
+        return super().send_messages(messages)
+
+
+def test_a_chunk_cut_short_gives_back_the_emails_it_did_not_send(db, settings):
+    from customers.notifications.services import notification_emails_send
+
+    settings.EMAIL_BACKEND = f"{__name__}.CutShort"
+    notes = [upgrade(CustomerFactory(), key=f"tier-change:s{n}") for n in range(3)]
+
+    with pytest.raises(SoftTimeLimitExceeded):
+        notification_emails_send([n.pk for n in notes])
+
+    assert len(mail.outbox) == 1
+    for note in notes:
+        note.refresh_from_db()
+    assert (notes[0].email_state, notes[0].email_attempts) == (EmailState.SENT, 1)
+    for note in notes[1:]:  # due again at once, no attempt counted
+        assert (note.email_state, note.email_attempts) == (EmailState.PENDING, 0)
+        assert note.email_next_attempt_at <= timezone.now()
+
+
+def test_an_email_that_cannot_be_built_does_not_hold_up_the_others(db, settings):
+    from customers.notifications.services import notification_emails_send
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    notes = [upgrade(CustomerFactory(), key=f"tier-change:b{n}") for n in range(3)]
+    # an address with a line break: the message cannot be built (a header injection)
+    type(notes[0].customer).objects.filter(pk=notes[0].customer_id).update(
+        email="a@example.org\nBcc: b@example.org"
+    )
+
+    outcomes = dict(notification_emails_send([n.pk for n in notes]))
+
+    assert outcomes[notes[0].pk].state == EmailState.PENDING
+    assert outcomes[notes[0].pk].retry_in == FIRST_RETRY
+    assert [outcomes[n.pk].state for n in notes[1:]] == [EmailState.SENT] * 2
+    assert len(mail.outbox) == 2
+    notes[0].refresh_from_db()
+    assert notes[0].email_attempts == 1
+    assert "BadHeaderError" in notes[0].email_last_error
+
+
+def test_a_chunk_costs_a_few_queries_and_one_per_email(db, settings):
     """Claimed, loaded and checked against the preferences together; one outcome write
     per e-mail (so a crash mid-chunk re-sends at most the e-mail in flight)."""
     from customers.notifications.services import notification_emails_send
@@ -277,11 +330,15 @@ def test_a_chunk_costs_a_few_queries_and_one_per_email(db, settings, django_asse
     notes = [upgrade(CustomerFactory(), key=f"tier-change:q{n}") for n in range(12)]
     customer_preferences_update(notes[0].customer, email_tier_changes=False)
 
-    # the lease (savepoint, select, update, release), notifications with their customers,
-    # the preferences, and the session setting and its reset: 8; then one per e-mail
-    with django_assert_max_num_queries(8 + 12):
+    with CaptureQueriesContext(connection) as captured:
         outcomes = notification_emails_send([n.pk for n in notes])
 
+    statements = [q["sql"] for q in captured if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]
+    # the lease (select, update), notifications with their customers, the preferences;
+    # then per e-mail its outcome (and, on PostgreSQL, the commit setting of its own
+    # transaction, which the test's transaction leaves out)
+    assert len(statements) <= 4 + 12
+    assert sum(sql.startswith('UPDATE "customers_notification"') for sql in statements) == 13
     assert [o.state for _pk, o in outcomes] == [EmailState.SKIPPED] + [EmailState.SENT] * 11
     assert len(mail.outbox) == 11
 
