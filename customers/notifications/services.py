@@ -31,7 +31,8 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import DatabaseError, transaction
 from django.db import connection as db
-from django.db.models import F, Q, Sum
+from django.db.models import BooleanField, F, Q, Sum
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -438,8 +439,10 @@ def notification_email_send(
 
 @contextlib.contextmanager
 def _bookkeeping():
-    """A transaction of e-mail bookkeeping (a lease, an outcome). On PostgreSQL, when it is
-    no part of a bigger transaction, its commit does not wait for the WAL flush.
+    """A transaction of e-mail bookkeeping (a chunk's lease, giving back what a chunk cut
+    short did not reach; each outcome is one statement with the same setting in it,
+    ``_NO_FLUSH``). On PostgreSQL, when it is no part of a bigger transaction, its commit
+    does not wait for the WAL flush.
 
     Each e-mail commits twice, and with the default setting each commit waits for a disk
     flush: the worker sat in ``WALSync`` while awards waited in the queue behind a burst of
@@ -507,12 +510,19 @@ def _send_due(ids: list[int], now: datetime, connection) -> list[tuple[int, Send
     return outcomes
 
 
+# In a statement outside any transaction (autocommit: the statement is its transaction),
+# the setting of _bookkeeping in the statement itself: one round trip instead of three.
+_NO_FLUSH = RawSQL(
+    "set_config('synchronous_commit', 'off', true) IS NOT NULL", [], output_field=BooleanField()
+)
+
+
 def _record(notification: Notification, **values) -> None:
-    """Write one e-mail's outcome and count its attempt."""
-    with _bookkeeping():
-        Notification.objects.filter(pk=notification.pk).update(
-            email_attempts=F("email_attempts") + 1, **values
-        )
+    """Write one e-mail's outcome and count its attempt (``_bookkeeping``'s commit)."""
+    rows = Notification.objects.filter(pk=notification.pk)
+    if db.vendor == "postgresql" and not db.in_atomic_block:
+        rows = rows.filter(_NO_FLUSH)
+    rows.update(email_attempts=F("email_attempts") + 1, **values)
 
 
 def _deliver(notification: Notification, skip: str, connection) -> SendOutcome:
