@@ -105,24 +105,10 @@ def notifications_create_many(specs: Sequence[NotificationSpec], at: datetime | 
     if not specs:
         return 0
     at = at or timezone.now()
-    customer_ids = {spec.customer_id for spec in specs}
-    no_address = set(
-        Customer.objects.filter(pk__any=customer_ids)
-        .filter(Q(email="") | Q(anonymized_at__isnull=False))
-        .values_list("pk", flat=True)
-    )
-    opted_out = {
-        kind: customers_without_email(customer_ids, kind) for kind in {s.kind for s in specs}
-    }
+    skips = _email_skips([(spec.customer_id, spec.kind) for spec in specs])
     notifications = []
     for spec in specs:
-        skip = (
-            NO_ADDRESS
-            if spec.customer_id in no_address
-            else OPTED_OUT
-            if spec.customer_id in opted_out[spec.kind]
-            else ""
-        )
+        skip = skips[spec.customer_id, spec.kind]
         notifications.append(
             Notification(
                 customer_id=spec.customer_id,
@@ -137,6 +123,28 @@ def notifications_create_many(specs: Sequence[NotificationSpec], at: datetime | 
             )
         )
     return _insert(notifications)
+
+
+def _email_skips(wanted: Sequence[tuple[int, str]]) -> dict[tuple[int, str], str]:
+    """Why the e-mail of each ``(customer id, kind)`` is not to be sent ("" when it is): no
+    address (none, or erased) or switched off in the preferences. Two queries and one per
+    kind, whatever the number of pairs."""
+    customer_ids = {customer_id for customer_id, _kind in wanted}
+    no_address = set(
+        Customer.objects.filter(pk__any=customer_ids)
+        .filter(Q(email="") | Q(anonymized_at__isnull=False))
+        .values_list("pk", flat=True)
+    )
+    kinds = {kind for _id, kind in wanted}
+    opted_out = {kind: customers_without_email(customer_ids, kind) for kind in kinds}
+    return {
+        (customer_id, kind): NO_ADDRESS
+        if customer_id in no_address
+        else OPTED_OUT
+        if customer_id in opted_out[kind]
+        else ""
+        for customer_id, kind in wanted
+    }
 
 
 def _insert(notifications: list[Notification]) -> int:
@@ -415,10 +423,9 @@ def notification_emails_send(
     together (a lease), loaded with their customers and checked against the preferences
     in a few queries, sent over one mail server connection (opened at the first e-mail,
     re-opened after a failure) rather than a connection and TLS handshake per e-mail,
-    each outcome recorded as it happens; the commits do not wait for the disk
-    (``_bookkeeping``). Ids not due (already sent or skipped, retry not yet due,
-    leased by another worker) are left out. Returns the outcome of each e-mail sent or
-    tried."""
+    each outcome recorded as it happens without waiting for the disk (``_NO_FLUSH``).
+    Ids not due (already sent or skipped, retry not yet due, leased by another worker)
+    are left out. Returns the outcome of each e-mail sent or tried."""
     connection = get_connection()
     try:
         return _send_due(list(notification_ids), now or timezone.now(), connection)
@@ -437,27 +444,6 @@ def notification_email_send(
     return sent[0][1] if sent else None
 
 
-@contextlib.contextmanager
-def _bookkeeping():
-    """A transaction of e-mail bookkeeping (a chunk's lease, giving back what a chunk cut
-    short did not reach; each outcome is one statement with the same setting in it,
-    ``_NO_FLUSH``). On PostgreSQL, when it is no part of a bigger transaction, its commit
-    does not wait for the WAL flush.
-
-    Each e-mail commits twice, and with the default setting each commit waits for a disk
-    flush: the worker sat in ``WALSync`` while awards waited in the queue behind a burst of
-    tier e-mails. What a database crash can lose here is the last fraction of a second of
-    this bookkeeping, after which an e-mail may be sent again; a crash between sending and
-    recording does that anyway. The setting is the transaction's own (``set_config`` with
-    ``is_local``): nothing else on the connection, awards included, commits this way."""
-    quick = db.vendor == "postgresql" and not db.in_atomic_block
-    with transaction.atomic():
-        if quick:
-            with db.cursor() as cursor:
-                cursor.execute("SELECT set_config('synchronous_commit', 'off', true)")
-        yield
-
-
 def _retry_delay(attempts: int) -> timedelta:
     return min(FIRST_RETRY * 2 ** max(0, attempts - 1), MAX_RETRY)
 
@@ -467,7 +453,7 @@ def _claim(ids: list[int], now: datetime) -> list[int]:
     and once leased they are no longer due for anyone. The attempt is counted when the
     e-mail is tried (``_record``), not here: a chunk cut short costs the e-mails it did not
     reach nothing (``_send_due`` gives them back)."""
-    with _bookkeeping():
+    with transaction.atomic():
         claimed = list(
             Notification.objects.select_for_update(skip_locked=True)
             .filter(pk__any=ids, email_state=EmailState.PENDING, email_next_attempt_at__lte=now)
@@ -483,42 +469,41 @@ def _send_due(ids: list[int], now: datetime, connection) -> list[tuple[int, Send
     if not claimed:
         return []
     notifications = Notification.objects.select_related("customer").in_bulk(list(claimed))
-    unwanted = {
-        kind: customers_without_email({n.customer_id for n in notifications.values()}, kind)
-        for kind in {n.kind for n in notifications.values()}
-    }
+    skips = _email_skips([(n.customer_id, n.kind) for n in notifications.values()])
     order = [pk for pk in dict.fromkeys(ids) if pk in notifications]  # as asked, once each
     outcomes = []
     try:
         for pk in order:
             notification = notifications[pk]
-            customer = notification.customer
-            if not customer.email or customer.anonymized_at:
-                skip = NO_ADDRESS
-            else:
-                skip = OPTED_OUT if customer.pk in unwanted[notification.kind] else ""
+            skip = skips[notification.customer_id, notification.kind]
             outcomes.append((pk, _deliver(notification, skip, connection)))
     finally:
         # Cut short (the database gone, the worker's time limit): the e-mails not reached
         # are due again at once rather than when their lease runs out.
         left = order[len(outcomes) :]
         if left:
-            with contextlib.suppress(DatabaseError), _bookkeeping():
+            with contextlib.suppress(DatabaseError):
                 Notification.objects.filter(pk__any=left, email_state=EmailState.PENDING).update(
                     email_next_attempt_at=now
                 )
     return outcomes
 
 
-# In a statement outside any transaction (autocommit: the statement is its transaction),
-# the setting of _bookkeeping in the statement itself: one round trip instead of three.
+# An e-mail's outcome commits without waiting for the WAL flush. Each e-mail commits once,
+# and with the default setting each commit waits for a disk flush: the worker sat in
+# WALSync while awards waited in the queue behind a burst of tier e-mails. What a database
+# crash can lose is the last fraction of a second of outcomes, after which an e-mail may be
+# sent again; a crash between sending and recording does that anyway. The setting rides in
+# the statement (one round trip) and is its transaction's own (``is_local``): outside any
+# transaction the statement is its transaction, so nothing else on the connection, awards
+# included, commits this way. Inside a bigger transaction (tests) it is left out.
 _NO_FLUSH = RawSQL(
     "set_config('synchronous_commit', 'off', true) IS NOT NULL", [], output_field=BooleanField()
 )
 
 
 def _record(notification: Notification, **values) -> None:
-    """Write one e-mail's outcome and count its attempt (``_bookkeeping``'s commit)."""
+    """Write one e-mail's outcome and count its attempt (``_NO_FLUSH``)."""
     rows = Notification.objects.filter(pk=notification.pk)
     if db.vendor == "postgresql" and not db.in_atomic_block:
         rows = rows.filter(_NO_FLUSH)
