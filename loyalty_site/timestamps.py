@@ -12,13 +12,9 @@ past 9999) goes to Django's loader as before.
 
 from datetime import UTC, datetime
 
+from django.db.backends.postgresql.psycopg_any import BaseTzLoader, is_psycopg3
 from django.db.backends.signals import connection_created
 from django.dispatch import receiver
-
-try:
-    from django.db.backends.postgresql.psycopg_any import BaseTzLoader, is_psycopg3
-except ImportError:  # no PostgreSQL driver installed: nothing to speed up
-    is_psycopg3 = False
 
 _parse = datetime.fromisoformat
 
@@ -42,6 +38,6 @@ if is_psycopg3:
 def use_utc_loader(sender, connection, **kwargs) -> None:
     """Install ``UtcLoader`` on a new PostgreSQL connection that Django runs in UTC (the
     loader Django checks before each cursor then already has that time zone)."""
-    if connection.vendor != "postgresql" or not is_psycopg3 or connection.timezone != UTC:
+    if not is_psycopg3 or connection.timezone != UTC:
         return
     connection.connection.adapters.register_loader("timestamptz", UtcLoader)

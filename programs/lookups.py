@@ -4,11 +4,11 @@ For the batch paths' id lists (a thousand purchases or memberships at a time). `
 prepares every element through the field and writes one placeholder per element, which
 psycopg then parses out of the statement again: about a tenth of an award batch's CPU.
 One array parameter costs neither, and PostgreSQL plans ``= ANY(array)`` exactly as it
-plans ``IN (...)``. Other databases (SQLite in development) get the ``__in`` lookup.
+plans ``IN (...)``.
 """
 
 from django.db.models import Field, ForeignObject
-from django.db.models.lookups import In, Lookup
+from django.db.models.lookups import Lookup
 
 
 @ForeignObject.register_lookup  # related fields look their lookups up apart
@@ -22,8 +22,6 @@ class Any(Lookup):
         return [value for value in self.rhs if value is not None]
 
     def as_sql(self, compiler, connection):
-        if connection.vendor != "postgresql":
-            return In(self.lhs, self.rhs).as_sql(compiler, connection)
         lhs, lhs_params = self.process_lhs(compiler, connection)
         array_type = self.lhs.output_field.db_type(connection)
         return f"{lhs} = ANY(%s::{array_type}[])", [*lhs_params, self.rhs]

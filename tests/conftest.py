@@ -1,9 +1,9 @@
 """Shared fixtures and the rule that CI never silently skips backend-dependent tests.
 
-Tests marked ``postgres`` need real row locks and concurrent transactions; tests marked
-``redis`` need a real broker; tests marked ``e2e`` need Debian's Chromium. Locally, without
-DATABASE_URL / REDIS_URL / /usr/bin/chromium, they are skipped
-with a note. With CI set they must run: a missing or unreachable backend fails the run.
+Every test runs on PostgreSQL: DATABASE_URL's server, else the embedded one under var/.
+Tests marked ``redis`` need a real broker; tests marked ``e2e`` need Debian's Chromium.
+Locally, without REDIS_URL / /usr/bin/chromium, they are skipped with a note. With CI set
+they must run: a missing or unreachable backend fails the run.
 """
 
 import os
@@ -34,10 +34,6 @@ def pytest_configure(config):
 
 
 def _backend_missing(item) -> str | None:
-    from django.db import connection
-
-    if item.get_closest_marker("postgres") and connection.vendor != "postgresql":
-        return "needs PostgreSQL (set DATABASE_URL=postgres://...)"
     if item.get_closest_marker("redis") and not os.environ.get("REDIS_URL"):
         return "needs Redis (set REDIS_URL=redis://...)"
     if item.get_closest_marker("e2e") and not os.path.exists(E2E_CHROMIUM):

@@ -32,12 +32,11 @@ def _scale(label, default, help_text):
 
 
 class RecentScoresField(models.Field):
-    """Daily scores in hundredths of a point: ``smallint[]`` on PostgreSQL, written and
-    read by the recompute's SQL only (``customers.engagement.nightly``); elsewhere a
-    column that stays empty."""
+    """Daily scores in hundredths of a point (``smallint[]``), written and read by the
+    recompute's SQL only (``customers.engagement.nightly``)."""
 
     def db_type(self, connection):
-        return "smallint[]" if connection.vendor == "postgresql" else "text"
+        return "smallint[]"
 
 
 class EngagementWeights(models.Model):

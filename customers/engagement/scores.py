@@ -38,12 +38,10 @@ members from one day to the next), so carrying values forward would save nothing
 
 One recompute runs at a time (it locks the weights row). It is a fixed number of
 statements, whatever the number of customers: the components come from grouped
-aggregates joined to the memberships. On PostgreSQL the scores are computed into a
-temporary table, because only a statement that does not write gets a parallel plan, and
-one statement writes the scores, the churn flags and the day's history from it; the
-churn-drop window is cached in the score rows (``customers.engagement.nightly``). On
-SQLite the scores are upserted with the window read from the history, then the history
-is upserted from the scores (``recompute_statements``).
+aggregates joined to the memberships. The scores are computed into a temporary table,
+because only a statement that does not write gets a parallel plan, and one statement
+writes the scores, the churn flags and the day's history from it; the churn-drop window
+is cached in the score rows (``customers.engagement.nightly``).
 """
 
 import math
@@ -55,8 +53,6 @@ from django.utils import timezone
 
 from customers.engagement import nightly
 from customers.models import (
-    EngagementScore,
-    EngagementScoreDay,
     EngagementWeights,
     PortalActivityDay,
 )
@@ -100,28 +96,24 @@ def _num(value) -> str:
 
 
 class _Sql:
-    """Vendor differences: days since a timestamp column, as of a fixed moment."""
+    """Days since a timestamp column, and their decay, as of a fixed moment."""
 
     def __init__(self, now: datetime, half_life_days: int):
         self.epoch = now.timestamp()
-        self.julian = self.epoch / 86400.0 + 2440587.5
         self.rate = math.log(2) / half_life_days
-        # PostgreSQL: compute each aggregate once (a plain CTE may be inlined and then
-        # re-run by every parallel worker); SQLite plans them well as they are.
-        self.materialized = "MATERIALIZED" if connection.vendor == "postgresql" else ""
+        # Compute each aggregate once (a plain CTE may be inlined and then re-run by every
+        # parallel worker).
+        self.materialized = "MATERIALIZED"
 
     def age_days(self, column: str) -> str:
-        if connection.vendor == "postgresql":
-            # date_part gives double precision (EXTRACT gives numeric since PostgreSQL 14,
-            # and EXP over numeric is a hundred times slower)
-            return f"(({_num(self.epoch)} - date_part('epoch', {column})) / 86400.0)"
-        return f"({_num(self.julian)} - julianday({column}))"
+        # date_part gives double precision (EXTRACT gives numeric since PostgreSQL 14, and
+        # EXP over numeric is a hundred times slower)
+        return f"(({_num(self.epoch)} - date_part('epoch', {column})) / 86400.0)"
 
     def decay(self, column: str) -> str:
-        # Ages in the future count as 0. GREATEST (PostgreSQL) / two-argument MAX (SQLite)
-        # compute the age once per row; a CASE WHEN age < 0 ... ELSE age computes it twice.
-        clamp = "GREATEST" if connection.vendor == "postgresql" else "MAX"
-        return f"EXP(-{_num(self.rate)} * {clamp}({self.age_days(column)}, 0))"
+        # Ages in the future count as 0. GREATEST computes the age once per row; a CASE
+        # WHEN age < 0 ... ELSE age computes it twice.
+        return f"EXP(-{_num(self.rate)} * GREATEST({self.age_days(column)}, 0))"
 
 
 def _sat(value: str, scale) -> str:
@@ -138,11 +130,6 @@ def engagement_recompute(now: datetime | None = None) -> int:
         weights, _ = EngagementWeights.objects.select_for_update().get_or_create(
             pk=EngagementWeights.SINGLETON_ID
         )
-        if connection.vendor != "postgresql":
-            for statement, params in recompute_statements(now, weights=weights):
-                cursor.execute(statement, params)
-            # SQLite does not count the rows of a WITH ... INSERT
-            return EngagementScore.objects.filter(computed_at=now).count()
         mode = nightly.window_mode(cursor, today=timezone.localdate(now), weights=weights)
         (compute, params), *writes = recompute_statements(now, weights=weights, mode=mode)
         cursor.execute(compute, params)
@@ -157,13 +144,11 @@ def recompute_statements(
 ) -> list:
     """The statements of a recompute with their parameters.
 
-    PostgreSQL: the scores and their components are computed into a temporary table (a
-    parallel plan; its row count is the number of memberships scored); when ``mode`` is
+    The scores and their components are computed into a temporary table (a parallel
+    plan; its row count is the number of memberships scored); when ``mode`` is
     ``rebuild`` the cached churn-drop windows are rebuilt from the history; then one
     statement writes the scores, the churn flags and today's history from the table
-    (``customers.engagement.nightly``); then the table is dropped. SQLite (no
-    data-modifying CTEs, no parallel plans): the score upsert with the drop window read
-    from the history, then the history upsert from the scores table."""
+    (``customers.engagement.nightly``); then the table is dropped."""
     from programs.models import (
         Membership,
         Purchase,
@@ -187,8 +172,6 @@ def recompute_statements(
     redemption = Redemption._meta.db_table
     portal = PortalActivityDay._meta.db_table
     membership = Membership._meta.db_table
-    score_table = EngagementScore._meta.db_table
-    history = EngagementScoreDay._meta.db_table
 
     ctes = [
         f"""purchases AS {sql.materialized} (
@@ -250,52 +233,15 @@ def recompute_statements(
             FROM components c)"""  # noqa: S608 - interpolates only our table names and numbers
     )
     columns = ", ".join(COMPONENTS)
-    score_columns = f"customer_id, score, {columns}, churn_risk, computed_at"
     at = connection.ops.adapt_datetimefield_value(now)
-    day = connection.ops.adapt_datefield_value(today)
-    if connection.vendor == "postgresql":
-        compute = f"""
-            CREATE TEMPORARY TABLE {nightly.SCRATCH} ON COMMIT DROP AS
-            WITH {", ".join(ctes)}
-            SELECT mid, cid, score, {columns} FROM scored"""  # noqa: S608 - interpolates only our table names
-        statements = [(compute, params)]
-        if mode == nightly.REBUILD:
-            statements.append(nightly.rebuild_statement(today=today, weights=w))
-        statements.append(
-            nightly.write_statement(today=today, at=at, weights=w, components=COMPONENTS, mode=mode)
-        )
-        return [*statements, (f"DROP TABLE {nightly.SCRATCH}", [])]
-
-    ctes.append(
-        f"""drops AS (
-            SELECT membership_id AS mid, MAX(score) AS best
-            FROM {history} WHERE day >= %s AND day < %s GROUP BY membership_id)"""  # noqa: S608 - interpolates only our table names and numbers
-    )
-    params += [
-        connection.ops.adapt_datefield_value(today - timezone.timedelta(days=w.churn_drop_days)),
-        day,
-    ]
-    updates = ", ".join(f"{name} = excluded.{name}" for name in score_columns.split(", "))
-    upsert = f"""
+    compute = f"""
+        CREATE TEMPORARY TABLE {nightly.SCRATCH} ON COMMIT DROP AS
         WITH {", ".join(ctes)}
-        INSERT INTO {score_table} (membership_id, {score_columns})
-        SELECT s.mid, s.cid, s.score, {", ".join(f"s.{name}" for name in COMPONENTS)},
-               {_churn(w, "d.best")}, %s
-        FROM scored s LEFT JOIN drops d ON d.mid = s.mid
-        WHERE TRUE
-        ON CONFLICT (membership_id) DO UPDATE SET {updates}
-    """  # noqa: S608 - interpolates only our table names and numbers
-    record_day = f"""
-        INSERT INTO {history} (membership_id, day, score, churn_risk)
-        SELECT membership_id, %s, score, churn_risk FROM {score_table} WHERE TRUE
-        ON CONFLICT (membership_id, day) DO UPDATE
-            SET score = excluded.score, churn_risk = excluded.churn_risk
-    """  # noqa: S608 - interpolates only our table names and numbers
-    return [(upsert, [*params, at]), (record_day, [day])]
-
-
-def _churn(w: EngagementWeights, best: str) -> str:
-    """The churn flag of ``s.score`` against ``best``, the best score of the window."""
-    return f"""CASE WHEN s.score < {_num(w.churn_threshold)}
-                      OR ({best} IS NOT NULL AND {best} - s.score >= {_num(w.churn_drop)})
-                    THEN TRUE ELSE FALSE END"""
+        SELECT mid, cid, score, {columns} FROM scored"""  # noqa: S608 - interpolates only our table names
+    statements = [(compute, params)]
+    if mode == nightly.REBUILD:
+        statements.append(nightly.rebuild_statement(today=today, weights=w))
+    statements.append(
+        nightly.write_statement(today=today, at=at, weights=w, components=COMPONENTS, mode=mode)
+    )
+    return [*statements, (f"DROP TABLE {nightly.SCRATCH}", [])]

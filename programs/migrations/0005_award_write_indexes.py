@@ -7,13 +7,11 @@ from django.db import migrations, models
 
 def membership_fillfactor(apps, schema_editor):
     """Leave room on each page of the memberships for HOT updates of the balances."""
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute("ALTER TABLE programs_membership SET (fillfactor = 80)")
+    schema_editor.execute("ALTER TABLE programs_membership SET (fillfactor = 80)")
 
 
 def membership_fillfactor_reset(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute("ALTER TABLE programs_membership RESET (fillfactor)")
+    schema_editor.execute("ALTER TABLE programs_membership RESET (fillfactor)")
 
 
 class Migration(migrations.Migration):

@@ -19,12 +19,8 @@ class _Encoder(json.JSONEncoder):
 
 
 def rows_update(model: type[Model], fields: Sequence[str], objs: Sequence[Model]) -> None:
-    """Write ``fields`` of ``objs`` back, one statement per table (``rows_update_values``;
-    elsewhere than on PostgreSQL Django's ``bulk_update``)."""
+    """Write ``fields`` of ``objs`` back, one statement per table (``rows_update_values``)."""
     if not objs:
-        return
-    if connection.vendor != "postgresql":
-        model.objects.bulk_update(objs, list(fields), batch_size=500)
         return
     attnames = [model._meta.get_field(name).attname for name in fields]
     rows_update_values(
@@ -34,20 +30,12 @@ def rows_update(model: type[Model], fields: Sequence[str], objs: Sequence[Model]
 
 def rows_update_values(model: type[Model], fields: Sequence[str], rows: Sequence[Sequence]) -> None:
     """Set ``fields`` from ``rows`` (the primary key, then the values in ``fields`` order, as
-    stored: ids for foreign keys), one statement per table: on PostgreSQL an ``UPDATE ...
-    FROM jsonb_to_recordset(...)`` (no per-row CASE, so linear in the rows), elsewhere
-    Django's ``bulk_update``."""
+    stored: ids for foreign keys), one statement per table: an ``UPDATE ... FROM
+    jsonb_to_recordset(...)`` (no per-row CASE, so linear in the rows)."""
     if not rows:
         return
     meta = model._meta
     columns = [meta.get_field(name) for name in fields]
-    if connection.vendor != "postgresql":
-        objs = [
-            model(pk=pk, **{f.attname: value for f, value in zip(columns, values, strict=True)})
-            for pk, *values in rows
-        ]
-        model.objects.bulk_update(objs, list(fields), batch_size=500)
-        return
     names = ["id", *[f.column for f in columns]]
     records = [dict(zip(names, row, strict=True)) for row in rows]
     quote = connection.ops.quote_name
@@ -110,37 +98,19 @@ def ids_reserve(model: type[Model], count: int) -> list[int]:
         return []
     meta = model._meta
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(
-                "SELECT nextval(%s::regclass) FROM generate_series(1, %s)",
-                [_sequence(cursor, meta), count],
-            )
-            return [pk for (pk,) in cursor.fetchall()]
-        # SQLite (development): the IMMEDIATE transaction holds the database's write lock,
-        # so the ids after the highest one ever used stay free until the commit.
-        if not connection.in_atomic_block:
-            raise RuntimeError("ids_reserve needs a transaction")
-        quote = connection.ops.quote_name
         cursor.execute(
-            f"SELECT MAX(COALESCE((SELECT MAX({quote(meta.pk.column)}) "  # noqa: S608
-            f"FROM {quote(meta.db_table)}), 0), "
-            "COALESCE((SELECT seq FROM sqlite_sequence WHERE name = %s), 0))",
-            [meta.db_table],
+            "SELECT nextval(%s::regclass) FROM generate_series(1, %s)",
+            [_sequence(cursor, meta), count],
         )
-        start = cursor.fetchone()[0] + 1
-        return list(range(start, start + count))
+        return [pk for (pk,) in cursor.fetchall()]
 
 
 def rows_insert_values(model: type[Model], fields: Sequence[str], rows: Iterable[Sequence]) -> None:
     """Insert ``rows`` (values in ``fields`` order, primary key included, foreign keys as
-    ids) into ``model``'s table. On PostgreSQL with ``COPY``, the values as psycopg writes
-    them (ints, strings, Decimals, UUIDs, aware datetimes, None: nothing is converted or
-    validated here; the table's constraints still are; columns left out get their
-    database default, NULL for Django fields); elsewhere through ``bulk_create``."""
-    if connection.vendor != "postgresql":
-        objs = [model(**dict(zip(fields, row, strict=True))) for row in rows]
-        model.objects.bulk_create(objs, batch_size=500)
-        return
+    ids) into ``model``'s table with ``COPY``, the values as psycopg writes them (ints,
+    strings, Decimals, UUIDs, aware datetimes, None: nothing is converted or validated
+    here; the table's constraints still are; columns left out get their database default,
+    NULL for Django fields)."""
     meta = model._meta
     quote = connection.ops.quote_name
     columns = ", ".join(quote(meta.get_field(name).column) for name in fields)
@@ -151,14 +121,9 @@ def rows_insert_values(model: type[Model], fields: Sequence[str], rows: Iterable
 
 
 def rows_insert(model: type[Model], objs: Sequence[Model]) -> None:
-    """Insert ``objs`` and set their primary keys, as ``bulk_create`` does: on PostgreSQL
-    with ``COPY`` (``ids_reserve``, then ``rows_insert_values``), which costs a fraction of a
-    many-row ``INSERT`` for the award path's thousands of rows; elsewhere ``bulk_create``.
-    No signals, as with ``bulk_create``."""
+    """Insert ``objs`` and set their primary keys, as ``bulk_create`` does, with ``COPY``
+    (``ids_reserve``, then ``rows_insert_values``). No signals, as with ``bulk_create``."""
     if not objs:
-        return
-    if connection.vendor != "postgresql":
-        model.objects.bulk_create(objs, batch_size=500)
         return
     fields = [f for f in model._meta.concrete_fields if not f.generated]
     # psycopg writes ints, strings, Decimals, UUIDs and aware datetimes as they are; only

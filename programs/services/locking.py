@@ -9,8 +9,7 @@ def lock_memberships(ids: Iterable[int]) -> dict[int, Membership]:
     """Lock the memberships with these ids, in id order, and return them by id, each
     with its program loaded.
 
-    Must run inside a transaction. On SQLite (development) the whole database is locked by
-    the IMMEDIATE transaction instead, and ``select_for_update`` is a no-op.
+    Must run inside a transaction.
     """
     rows = list(
         Membership.objects.select_for_update(of=("self",))

@@ -7,14 +7,12 @@ already stored, or earlier in the same batch, with the same member, amount and c
 a ``duplicate`` answered with the stored purchase; with other data an
 ``IdempotencyConflict``.
 
-The cost does not grow with queries per item. On PostgreSQL: one insert of all new
-purchases from arrays (``ON CONFLICT DO NOTHING``: the unique constraint tells which order
-ids were stored already, also by a concurrent request), one insert of their lines, one
-read of the purchases stored before (only if there are any), and one award task for all
-new purchases after the commit. Earn rules and campaigns come from
-``purchases.program_earning`` (cached). Elsewhere (SQLite, development) the order ids are
-looked up first and the rows inserted with ``bulk_create`` in the same transaction (which
-SQLite's immediate transactions make safe from races).
+The cost does not grow with queries per item: one insert of all new purchases from arrays
+(``ON CONFLICT DO NOTHING``: the unique constraint tells which order ids were stored
+already, also by a concurrent request), one insert of their lines, one read of the
+purchases stored before (only if there are any), and one award task for all new purchases
+after the commit. Earn rules and campaigns come from ``purchases.program_earning``
+(cached).
 """
 
 from collections.abc import Sequence
@@ -27,7 +25,7 @@ from django.utils import timezone
 
 from loyalty_site.commit import enqueue_after_commit
 from programs.errors import IdempotencyConflict, LoyaltyError
-from programs.models import Membership, Partner, Purchase, PurchaseLine, PurchaseStatus
+from programs.models import Membership, Partner, Purchase, PurchaseStatus
 from programs.services.purchases import (
     LineData,
     partner_program_ids,
@@ -166,16 +164,7 @@ def _store(
 ) -> dict[str, Purchase]:
     """Insert the purchases of ``new`` whose order id is not stored yet (setting their
     ids) with their lines; return the purchases stored before under the other order ids."""
-    if connection.vendor == "postgresql":
-        inserted = _insert_postgresql(partner, new)
-        stored = set(new) - inserted
-    else:
-        stored = set(
-            Purchase.objects.filter(partner=partner, order_id__in=list(new)).values_list(
-                "order_id", flat=True
-            )
-        )
-        Purchase.objects.bulk_create([p for o, p in new.items() if o not in stored])
+    stored = set(new) - _insert(partner, new)
     rows = [
         (new[order_id].pk, number, line)
         for order_id in new
@@ -206,7 +195,7 @@ RETURNING id, order_id
 """
 
 
-def _insert_postgresql(partner: Partner, new: dict[str, Purchase]) -> set[str]:
+def _insert(partner: Partner, new: dict[str, Purchase]) -> set[str]:
     """One statement for all purchases (Django's ``bulk_create`` spends more time adapting
     the values of 1,000 purchases than PostgreSQL spends storing them). Returns the order
     ids inserted; the unique constraint skips the others."""
@@ -249,20 +238,6 @@ FROM unnest(
 
 def _insert_lines(rows: list[tuple[int, int, LineData]]) -> None:
     if not rows:
-        return
-    if connection.vendor != "postgresql":
-        PurchaseLine.objects.bulk_create(
-            PurchaseLine(
-                purchase_id=pk,
-                line_no=number,
-                sku=line.sku,
-                category=line.category,
-                quantity=line.quantity,
-                unit_price=line.unit_price,
-                amount=line.amount,
-            )
-            for pk, number, line in rows
-        )
         return
     columns = [
         [pk for pk, _n, _line in rows],

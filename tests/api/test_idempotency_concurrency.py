@@ -15,7 +15,7 @@ from programs.api.views import purchases as purchase_views
 from programs.models import IdempotencyRecord, IdempotencyState, Purchase, Redemption
 from tests.api.conftest import assert_problem, enroll
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.django_db(transaction=True)]
 
 TIMEOUT = 30
 BODY = {"member": "c-1", "order_id": "A-1", "amount": "10.00"}

@@ -239,7 +239,6 @@ def test_a_chunk_of_emails_shares_one_mail_server_connection(db, settings):
     assert [state(n) for n in more] == [EmailState.PENDING, EmailState.SENT, EmailState.SENT]
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL setting (CI runs it)")
 @pytest.mark.django_db(transaction=True)
 def test_email_bookkeeping_skips_the_disk_flush_and_nothing_else_does(settings):
     """Each e-mail's outcome commits without waiting for the WAL flush (a burst of tier
@@ -343,7 +342,6 @@ def test_a_chunk_costs_a_few_queries_and_one_per_email(db, settings):
     assert len(mail.outbox) == 11
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL locks (CI runs it)")
 @pytest.mark.django_db(transaction=True)
 def test_two_workers_on_the_same_chunk_send_each_email_once(settings):
     """The sweeper and a task (or two copies of a message) may hold the same ids: each

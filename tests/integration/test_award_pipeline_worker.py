@@ -23,7 +23,6 @@ from programs.services.jobs import ledger_drift
 from programs.tasks import SWEEP_AFTER_SECONDS, award_purchases_task, sweep_received_purchases_task
 
 pytestmark = [
-    pytest.mark.postgres,
     pytest.mark.redis,
     pytest.mark.worker,
     pytest.mark.django_db(transaction=True),

@@ -12,7 +12,6 @@ from customers.models import EmailState, Notification, NotificationKind
 from customers.selectors import notifications_recent
 
 pytestmark = [
-    pytest.mark.postgres,
     pytest.mark.redis,
     pytest.mark.worker,
     pytest.mark.django_db(transaction=True),

@@ -539,12 +539,8 @@ def test_queries_per_batch_do_not_grow_with_its_size(program, tiers, partner, re
     assert WebhookEvent.objects.filter(type="tier.changed").count() == 60
     own_small, own_large = total_small - events_small, total_large - events_large
     assert own_small <= 24  # about twenty of its own, whatever the size (module docstring)
-    if connection.vendor == "postgresql":
-        assert own_large == own_small
-        assert events_large == events_small
-    else:  # SQLite's 999-parameter limit splits the larger inserts in chunks
-        assert own_large <= own_small + 3
-        assert events_large <= events_small + 3
+    assert own_large == own_small
+    assert events_large == events_small
 
 
 @pytest.mark.django_db

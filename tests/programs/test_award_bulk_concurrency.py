@@ -16,7 +16,7 @@ from programs.tasks import award_purchases_task
 from tests.factories import CustomerFactory
 from tests.programs.test_concurrency import assert_books_balance, no_errors, run_concurrently
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture

@@ -21,10 +21,6 @@ from programs.services.memberships import membership_enroll
 from programs.services.purchases import LineData, purchase_record, purchases_award
 from tests.factories import CustomerFactory
 
-postgres_only = pytest.mark.skipif(
-    connection.vendor != "postgresql", reason="PostgreSQL behaviour (CI runs it)"
-)
-
 
 @pytest.fixture
 def members(program, tiers):
@@ -45,7 +41,6 @@ def test_any_finds_what_in_finds(members):
     assert Membership.objects.exclude(pk__any=wanted).count() == 2
 
 
-@postgres_only
 @pytest.mark.django_db
 def test_any_sends_one_array_parameter_whatever_the_number_of_ids(members):
     with CaptureQueriesContext(connection) as few:
@@ -101,7 +96,6 @@ def test_rows_update_values_writes_only_the_named_fields(members):
     assert (first.referral_code, first.balance) == (code, 0)  # the rest untouched
 
 
-@postgres_only
 @pytest.mark.django_db
 def test_awards_update_memberships_in_place(program, partner, members):
     """Every award rewrites its members' balances: no index may cover a column it changes

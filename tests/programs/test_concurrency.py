@@ -40,7 +40,7 @@ from programs.tasks import award_purchases_task
 from tests.factories import CustomerFactory, RewardFactory
 from tests.programs.test_ledger_properties import lot_problems
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.django_db(transaction=True)]
 
 JOIN_TIMEOUT = 60
 

@@ -119,7 +119,6 @@ def test_query_count_does_not_grow_with_the_members(
         assert points_expire_due(now=now) == 25 * 30
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_runs_expire_each_lot_once(program, tiers, buy):
     memberships, now = members_with_old_and_new_lots(program, buy, 8)

@@ -15,7 +15,7 @@ from tests.programs.bookkeeping import assert_books_balance
 from tests.programs.test_concurrency import no_errors, run_concurrently
 from tests.programs.test_expiry_bulk import members_with_old_and_new_lots
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.django_db(transaction=True)]
 
 
 def test_job_runs_and_redemptions_at_once_expire_each_lot_once(

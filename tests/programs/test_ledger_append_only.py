@@ -4,7 +4,6 @@ from django.db import DatabaseError, transaction
 from programs.models import LedgerEntry
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db
 def test_database_refuses_to_update_or_delete_ledger_entries(membership, buy):
     buy(membership, "10.00")

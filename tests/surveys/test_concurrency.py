@@ -9,7 +9,7 @@ from surveys.services.invitations import invitation_create
 from surveys.services.responses import response_submit
 from tests.programs.test_concurrency import errors_of, results_of, run_concurrently
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.django_db(transaction=True)]
 
 
 def test_double_submit_records_one_response_and_credits_points_once(nps_survey, membership):
