@@ -8,7 +8,7 @@ from loyalty_site.views import HomeView
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
-    path("api/v1/", include("programs.api.urls")),
+    path("api/v1/", include("loyalty_site.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("i18n/", include("django.conf.urls.i18n")),

@@ -40,7 +40,7 @@ from customers.models import Customer
 from customers.notifications.models import EmailState, Notification, NotificationKind
 from customers.notifications.preferences import customers_without_email
 from customers.notifications.texts import notification_email_render
-from loyalty_site.commit import enqueue_after_commit
+from loyalty_site.core.commit import enqueue_after_commit
 
 logger = logging.getLogger("customers.notifications")
 

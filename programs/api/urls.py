@@ -1,8 +1,8 @@
-"""Routes of the partner API, mounted at ``/api/v1/``."""
+"""The engine's routes of the partner API. ``loyalty_site/api_urls.py`` mounts them at
+``/api/v1/`` with the surveys' routes and the problem+json fallback for unknown paths."""
 
-from django.urls import path, re_path
+from django.urls import path
 
-from programs.api.views.fallback import EndpointNotFoundView
 from programs.api.views.members import (
     MemberBalanceView,
     MemberDetailView,
@@ -28,9 +28,6 @@ from programs.api.views.webhooks import (
     WebhookListView,
     WebhookSecretRotateView,
 )
-from surveys.api import MemberSurveyInvitationView, SurveyListView, SurveyNpsView
-
-app_name = "api"
 
 urlpatterns = [
     path("members", MemberListView.as_view(), name="member-list"),
@@ -53,13 +50,6 @@ urlpatterns = [
         MemberReferralView.as_view(),
         name="member-referral",
     ),
-    path(
-        "members/<str:external_id>/survey-invitations",
-        MemberSurveyInvitationView.as_view(),
-        name="member-survey-invitations",
-    ),
-    path("surveys", SurveyListView.as_view(), name="survey-list"),
-    path("surveys/nps", SurveyNpsView.as_view(), name="survey-nps"),
     path("purchases", PurchaseCreateView.as_view(), name="purchase-list"),
     path("purchases/batch", PurchaseBatchView.as_view(), name="purchase-batch"),
     path("purchases/<int:id>", PurchaseDetailView.as_view(), name="purchase-detail"),
@@ -77,5 +67,4 @@ urlpatterns = [
         WebhookSecretRotateView.as_view(),
         name="webhook-rotate-secret",
     ),
-    re_path(r"^.*$", EndpointNotFoundView.as_view(), name="not-found"),
 ]

@@ -11,7 +11,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
-from loyalty_site.commit import enqueue_after_commit
+from loyalty_site.core.commit import enqueue_after_commit
 from programs.earning import LineInput, purchase_points
 from programs.errors import (
     CurrencyMismatch,

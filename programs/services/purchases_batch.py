@@ -23,7 +23,7 @@ from decimal import Decimal
 from django.db import connection, transaction
 from django.utils import timezone
 
-from loyalty_site.commit import enqueue_after_commit
+from loyalty_site.core.commit import enqueue_after_commit
 from programs.errors import IdempotencyConflict, LoyaltyError
 from programs.models import Membership, Partner, Purchase, PurchaseStatus
 from programs.services.purchases import (

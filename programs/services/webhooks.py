@@ -33,7 +33,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from loyalty_site.commit import enqueue_after_commit
+from loyalty_site.core.commit import enqueue_after_commit
 from programs.errors import SubscriptionLimitReached
 from programs.models import (
     LedgerEntry,

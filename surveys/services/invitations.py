@@ -15,7 +15,7 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from customers.models import Customer
-from loyalty_site.commit import enqueue_after_commit
+from loyalty_site.core.commit import enqueue_after_commit
 from programs.models import (
     Membership,
     MembershipStatus,

@@ -26,7 +26,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce, TruncMonth
 from django.utils import timezone
 
-from loyalty_site.commit import run_after_commit
+from loyalty_site.core.commit import run_after_commit
 from programs.models import (
     EntryKind,
     LedgerEntry,

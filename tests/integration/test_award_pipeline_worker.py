@@ -116,7 +116,7 @@ def test_purchase_recorded_while_the_broker_is_down_is_awarded_by_the_sweeper(
             pytest.fail(
                 "purchase_record raised although its purchase is committed, so the request "
                 "fails while the sweeper would have awarded it: enqueue through "
-                f"loyalty_site.commit.enqueue_after_commit ({exc})"
+                f"loyalty_site.core.commit.enqueue_after_commit ({exc})"
             )
 
     assert Purchase.objects.get(pk=purchase.pk).status == PurchaseStatus.RECEIVED

@@ -5,7 +5,7 @@ import logging
 import pytest
 from django.db import transaction
 
-from loyalty_site.commit import enqueue_after_commit
+from loyalty_site.core.commit import enqueue_after_commit
 
 
 class FakeTask:
