@@ -45,14 +45,14 @@ test: lint
 
 # One catalogue per app (<app>/locale), plus locale/ (LOCALE_PATHS) for templates/ and
 # loyalty_site/. django-admin runs without settings so makemessages writes to the locale/ of
-# the directory it runs in; customers skips customers/portal, which has its own.
-MESSAGE_APPS := customers customers/portal surveys programs
+# the directory it runs in; the project catalogue skips loyalty_site/portal, which has its own.
+MESSAGE_APPS := customers loyalty_site/portal surveys programs
 NOT_PROJECT_MESSAGES := $(MESSAGE_APPS) tests bench docs var e2e-artifacts $(VENV)
 DJANGO_ADMIN := env -u DJANGO_SETTINGS_MODULE $(CURDIR)/$(VENV)/bin/django-admin
 
 messages: install
 	@set -e; for app in $(MESSAGE_APPS); do \
-		ignore=--ignore=migrations; [ $$app = customers ] && ignore="$$ignore --ignore=portal"; \
+		ignore=--ignore=migrations; \
 		echo "== $$app"; \
 		(cd $$app && $(DJANGO_ADMIN) makemessages -l de -l en --no-obsolete $$ignore \
 			&& $(DJANGO_ADMIN) compilemessages); \

@@ -93,7 +93,7 @@ def find_page(predicate) -> str | None:
 def portal_dashboard_path() -> str | None:
     return find_page(
         lambda ns, name, module: (
-            "dashboard" in name and ("portal" in ns or module.startswith("customers.portal"))
+            "dashboard" in name and ("portal" in ns or module.startswith("loyalty_site.portal"))
         )
     )
 

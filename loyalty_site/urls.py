@@ -16,7 +16,7 @@ urlpatterns = [
 urlpatterns += i18n_patterns(
     path("", HomeView.as_view(), name="home"),
     path("admin/", admin.site.urls),
-    path("", include("customers.portal.urls")),
+    path("", include("loyalty_site.portal.urls")),
     path("umfrage/", include("surveys.urls")),
     prefix_default_language=False,
 )

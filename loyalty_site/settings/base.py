@@ -45,7 +45,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "loyalty_site",
     "customers",
-    "customers.portal",
+    "loyalty_site.portal",
     "axes",
     "programs",
     "surveys",
@@ -133,7 +133,7 @@ AUTH_PASSWORD_VALIDATORS = [
 # The portal signs customers in by e-mail; django-axes goes first and refuses locked-out logins.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "customers.portal.backends.EmailOrUsernameBackend",
+    "loyalty_site.portal.backends.EmailOrUsernameBackend",
 ]
 LOGIN_URL = "portal:login"
 LOGIN_REDIRECT_URL = "portal:dashboard"
@@ -142,7 +142,7 @@ LOGOUT_REDIRECT_URL = "home"
 AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15, minimum=1))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
-AXES_USERNAME_CALLABLE = "customers.portal.backends.login_username"
+AXES_USERNAME_CALLABLE = "loyalty_site.portal.backends.login_username"
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "portal/lockout.html"
 SESSION_COOKIE_HTTPONLY = True

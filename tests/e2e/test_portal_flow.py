@@ -10,7 +10,7 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
-from customers.portal.models import EmailConfirmation
+from loyalty_site.portal.models import EmailConfirmation
 from customers.services import customer_create
 from programs.models import Redemption, Referral
 from programs.services.memberships import membership_enroll

@@ -1,7 +1,7 @@
 import pytest
 from django.utils import timezone
 
-from customers.portal.models import EmailConfirmation
+from loyalty_site.portal.models import EmailConfirmation
 from programs.models import Redemption, RedemptionStatus
 from programs.services.jobs import points_release_due
 from programs.services.ledger import Actor

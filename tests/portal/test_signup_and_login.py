@@ -5,7 +5,7 @@ from django.contrib.auth import get_user_model
 from django.core import mail
 
 from customers.models import Customer
-from customers.portal.models import EmailConfirmation
+from loyalty_site.portal.models import EmailConfirmation
 from programs.models import Membership, Referral, ReferralStatus
 from tests.portal.conftest import PASSWORD, make_customer
 

@@ -9,7 +9,7 @@ from django.core.cache import cache
 from django.urls import reverse
 from django.utils import translation
 
-from customers.portal.wording import error_text
+from loyalty_site.portal.wording import error_text
 from programs import errors
 from programs.models import Redemption
 from programs.services.memberships import membership_enroll

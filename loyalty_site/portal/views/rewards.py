@@ -7,10 +7,10 @@ from django.utils.translation import gettext as _
 from django.views import View
 from django.views.generic import TemplateView
 
-from customers.portal.selectors import customer_redemptions, reward_shelves
-from customers.portal.services import email_confirmed
-from customers.portal.views.base import PortalMixin
-from customers.portal.wording import error_text, points_text
+from loyalty_site.portal.selectors import customer_redemptions, reward_shelves
+from loyalty_site.portal.services import email_confirmed
+from loyalty_site.portal.views.base import PortalMixin
+from loyalty_site.portal.wording import error_text, points_text
 from programs.errors import LoyaltyError
 from programs.models import RedemptionStatus, Reward
 from programs.services.ledger import Actor

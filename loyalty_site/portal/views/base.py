@@ -9,8 +9,8 @@ from django.urls import reverse, translate_url
 from django.utils import translation
 
 from customers.models import Customer
-from customers.portal.selectors import customer_memberships
-from customers.portal.services import email_confirmed
+from loyalty_site.portal.selectors import customer_memberships
+from loyalty_site.portal.services import email_confirmed
 
 SESSION_PROGRAM = "portal_program"
 

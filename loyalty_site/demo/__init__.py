@@ -14,11 +14,11 @@ import random
 from django.db import transaction
 from django.utils import timezone
 
-from customers.demo.anna import anna_create, anna_redeem
-from customers.demo.history import DemoHistory
-from customers.demo.programs import demo_present, demo_programs_create
-from customers.demo.surveys import demo_surveys_create
-from customers.demo.today import rewards_redeem, subscriptions_buy, vip_override
+from loyalty_site.demo.anna import anna_create, anna_redeem
+from loyalty_site.demo.history import DemoHistory
+from loyalty_site.demo.programs import demo_present, demo_programs_create
+from loyalty_site.demo.surveys import demo_surveys_create
+from loyalty_site.demo.today import rewards_redeem, subscriptions_buy, vip_override
 from programs.services import jobs
 
 __all__ = ["DemoDrift", "demo_load", "demo_present"]

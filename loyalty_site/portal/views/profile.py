@@ -16,10 +16,10 @@ from customers.notifications.preferences import (
     customer_preferences,
     customer_preferences_update,
 )
-from customers.portal.export import customer_data_export
-from customers.portal.forms import DeletionRequestForm, ProfileForm
-from customers.portal.services import account_deletion_request
-from customers.portal.views.base import PortalMixin, redirect_in_language, url_in
+from loyalty_site.portal.export import customer_data_export
+from loyalty_site.portal.forms import DeletionRequestForm, ProfileForm
+from loyalty_site.portal.services import account_deletion_request
+from loyalty_site.portal.views.base import PortalMixin, redirect_in_language, url_in
 from customers.services import customer_update
 
 

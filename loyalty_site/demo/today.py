@@ -3,7 +3,7 @@ subscriptions bought, a tier set by staff, rewards redeemed."""
 
 from dateutil.relativedelta import relativedelta
 
-from customers.demo.history import DemoHistory, Shopper
+from loyalty_site.demo.history import DemoHistory, Shopper
 from programs.errors import LoyaltyError
 from programs.models import Membership, Redemption
 from programs.services.ledger import Actor

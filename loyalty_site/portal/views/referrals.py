@@ -1,9 +1,9 @@
 from django.urls import reverse
 from django.views.generic import TemplateView
 
-from customers.portal.selectors import referrals_made
-from customers.portal.views.base import PortalMixin
-from customers.portal.wording import REFERRAL_STATUS, rejection_text
+from loyalty_site.portal.selectors import referrals_made
+from loyalty_site.portal.views.base import PortalMixin
+from loyalty_site.portal.wording import REFERRAL_STATUS, rejection_text
 from programs.models import ReferralStatus
 
 

@@ -6,7 +6,7 @@ from django.utils.translation import gettext as _
 from django.views.generic import TemplateView
 
 from customers.notifications.services import notifications_mark_read
-from customers.portal.views.base import PortalMixin
+from loyalty_site.portal.views.base import PortalMixin
 from customers.selectors import notifications_recent
 
 FEED_SIZE = 50

@@ -23,9 +23,9 @@ from django.views.generic import FormView
 
 from customers.engagement.activity import customer_activity_record
 from customers.models import ActivityKind, Customer
-from customers.portal.forms import LoginForm, SignupForm
-from customers.portal.models import EmailConfirmation
-from customers.portal.services import (
+from loyalty_site.portal.forms import LoginForm, SignupForm
+from loyalty_site.portal.models import EmailConfirmation
+from loyalty_site.portal.services import (
     ConfirmationInvalid,
     EmailTaken,
     confirmation_token,
@@ -33,13 +33,13 @@ from customers.portal.services import (
     portal_signup,
     program_join,
 )
-from customers.portal.views.base import client_ip, redirect_in_language, url_in
-from customers.portal.wording import error_text
+from loyalty_site.portal.views.base import client_ip, redirect_in_language, url_in
+from loyalty_site.portal.wording import error_text
 from programs.errors import LoyaltyError
 from programs.models import Membership, Program
 
 SESSION_REFERRAL = "portal_referral_code"
-BACKEND = "customers.portal.backends.EmailOrUsernameBackend"
+BACKEND = "loyalty_site.portal.backends.EmailOrUsernameBackend"
 
 
 def confirmation_email_send(*, confirmation_id: int, url: str, language: str) -> None:

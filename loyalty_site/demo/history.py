@@ -14,7 +14,7 @@ from datetime import date, datetime, time, timedelta
 from dateutil.relativedelta import relativedelta
 from django.utils import timezone
 
-from customers.demo.catalogue import (
+from loyalty_site.demo.catalogue import (
     FIRST_NAMES,
     LAST_NAMES,
     PROFILE_SHARES,
@@ -23,7 +23,7 @@ from customers.demo.catalogue import (
     ascii_name,
     basket_total,
 )
-from customers.demo.programs import ANNA_EMAIL, CITY_MONTHS, COFFEE_MONTHS, DemoPrograms
+from loyalty_site.demo.programs import ANNA_EMAIL, CITY_MONTHS, COFFEE_MONTHS, DemoPrograms
 from customers.models import Customer
 from customers.services import customer_create
 from programs.errors import ActionLimitReached
@@ -67,7 +67,7 @@ class DemoHistory:
         self.emails: set[str] = {ANNA_EMAIL}
         self.orders = {"POS": 0, "WS": 0, "BAM": 0}
         self.shoppers: list[Shopper] = []
-        self.anna: Shopper | None = None  # set by customers.demo.anna
+        self.anna: Shopper | None = None  # set by loyalty_site.demo.anna
         self.stats = {"actions_refused": 0}
 
     # -- people -----------------------------------------------------------------------

@@ -5,7 +5,7 @@ a bought VIP tier, earn rules, bonus campaigns, action rules, a reward catalogue
 referral scheme; the city card "Stadtkarte Freiburg" is a coalition program with
 points-based tiers. Configuration rows are created directly (there is no service for
 them, as in the admin); everything members do goes through the services, see
-``customers.demo``.
+``loyalty_site.demo``.
 """
 
 from dataclasses import dataclass

@@ -8,8 +8,8 @@ from decimal import Decimal
 from dateutil.relativedelta import relativedelta
 from django.contrib.auth import get_user_model
 
-from customers.demo.history import DemoHistory, Shopper
-from customers.demo.programs import ANNA_EMAIL, DEMO_PASSWORD
+from loyalty_site.demo.history import DemoHistory, Shopper
+from loyalty_site.demo.programs import ANNA_EMAIL, DEMO_PASSWORD
 from customers.services import customer_create
 from programs.services.ledger import Actor
 from programs.services.purchases import LineData

@@ -3,6 +3,6 @@ from django.utils.translation import gettext_lazy as _
 
 
 class PortalConfig(AppConfig):
-    name = "customers.portal"
+    name = "loyalty_site.portal"
     label = "portal"
     verbose_name = _("Customer portal")

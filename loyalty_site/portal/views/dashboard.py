@@ -2,10 +2,10 @@ from django.core.paginator import Paginator
 from django.urls import reverse
 from django.views.generic import TemplateView
 
-from customers.portal.forms import HistoryFilterForm
-from customers.portal.selectors import ledger_history, membership_dashboard
-from customers.portal.views.base import PortalMixin
-from customers.portal.wording import HISTORY_KINDS, entry_text, qualifying_text, tier_gap_text
+from loyalty_site.portal.forms import HistoryFilterForm
+from loyalty_site.portal.selectors import ledger_history, membership_dashboard
+from loyalty_site.portal.views.base import PortalMixin
+from loyalty_site.portal.wording import HISTORY_KINDS, entry_text, qualifying_text, tier_gap_text
 from customers.selectors import notifications_recent
 from surveys.selectors import invitations_open_for
 from surveys.tokens import invitation_token

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from customers.portal.models import EmailConfirmation
+from loyalty_site.portal.models import EmailConfirmation
 
 
 @admin.register(EmailConfirmation)

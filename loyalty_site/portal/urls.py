@@ -1,6 +1,6 @@
 from django.urls import path
 
-from customers.portal.views import account, dashboard, notifications, profile, referrals, rewards
+from loyalty_site.portal.views import account, dashboard, notifications, profile, referrals, rewards
 
 app_name = "portal"
 

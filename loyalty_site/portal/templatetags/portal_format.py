@@ -2,7 +2,7 @@
 
 from django import template
 
-from customers.portal.wording import money_text, points_text
+from loyalty_site.portal.wording import money_text, points_text
 
 register = template.Library()
 

@@ -12,14 +12,14 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from customers.models import Customer
-from customers.portal.models import EmailConfirmation
+from loyalty_site.portal.models import EmailConfirmation
 from customers.services import customer_create
 from programs.errors import LoyaltyError, ReferralNotAllowed
 from programs.models import Membership, Program, Referral
 from programs.services.memberships import membership_enroll
 from programs.services.referrals import referral_register
 
-CONFIRMATION_SALT = "customers.portal.email-confirmation"
+CONFIRMATION_SALT = "loyalty_site.portal.email-confirmation"
 CONFIRMATION_MAX_AGE = 60 * 60 * 24 * 7  # a week
 
 

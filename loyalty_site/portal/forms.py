@@ -4,7 +4,7 @@ from django.contrib.auth.forms import AuthenticationForm
 from django.utils.translation import gettext_lazy as _
 
 from customers.models import Language
-from customers.portal.wording import HISTORY_KINDS
+from loyalty_site.portal.wording import HISTORY_KINDS
 
 
 class LoginForm(AuthenticationForm):
