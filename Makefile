@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 
 help:
 	@echo "make run    - install, migrate, load demo data, start web + worker + beat (Ctrl-C stops all)"
-	@echo "make test   - install, lint (ruff), run the test suite (pytest)"
+	@echo "make test   - install, lint (ruff, import layers), run the test suite (pytest)"
 	@echo "make bench  - benchmark on PostgreSQL + Redis (BENCH_SCALE=smoke|default|large), see docs/benchmarks.md"
 	@echo "make lint / make format / make messages / make clean"
 
@@ -35,6 +35,7 @@ run: demo
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache
 
 format: install
 	$(VENV)/bin/ruff check --fix .

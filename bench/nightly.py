@@ -23,7 +23,7 @@ from bench.profile import py_spy
 JOBS = {
     "nightly.engagement": {
         "words": ("engagement",),
-        "modules": ("customers.tasks", "customers.engagement", "customers.services.engagement"),
+        "modules": ("surveys.engagement",),
         "aggregate": [
             # Recency, frequency, monetary per membership: the heart of any engagement score.
             """SELECT count(*), sum(n), sum(spent), max(last) FROM (

@@ -61,32 +61,35 @@ class Customer(models.Model):
         return f"{self.first_name} {self.last_name}".strip()
 
 
-# Notifications, preferences and engagement scores live in their own modules; imported
-# here so that Django registers them with the customers app.
-from customers.engagement.models import (  # noqa: E402
-    ActivityKind,
-    EngagementScore,
-    EngagementScoreDay,
-    EngagementWeights,
-    PortalActivityDay,
-)
-from customers.notifications.models import (  # noqa: E402
-    CommunicationPreferences,
-    EmailState,
-    Notification,
-    NotificationKind,
-)
+class CommunicationPreferences(models.Model):
+    """What a customer wants to receive by e-mail; one row per customer, created with the
+    defaults on first read or write (``customers.preferences``).
 
-__all__ = [
-    "ActivityKind",
-    "CommunicationPreferences",
-    "Customer",
-    "EmailState",
-    "EngagementScore",
-    "EngagementScoreDay",
-    "EngagementWeights",
-    "Language",
-    "Notification",
-    "NotificationKind",
-    "PortalActivityDay",
-]
+    The portal feed always shows every notification; these switches only decide the
+    e-mail. Service messages about the member's own account default to on; marketing
+    (newsletters, offers) defaults to off, because advertising e-mail needs the
+    customer's explicit opt-in (UWG section 7, GDPR).
+    """
+
+    customer = models.OneToOneField(
+        "customers.Customer",
+        verbose_name=_("customer"),
+        on_delete=models.CASCADE,
+        related_name="communication_preferences",
+    )
+    email_tier_changes = models.BooleanField(
+        _("e-mail: tier upgrades and downgrades"), default=True
+    )
+    email_tier_progress = models.BooleanField(_("e-mail: next tier within reach"), default=True)
+    email_points_expiry = models.BooleanField(_("e-mail: points about to expire"), default=True)
+    email_rewards = models.BooleanField(_("e-mail: redeemed rewards"), default=True)
+    email_referrals = models.BooleanField(_("e-mail: referral rewards"), default=True)
+    email_marketing = models.BooleanField(_("e-mail: news and offers"), default=False)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("communication preferences")
+        verbose_name_plural = _("communication preferences")
+
+    def __str__(self) -> str:
+        return str(self.customer)

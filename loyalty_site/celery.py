@@ -20,6 +20,10 @@ app.conf.beat_schedule = {
         "schedule": 30.0,
         "options": {"expires": 25},
     },
+    "broker-delete-delivered": {
+        "task": "loyalty_site.tasks.delete_delivered_messages_task",
+        "schedule": crontab(minute="*/10"),
+    },
     "purchases-sweep": {
         "task": "programs.tasks.sweep_received_purchases_task",
         "schedule": 60.0,
@@ -67,20 +71,20 @@ app.conf.beat_schedule = {
         "schedule": crontab(hour=4, minute=30),
     },
     "notification-emails-sweep": {
-        "task": "customers.tasks.sweep_notification_emails_task",
+        "task": "programs.notifications.tasks.sweep_notification_emails_task",
         "schedule": 60.0,
         "options": {"expires": 55},
     },
     "points-expiry-warnings": {
-        "task": "customers.tasks.warn_expiring_points_task",
+        "task": "programs.notifications.tasks.warn_expiring_points_task",
         "schedule": crontab(hour=9, minute=0),
     },
     "tier-progress-sweep": {
-        "task": "customers.tasks.sweep_tier_progress_task",
+        "task": "programs.notifications.tasks.sweep_tier_progress_task",
         "schedule": crontab(hour=8, minute=30),
     },
     "engagement-recompute": {
-        "task": "customers.tasks.recompute_engagement_task",
+        "task": "surveys.engagement.tasks.recompute_engagement_task",
         "schedule": crontab(hour=3, minute=0),
     },
     "ledger-reconcile": {

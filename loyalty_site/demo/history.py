@@ -14,6 +14,8 @@ from datetime import date, datetime, time, timedelta
 from dateutil.relativedelta import relativedelta
 from django.utils import timezone
 
+from customers.models import Customer
+from customers.services import customer_create
 from loyalty_site.demo.catalogue import (
     FIRST_NAMES,
     LAST_NAMES,
@@ -24,8 +26,6 @@ from loyalty_site.demo.catalogue import (
     basket_total,
 )
 from loyalty_site.demo.programs import ANNA_EMAIL, CITY_MONTHS, COFFEE_MONTHS, DemoPrograms
-from customers.models import Customer
-from customers.services import customer_create
 from programs.errors import ActionLimitReached
 from programs.models import Membership, Purchase
 from programs.services.actions import action_record

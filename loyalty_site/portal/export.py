@@ -2,9 +2,10 @@
 
 One query per kind of record, however long the history is."""
 
-from customers.models import Customer, Notification
-from customers.notifications.preferences import customer_preferences
+from customers.models import Customer
+from customers.preferences import customer_preferences
 from programs.models import LedgerEntry, Membership, Purchase, Redemption, Referral
+from programs.notifications.models import Notification
 
 
 def customer_data_export(*, customer: Customer) -> dict:

@@ -12,8 +12,8 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from customers.models import Customer
-from loyalty_site.portal.models import EmailConfirmation
 from customers.services import customer_create
+from loyalty_site.portal.models import EmailConfirmation
 from programs.errors import LoyaltyError, ReferralNotAllowed
 from programs.models import Membership, Program, Referral
 from programs.services.memberships import membership_enroll

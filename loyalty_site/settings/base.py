@@ -48,7 +48,9 @@ INSTALLED_APPS = [
     "loyalty_site.portal",
     "axes",
     "programs",
+    "programs.notifications",
     "surveys",
+    "surveys.engagement",
 ]
 
 MIDDLEWARE = [

@@ -2,6 +2,7 @@
 edited here directly; everything that moves points, tiers or money calls a service."""
 
 from programs.admin import (  # noqa: F401  (each module registers its admins)
+    customers,
     ledger,
     memberships,
     programs,

@@ -1,5 +1,6 @@
 """Purchases: staff enter one through ``purchase_record`` (the worker awards its points after
-commit); a recorded purchase is read-only, and a return goes through ``purchase_refund``."""
+commit); a recorded purchase is read-only, and a return goes through ``purchase_refund``.
+A purchase whose award failed shows why; "retry" puts it back (``purchases_retry``)."""
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
@@ -18,6 +19,7 @@ from programs.admin.forms import PurchaseEntryForm, RefundForm, reference_new
 from programs.errors import LoyaltyError
 from programs.models import Campaign, LedgerEntry, Purchase, PurchaseLine, PurchaseStatus, Refund
 from programs.services.ledger import Actor
+from programs.services.purchase_failures import purchases_retry
 from programs.services.purchases import purchase_record, purchase_refund
 
 # Domain errors that name no field, shown on the field they are about.
@@ -66,6 +68,7 @@ class PurchaseAdmin(ServiceWrittenAdmin):
         "status",
         "points_awarded",
         "refunded_amount",
+        "failure_reason",
     )
     list_select_related = ("membership__customer", "membership__program", "partner")
     list_filter = ("status", "program", "partner")
@@ -73,6 +76,7 @@ class PurchaseAdmin(ServiceWrittenAdmin):
     search_help_text = _("Exact order id, or the member's e-mail.")
     date_hierarchy = "occurred_at"
     show_full_result_count = False
+    actions = ["retry_awards"]
     fieldsets = (
         (
             None,
@@ -94,6 +98,7 @@ class PurchaseAdmin(ServiceWrittenAdmin):
                 "fields": (
                     "status",
                     "status_reason",
+                    "failure_reason",
                     "points_expected",
                     "points_awarded",
                     "breakdown_table",
@@ -121,6 +126,7 @@ class PurchaseAdmin(ServiceWrittenAdmin):
         "occurred_at",
         "status",
         "status_reason",
+        "failure_reason",
         "points_expected",
         "points_awarded",
         "breakdown_table",
@@ -161,6 +167,28 @@ class PurchaseAdmin(ServiceWrittenAdmin):
         return format_html(
             "<table>{}</table>", format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows)
         )
+
+    @admin.action(
+        description=_("Award the selected failed purchases again"), permissions=["operate"]
+    )
+    def retry_awards(self, request, queryset):
+        ids = purchases_retry(purchase_ids=queryset.values_list("pk", flat=True))
+        for purchase in Purchase.objects.filter(pk__in=ids):
+            self.log_change(request, purchase, _("Award retried."))
+        if ids:
+            self.message_user(
+                request,
+                _("%(count)s failed purchases put back; their points are being awarded.")
+                % {"count": len(ids)},
+                messages.SUCCESS,
+            )
+        if skipped := queryset.exclude(pk__in=ids).count():
+            self.message_user(
+                request,
+                _("%(count)s selected purchases had not failed; they were left alone.")
+                % {"count": skipped},
+                messages.WARNING,
+            )
 
     def object_tools(self, request, obj):
         if not self.has_operate_permission(request):

@@ -3,7 +3,7 @@ happened".
 
 A service calls ``event_record`` *inside* the transaction of the change. The outbox rows it
 writes (partner webhooks, see ``programs.services.webhooks``) and the member's notification
-(``customers.notifications.services``: tier changes, rewards, referral rewards; earned
+(``programs.notifications.services``: tier changes, rewards, referral rewards; earned
 points only trigger the "next tier within reach" check) commit or roll back with the
 change, and anything sent outside the database is enqueued only after the commit.
 """
@@ -11,8 +11,8 @@ change, and anything sent outside the database is enqueued only after the commit
 from collections.abc import Sequence
 from datetime import datetime
 
-from customers.notifications.services import notifications_for_events
 from programs.models import Membership, WebhookEventType
+from programs.notifications.services import notifications_for_events
 from programs.services.webhooks import webhook_events_emit
 
 POINTS_AWARDED = WebhookEventType.POINTS_AWARDED.value

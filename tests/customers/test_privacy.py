@@ -7,10 +7,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from customers.models import Customer
-from customers.notifications.models import Notification, NotificationKind
-from customers.notifications.services import notification_create
 from customers.privacy import customer_anonymize
 from programs.models import LedgerEntry, MembershipStatus
+from programs.notifications.models import Notification, NotificationKind
+from programs.notifications.services import notification_create
 from programs.services.actions import points_adjust
 from programs.services.memberships import membership_enroll
 from tests.factories import CustomerFactory, ProgramFactory, StaffFactory, UserFactory

@@ -10,8 +10,8 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
-from loyalty_site.portal.models import EmailConfirmation
 from customers.services import customer_create
+from loyalty_site.portal.models import EmailConfirmation
 from programs.models import Redemption, Referral
 from programs.services.memberships import membership_enroll
 from programs.services.purchases import purchase_record

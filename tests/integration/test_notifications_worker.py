@@ -8,8 +8,8 @@ them across, as a second worker on the default queue would pick them up."""
 
 import pytest
 
-from customers.models import EmailState, Notification, NotificationKind
-from customers.selectors import notifications_recent
+from programs.notifications.models import EmailState, Notification, NotificationKind
+from programs.notifications.selectors import notifications_recent
 
 pytestmark = [
     pytest.mark.redis,

@@ -3,8 +3,8 @@ import json
 import pytest
 from django.utils import timezone
 
-from customers.models import Notification
 from programs.models import ReferralStatus
+from programs.notifications.models import Notification
 from programs.services.memberships import membership_enroll
 from programs.services.referrals import referral_register, referral_reject
 from tests.factories import StaffFactory
@@ -67,7 +67,7 @@ def test_profile_update_with_missing_name_is_400(portal, customer):
 
 
 def test_preferences_are_saved(portal, customer):
-    from customers.notifications.preferences import customer_preferences
+    from customers.preferences import customer_preferences
 
     response = portal.post("/portal/profile/preferences/", {"email_marketing": "on"})
     assert response.status_code == 302

@@ -16,7 +16,6 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from customers.notifications.models import Notification, NotificationKind
 from programs.models import (
     Campaign,
     CampaignAward,
@@ -40,6 +39,7 @@ from programs.models import (
     TierMetric,
     WebhookEvent,
 )
+from programs.notifications.models import Notification, NotificationKind
 from programs.services import awarding
 from programs.services.locking import lock_memberships
 from programs.services.memberships import membership_enroll

@@ -11,7 +11,7 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from customers import tasks as customer_tasks
+from programs.notifications import tasks as customer_tasks
 from programs import tasks as programs_tasks
 from programs.api import tasks as api_tasks
 from programs.models import (

@@ -145,7 +145,7 @@ def test_after_purchase_invites_once_after_the_delay(nps_survey, member, buy, se
 def test_segment_by_engagement_band(admin_client, nps_survey, member):
     from django.apps import apps
 
-    score_model = apps.get_model("customers", "EngagementScore")
+    score_model = apps.get_model("engagement", "EngagementScore")
     components = dict.fromkeys(
         ["recency", "frequency", "monetary", "portal", "surveys", "referrals", "redemptions"], 0.0
     )

@@ -170,7 +170,7 @@ def test_segment_send_from_the_admin(admin_client, nps_survey, member):
 def test_engagement_distribution_from_the_customers_scores(admin_client, member):
     from django.apps import apps
 
-    score_model = apps.get_model("customers", "EngagementScore")
+    score_model = apps.get_model("engagement", "EngagementScore")
     components = dict.fromkeys(
         ["recency", "frequency", "monetary", "portal", "surveys", "referrals", "redemptions"], 0.0
     )

@@ -9,9 +9,9 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Count
 
+from customers.models import Customer
 from loyalty_site.demo import DemoDrift, demo_load, demo_present
 from loyalty_site.demo.programs import ANNA_EMAIL, DEMO_PASSWORD, STAFF_USERNAME
-from customers.models import Customer
 from programs.models import (
     ActionEvent,
     LedgerEntry,

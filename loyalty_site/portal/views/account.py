@@ -21,8 +21,7 @@ from django.views import View
 from django.views.decorators.http import require_POST
 from django.views.generic import FormView
 
-from customers.engagement.activity import customer_activity_record
-from customers.models import ActivityKind, Customer
+from customers.models import Customer
 from loyalty_site.portal.forms import LoginForm, SignupForm
 from loyalty_site.portal.models import EmailConfirmation
 from loyalty_site.portal.services import (
@@ -37,6 +36,8 @@ from loyalty_site.portal.views.base import client_ip, redirect_in_language, url_
 from loyalty_site.portal.wording import error_text
 from programs.errors import LoyaltyError
 from programs.models import Membership, Program
+from surveys.engagement.activity import customer_activity_record
+from surveys.engagement.models import ActivityKind
 
 SESSION_REFERRAL = "portal_referral_code"
 BACKEND = "loyalty_site.portal.backends.EmailOrUsernameBackend"

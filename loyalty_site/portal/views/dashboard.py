@@ -6,7 +6,7 @@ from loyalty_site.portal.forms import HistoryFilterForm
 from loyalty_site.portal.selectors import ledger_history, membership_dashboard
 from loyalty_site.portal.views.base import PortalMixin
 from loyalty_site.portal.wording import HISTORY_KINDS, entry_text, qualifying_text, tier_gap_text
-from customers.selectors import notifications_recent
+from programs.notifications.selectors import notifications_recent
 from surveys.selectors import invitations_open_for
 from surveys.tokens import invitation_token
 

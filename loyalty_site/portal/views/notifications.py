@@ -1,13 +1,13 @@
-"""The notification feed and its "mark as read" action (customers.notifications)."""
+"""The notification feed and its "mark as read" action (programs.notifications)."""
 
 from django.contrib import messages
 from django.shortcuts import redirect
 from django.utils.translation import gettext as _
 from django.views.generic import TemplateView
 
-from customers.notifications.services import notifications_mark_read
 from loyalty_site.portal.views.base import PortalMixin
-from customers.selectors import notifications_recent
+from programs.notifications.selectors import notifications_recent
+from programs.notifications.services import notifications_mark_read
 
 FEED_SIZE = 50
 

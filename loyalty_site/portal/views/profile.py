@@ -10,21 +10,21 @@ from django.utils.translation import gettext as _
 from django.views import View
 from django.views.generic import TemplateView
 
-from customers.notifications.models import CommunicationPreferences
-from customers.notifications.preferences import (
+from customers.models import CommunicationPreferences
+from customers.preferences import (
     PREFERENCE_FIELDS,
     customer_preferences,
     customer_preferences_update,
 )
+from customers.services import customer_update
 from loyalty_site.portal.export import customer_data_export
 from loyalty_site.portal.forms import DeletionRequestForm, ProfileForm
 from loyalty_site.portal.services import account_deletion_request
 from loyalty_site.portal.views.base import PortalMixin, redirect_in_language, url_in
-from customers.services import customer_update
 
 
 def preferences_form(customer, data=None) -> forms.Form:
-    """One checkbox per switch of customers.notifications.preferences, labelled by the model."""
+    """One checkbox per switch of customers.preferences, labelled by the model."""
     current = customer_preferences(customer)
     fields = {
         name: forms.BooleanField(

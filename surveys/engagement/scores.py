@@ -21,11 +21,10 @@ Formula (weights and constants are edited by staff in ``EngagementWeights``)::
 
 Default weights: recency 25, frequency 20, monetary 20, portal 10, surveys 5,
 referrals 10, redemptions 10; half-life 90 days. Survey participation is read from the
-surveys app's ``Response`` (membership, submitted_at) when that model and its table exist;
-otherwise the survey weight counts as 0 (the other weights are renormalised).
+surveys' ``Response`` (membership, submitted_at).
 
 A customer's score is the best of their memberships' scores
-(``customers.selectors.customer_engagement``).
+(``surveys.engagement.selectors.customer_engagement``).
 
 Churn risk: the score is below ``churn_threshold``, or it is at least ``churn_drop``
 points below the best daily score of the previous ``churn_drop_days`` days (the days
@@ -41,21 +40,27 @@ statements, whatever the number of customers: the components come from grouped
 aggregates joined to the memberships. The scores are computed into a temporary table,
 because only a statement that does not write gets a parallel plan, and one statement
 writes the scores, the churn flags and the day's history from it; the churn-drop window
-is cached in the score rows (``customers.engagement.nightly``).
+is cached in the score rows (``surveys.engagement.nightly``).
 """
 
 import math
 from datetime import datetime
 
-from django.apps import apps
 from django.db import connection, transaction
 from django.utils import timezone
 
-from customers.engagement import nightly
-from customers.models import (
-    EngagementWeights,
-    PortalActivityDay,
+from programs.models import (
+    Membership,
+    Purchase,
+    PurchaseStatus,
+    Redemption,
+    RedemptionStatus,
+    Referral,
+    ReferralStatus,
 )
+from surveys.engagement import nightly
+from surveys.engagement.models import EngagementWeights, PortalActivityDay
+from surveys.models import Response
 
 COMPONENTS = (
     "recency",
@@ -71,23 +76,6 @@ COMPONENTS = (
 def engagement_weights() -> EngagementWeights:
     weights, _ = EngagementWeights.objects.get_or_create(pk=EngagementWeights.SINGLETON_ID)
     return weights
-
-
-def _survey_table() -> tuple[str, str, str] | None:
-    """(table, membership column, time column) of survey responses, if there are any."""
-    try:
-        response = apps.get_model("surveys", "Response")
-    except LookupError:
-        return None
-    try:
-        membership = response._meta.get_field("membership").column
-        submitted = response._meta.get_field("submitted_at").column
-    except Exception:  # any other shape: not usable
-        return None
-    table = response._meta.db_table
-    if table not in connection.introspection.table_names():
-        return None
-    return table, membership, submitted
 
 
 def _num(value) -> str:
@@ -148,23 +136,10 @@ def recompute_statements(
     plan; its row count is the number of memberships scored); when ``mode`` is
     ``rebuild`` the cached churn-drop windows are rebuilt from the history; then one
     statement writes the scores, the churn flags and today's history from the table
-    (``customers.engagement.nightly``); then the table is dropped."""
-    from programs.models import (
-        Membership,
-        Purchase,
-        PurchaseStatus,
-        Redemption,
-        RedemptionStatus,
-        Referral,
-        ReferralStatus,
-    )
-
+    (``surveys.engagement.nightly``); then the table is dropped."""
     w = weights or engagement_weights()
     sql = _Sql(now, w.half_life_days)
-    surveys = _survey_table()
     weights = {name: float(getattr(w, name)) for name in COMPONENTS}
-    if surveys is None:
-        weights["surveys"] = 0.0
     total = sum(weights.values()) or 1.0
 
     purchase = Purchase._meta.db_table
@@ -198,16 +173,16 @@ def recompute_statements(
         ReferralStatus.REWARDED.value,
         RedemptionStatus.CANCELLED.value,
     ]
-    if surveys:
-        table, member_column, time_column = surveys
-        ctes.append(
-            f"""surveys AS {sql.materialized} (
-            SELECT {member_column} AS mid, SUM({sql.decay(time_column)}) AS s
-            FROM {table} WHERE {member_column} IS NOT NULL GROUP BY {member_column})"""  # noqa: S608 - interpolates only our table names and numbers
-        )
-        survey_join, survey_value = "LEFT JOIN surveys sv ON sv.mid = m.id", "sv.s"
-    else:
-        survey_join, survey_value = "", "0"
+    responses = Response._meta
+    table = responses.db_table
+    member_column = responses.get_field("membership").column
+    time_column = responses.get_field("submitted_at").column
+    ctes.append(
+        f"""surveys AS {sql.materialized} (
+        SELECT {member_column} AS mid, SUM({sql.decay(time_column)}) AS s
+        FROM {table} WHERE {member_column} IS NOT NULL GROUP BY {member_column})"""  # noqa: S608 - interpolates only our table names and numbers
+    )
+    survey_join, survey_value = "LEFT JOIN surveys sv ON sv.mid = m.id", "sv.s"
     ctes.append(
         f"""components AS (
             SELECT m.id AS mid, m.customer_id AS cid,

@@ -11,10 +11,10 @@ from decimal import Decimal
 
 import pytest
 
-from customers.engagement.scores import engagement_recompute, engagement_weights
-from customers.models import EngagementScore, EngagementScoreDay
-from customers.selectors import membership_engagement_history
 from programs.models import Membership
+from surveys.engagement.models import EngagementScore, EngagementScoreDay
+from surveys.engagement.scores import engagement_recompute, engagement_weights
+from surveys.engagement.selectors import membership_engagement_history
 from tests.programs import conftest as engine
 
 program, tiers, membership = engine.program, engine.tiers, engine.membership

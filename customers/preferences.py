@@ -21,8 +21,7 @@ off until the customer opts in. The portal feed always shows every notification.
 
 from django.db import transaction
 
-from customers.models import Customer
-from customers.notifications.models import CommunicationPreferences, NotificationKind
+from customers.models import CommunicationPreferences, Customer
 
 PREFERENCE_FIELDS = (
     "email_tier_changes",
@@ -32,17 +31,6 @@ PREFERENCE_FIELDS = (
     "email_referrals",
     "email_marketing",
 )
-
-# The switch that decides the e-mail of each kind of notification.
-EMAIL_SWITCH = {
-    NotificationKind.TIER_UPGRADE: "email_tier_changes",
-    NotificationKind.TIER_DOWNGRADE: "email_tier_changes",
-    NotificationKind.TIER_APPROACHING: "email_tier_progress",
-    NotificationKind.POINTS_EXPIRING: "email_points_expiry",
-    NotificationKind.REWARD_REDEEMED: "email_rewards",
-    NotificationKind.REFERRAL_REWARDED: "email_referrals",
-}
-
 
 def _as_dict(preferences: CommunicationPreferences) -> dict[str, bool]:
     return {name: getattr(preferences, name) for name in PREFERENCE_FIELDS}
@@ -70,9 +58,9 @@ def customer_preferences_update(customer: Customer, **switches: bool) -> dict[st
     return _as_dict(preferences)
 
 
-def customers_without_email(customer_ids, kind: str) -> set[int]:
-    """Of these customers, those who switched off the e-mail for ``kind`` (one query)."""
-    switch = EMAIL_SWITCH[kind]
+def customers_without_email(customer_ids, switch: str) -> set[int]:
+    """Of these customers, those whose e-mail ``switch`` (a name from
+    ``PREFERENCE_FIELDS``) is off, by choice or by default (one query)."""
     customer_ids = set(customer_ids)
     if CommunicationPreferences._meta.get_field(switch).default:
         opted_out = CommunicationPreferences.objects.filter(

@@ -9,7 +9,7 @@ from django.template.loader import render_to_string
 from django.utils import formats, translation
 from django.utils.translation import gettext as _
 
-from customers.notifications.models import Notification, NotificationKind
+from programs.notifications.models import Notification, NotificationKind
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ class Notification(models.Model):
     """One thing a customer is told about, at most once per cause (``cause_key``).
 
     The texts are rendered from ``params`` in the customer's language when shown or
-    sent (``customers.notifications.texts``), so a change of language applies to the
+    sent (``programs.notifications.texts``), so a change of language applies to the
     feed as well. The e-mail columns record the delivery: ``email_state`` with
     ``email_attempts``, ``email_last_error`` and ``email_sent_at``; ``email_next_attempt_at``
     is both the retry time and the lease a worker takes while it sends.
@@ -61,6 +61,7 @@ class Notification(models.Model):
     email_sent_at = models.DateTimeField(_("e-mail sent"), null=True, blank=True)
 
     class Meta:
+        db_table = "customers_notification"  # the table it had in the customers app
         verbose_name = _("notification")
         verbose_name_plural = _("notifications")
         ordering = ["-created_at", "-id"]
@@ -78,41 +79,7 @@ class Notification(models.Model):
 
     @property
     def message(self):
-        """Title and body in the active language (see ``customers.notifications.texts``)."""
-        from customers.notifications.texts import notification_message
+        """Title and body in the active language (see ``programs.notifications.texts``)."""
+        from programs.notifications.texts import notification_message
 
         return notification_message(self)
-
-
-class CommunicationPreferences(models.Model):
-    """What a customer wants to receive by e-mail; one row per customer, created with the
-    defaults on first read or write (``customers.notifications.preferences``).
-
-    The portal feed always shows every notification; these switches only decide the
-    e-mail. Service messages about the member's own account default to on; marketing
-    (newsletters, offers) defaults to off, because advertising e-mail needs the
-    customer's explicit opt-in (UWG section 7, GDPR).
-    """
-
-    customer = models.OneToOneField(
-        "customers.Customer",
-        verbose_name=_("customer"),
-        on_delete=models.CASCADE,
-        related_name="communication_preferences",
-    )
-    email_tier_changes = models.BooleanField(
-        _("e-mail: tier upgrades and downgrades"), default=True
-    )
-    email_tier_progress = models.BooleanField(_("e-mail: next tier within reach"), default=True)
-    email_points_expiry = models.BooleanField(_("e-mail: points about to expire"), default=True)
-    email_rewards = models.BooleanField(_("e-mail: redeemed rewards"), default=True)
-    email_referrals = models.BooleanField(_("e-mail: referral rewards"), default=True)
-    email_marketing = models.BooleanField(_("e-mail: news and offers"), default=False)
-    updated_at = models.DateTimeField(_("updated"), auto_now=True)
-
-    class Meta:
-        verbose_name = _("communication preferences")
-        verbose_name_plural = _("communication preferences")
-
-    def __str__(self) -> str:
-        return str(self.customer)

@@ -8,9 +8,9 @@ import pytest
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerDown
 
-from customers import tasks
-from customers.models import Notification, NotificationKind
-from customers.tasks import sweep_tier_progress_task, tier_progress_sweep_candidates
+from programs.notifications import tasks
+from programs.notifications.models import Notification, NotificationKind
+from programs.notifications.tasks import sweep_tier_progress_task, tier_progress_sweep_candidates
 from tests.programs import conftest as engine
 
 # The engine's fixtures: a program with Bronze/Silber/Gold/Platin, a partner, a member, buy().

@@ -9,10 +9,10 @@ from django.core import mail
 from django.db import transaction
 from django.utils import timezone
 
-from customers.models import EmailState, Notification, NotificationKind
-from customers.notifications.preferences import customer_preferences, customer_preferences_update
-from customers.notifications.services import notifications_for_event, points_expiry_warn
+from customers.preferences import customer_preferences, customer_preferences_update
 from programs.models import ExpiryPolicy, TierChange
+from programs.notifications.models import EmailState, Notification, NotificationKind
+from programs.notifications.services import notifications_for_event, points_expiry_warn
 from programs.services import events
 from programs.services.jobs import referrals_release_due
 from programs.services.ledger import Actor
@@ -212,7 +212,7 @@ def test_progress_checks_of_a_whole_batch_notify_who_is_close_in_a_few_queries(
     """The worker checks every member of an award batch at once: the members within 10 %
     of Silber (500 EUR) get a notice, the others none, and 40 members cost no more queries
     than 4."""
-    from customers.notifications.services import tier_progress_checks
+    from programs.notifications.services import tier_progress_checks
 
     def enrolled(amount: str):
         membership, _ = membership_enroll(customer=CustomerFactory(), program=program)

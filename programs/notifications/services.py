@@ -37,12 +37,23 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from customers.models import Customer
-from customers.notifications.models import EmailState, Notification, NotificationKind
-from customers.notifications.preferences import customers_without_email
-from customers.notifications.texts import notification_email_render
+from customers.preferences import customers_without_email
 from loyalty_site.core.commit import enqueue_after_commit
+from programs.notifications.models import EmailState, Notification, NotificationKind
+from programs.notifications.texts import notification_email_render
 
-logger = logging.getLogger("customers.notifications")
+# The switch that decides the e-mail of each kind of notification.
+EMAIL_SWITCH = {
+    NotificationKind.TIER_UPGRADE: "email_tier_changes",
+    NotificationKind.TIER_DOWNGRADE: "email_tier_changes",
+    NotificationKind.TIER_APPROACHING: "email_tier_progress",
+    NotificationKind.POINTS_EXPIRING: "email_points_expiry",
+    NotificationKind.REWARD_REDEEMED: "email_rewards",
+    NotificationKind.REFERRAL_REWARDED: "email_referrals",
+}
+
+
+logger = logging.getLogger("programs.notifications")
 
 EXPIRY_WARNING_DAYS = 30
 LEASE = timedelta(minutes=10)  # a claimed chunk of e-mails, slow mail server included
@@ -136,7 +147,7 @@ def _email_skips(wanted: Sequence[tuple[int, str]]) -> dict[tuple[int, str], str
         .values_list("pk", flat=True)
     )
     kinds = {kind for _id, kind in wanted}
-    opted_out = {kind: customers_without_email(customer_ids, kind) for kind in kinds}
+    opted_out = {kind: customers_without_email(customer_ids, EMAIL_SWITCH[kind]) for kind in kinds}
     return {
         (customer_id, kind): NO_ADDRESS
         if customer_id in no_address
@@ -166,7 +177,7 @@ def _insert(notifications: list[Notification]) -> int:
 
 
 def _enqueue_emails(ids: Sequence[int]) -> None:
-    from customers.tasks import send_notification_emails_task
+    from programs.notifications.tasks import send_notification_emails_task
 
     # a broker outage must not fail the change; the sweeper sends it later.
     enqueue_after_commit(send_notification_emails_task, list(ids))
@@ -254,7 +265,7 @@ class _ProgressChecks:
         self.__qualname__ = "tier_progress_check_on_commit"
 
     def __call__(self) -> None:
-        from customers.tasks import check_tier_progress_task
+        from programs.notifications.tasks import check_tier_progress_task
 
         self.ran = True
         check_tier_progress_task.delay(sorted(self.ids))

@@ -1,6 +1,6 @@
 """The PostgreSQL side of the engagement recompute: how the computed scores are written.
 
-The scores are computed into a temporary table first (``customers.engagement.scores``:
+The scores are computed into a temporary table first (``surveys.engagement.scores``:
 only a statement that does not write gets a parallel plan, and the aggregates over the
 purchases are the bulk of the work). One statement then writes everything from it:
 
@@ -31,7 +31,7 @@ runs pass a moment (the nightly task and the admin's button use the current time
 
 from datetime import date, timedelta
 
-from customers.models import EngagementScore, EngagementScoreDay, EngagementWeights
+from surveys.engagement.models import EngagementScore, EngagementScoreDay, EngagementWeights
 
 SCRATCH = "engagement_scored"  # the temporary table of a PostgreSQL recompute
 

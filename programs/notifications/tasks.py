@@ -1,5 +1,5 @@
-"""Celery tasks of the customers app: notification e-mails, expiry warnings, tier
-progress checks, engagement scores. Thin, take ids, safe to run twice."""
+"""Celery tasks of the notifications: e-mails, expiry warnings, tier progress checks.
+Thin, take ids, safe to run twice."""
 
 import logging
 from datetime import datetime, timedelta
@@ -9,9 +9,9 @@ from django.db import OperationalError
 from django.db.models import Exists, OuterRef, Subquery
 from django.utils import timezone
 
-from customers.engagement.scores import engagement_recompute
-from customers.models import EmailState, Notification, NotificationKind
-from customers.notifications.services import (
+from programs.models import EntryKind, LedgerEntry, Membership
+from programs.notifications.models import EmailState, Notification, NotificationKind
+from programs.notifications.services import (
     EMAIL_CHUNK,
     notification_emails_due,
     notification_emails_send,
@@ -67,8 +67,6 @@ def tier_progress_sweep_candidates(now: datetime) -> list[int]:
     A notice created after the last earning came from a check that already saw the
     current figures (the next tier it named is still the next tier), so only these
     memberships can be owed a notice whose after-commit check was lost."""
-    from programs.models import EntryKind, LedgerEntry, Membership
-
     earned = LedgerEntry.objects.filter(
         membership=OuterRef("pk"),
         kind=EntryKind.EARN,
@@ -102,8 +100,3 @@ def sweep_tier_progress_task() -> int:
 @shared_task(ignore_result=True, autoretry_for=TRANSIENT, retry_backoff=True, max_retries=5)
 def warn_expiring_points_task() -> int:
     return points_expiry_warn()
-
-
-@shared_task(ignore_result=True, autoretry_for=TRANSIENT, retry_backoff=True, max_retries=3)
-def recompute_engagement_task() -> int:
-    return engagement_recompute()

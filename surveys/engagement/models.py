@@ -1,7 +1,7 @@
 """Engagement scores: weights staff edit, the current score per membership, one history
 row per membership and day, and the portal activity that feeds the score.
 
-The formula is documented in ``customers.engagement.scores``."""
+The formula is documented in ``surveys.engagement.scores``."""
 
 from decimal import Decimal
 
@@ -33,7 +33,7 @@ def _scale(label, default, help_text):
 
 class RecentScoresField(models.Field):
     """Daily scores in hundredths of a point (``smallint[]``), written and read by the
-    recompute's SQL only (``customers.engagement.nightly``)."""
+    recompute's SQL only (``surveys.engagement.nightly``)."""
 
     def db_type(self, connection):
         return "smallint[]"
@@ -102,6 +102,7 @@ class EngagementWeights(models.Model):
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
     class Meta:
+        db_table = "customers_engagementweights"  # the table it had in the customers app
         verbose_name = _("engagement weights")
         verbose_name_plural = _("engagement weights")
 
@@ -144,12 +145,13 @@ class EngagementScore(models.Model):
     # The scores of the churn-drop window in hundredths of a point, newest first: element
     # k (from 1) is the score of ``recent_scores_day`` - (k - 1) days, NULL for a day
     # without a recompute; exactly ``churn_drop_days`` elements. Written and read by the
-    # PostgreSQL recompute only (customers.engagement.scores); the history is the truth
+    # PostgreSQL recompute only (surveys.engagement.scores); the history is the truth
     # it is rebuilt from.
     recent_scores = RecentScoresField(null=True, editable=False)
     recent_scores_day = models.DateField(null=True, editable=False)
 
     class Meta:
+        db_table = "customers_engagementscore"  # the table it had in the customers app
         verbose_name = _("engagement score")
         verbose_name_plural = _("engagement scores")
         ordering = ["score"]
@@ -173,6 +175,7 @@ class EngagementScoreDay(models.Model):
     churn_risk = models.BooleanField(_("churn risk"), default=False)
 
     class Meta:
+        db_table = "customers_engagementscoreday"  # the table it had in the customers app
         verbose_name = _("engagement score of a day")
         verbose_name_plural = _("engagement score history")
         ordering = ["-day"]
@@ -204,6 +207,7 @@ class PortalActivityDay(models.Model):
     count = models.PositiveIntegerField(_("count"), default=0)
 
     class Meta:
+        db_table = "customers_portalactivityday"  # the table it had in the customers app
         verbose_name = _("portal activity")
         verbose_name_plural = _("portal activity")
         ordering = ["-day"]

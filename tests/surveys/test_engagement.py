@@ -7,14 +7,14 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
-from customers.engagement.activity import customer_activity_record
-from customers.engagement.scores import engagement_recompute, engagement_weights
-from customers.models import EngagementScore, EngagementScoreDay, PortalActivityDay
-from customers.selectors import customer_engagement, membership_engagement_history
 from programs.models import Membership
 from programs.services.ledger import Actor
 from programs.services.memberships import membership_enroll
 from programs.services.purchases import purchase_refund
+from surveys.engagement.activity import customer_activity_record
+from surveys.engagement.models import EngagementScore, EngagementScoreDay, PortalActivityDay
+from surveys.engagement.scores import engagement_recompute, engagement_weights
+from surveys.engagement.selectors import customer_engagement, membership_engagement_history
 from tests.factories import CustomerFactory, ProgramFactory, StaffFactory
 from tests.programs import conftest as engine
 
@@ -167,7 +167,7 @@ def test_portal_activity_is_counted_per_day_and_kind(db):
 
 def test_admin_edits_weights_and_recomputes(weights, client, membership):
     client.force_login(StaffFactory())
-    changelist = reverse("admin:customers_engagementweights_changelist")
+    changelist = reverse("admin:engagement_engagementweights_changelist")
     assert client.get(changelist).status_code == 200
     response = client.post(
         changelist,
@@ -176,6 +176,6 @@ def test_admin_edits_weights_and_recomputes(weights, client, membership):
     )
     assert response.status_code == 200
     assert EngagementScore.objects.filter(membership=membership).exists()
-    assert client.get(reverse("admin:customers_engagementscore_changelist")).status_code == 200
-    detail = reverse("admin:customers_engagementscore_change", args=[membership.pk])
+    assert client.get(reverse("admin:engagement_engagementscore_changelist")).status_code == 200
+    detail = reverse("admin:engagement_engagementscore_change", args=[membership.pk])
     assert client.get(detail).status_code == 200

@@ -14,17 +14,17 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone, translation
 
-from customers.models import EmailState, Notification, NotificationKind
-from customers.notifications.preferences import customer_preferences_update
-from customers.notifications.services import (
+from customers.preferences import customer_preferences_update
+from programs.notifications.models import EmailState, Notification, NotificationKind
+from programs.notifications.selectors import notifications_recent, notifications_unread_count
+from programs.notifications.services import (
     FIRST_RETRY,
     MAX_ATTEMPTS,
     notification_create,
     notification_email_send,
     notifications_mark_read,
 )
-from customers.selectors import notifications_recent, notifications_unread_count
-from customers.tasks import sweep_notification_emails_task
+from programs.notifications.tasks import sweep_notification_emails_task
 from tests.factories import CustomerFactory, ProgramFactory, StaffFactory
 from tests.programs import conftest as engine
 
@@ -137,12 +137,12 @@ def test_admin_lists_filters_and_resends(db, client, django_capture_on_commit_ca
         note = upgrade(customer)
     assert state(note) == EmailState.SENT
     client.force_login(StaffFactory())
-    url = reverse("admin:customers_notification_changelist")
+    url = reverse("admin:notifications_notification_changelist")
     page = client.get(url, {"kind__exact": "tier_upgrade", "email_state__exact": "sent"})
     assert page.status_code == 200
     assert str(customer) in page.content.decode()
     assert (
-        client.get(reverse("admin:customers_notification_change", args=[note.pk])).status_code
+        client.get(reverse("admin:notifications_notification_change", args=[note.pk])).status_code
         == 200
     )
     with django_capture_on_commit_callbacks(execute=True):
@@ -220,7 +220,7 @@ class CountingBackend(FlakyBackend):
 def test_a_chunk_of_emails_shares_one_mail_server_connection(db, settings):
     """A task's chunk of e-mails goes over one connection, not a handshake per e-mail;
     after a refused send the next e-mail opens a fresh one and the refused one is retried."""
-    from customers.tasks import send_notification_emails_task
+    from programs.notifications.tasks import send_notification_emails_task
 
     settings.EMAIL_BACKEND = f"{__name__}.CountingBackend"
     CountingBackend.opened, FlakyBackend.failures = 0, 0
@@ -245,7 +245,7 @@ def test_email_bookkeeping_skips_the_disk_flush_and_nothing_else_does(settings):
     e-mails kept the worker in WALSync): the setting rides in the outcome's own statement,
     outside any transaction, so nothing else on the connection (the next award) commits
     that way. The chunk's lease is one ordinary transaction."""
-    from customers.tasks import send_notification_emails_task
+    from programs.notifications.tasks import send_notification_emails_task
 
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     notes = [upgrade(CustomerFactory(), key=f"tier-change:d{n}") for n in range(3)]
@@ -281,7 +281,7 @@ class CutShort(EmailBackend):
 
 
 def test_a_chunk_cut_short_gives_back_the_emails_it_did_not_send(db, settings):
-    from customers.notifications.services import notification_emails_send
+    from programs.notifications.services import notification_emails_send
 
     settings.EMAIL_BACKEND = f"{__name__}.CutShort"
     notes = [upgrade(CustomerFactory(), key=f"tier-change:s{n}") for n in range(3)]
@@ -299,7 +299,7 @@ def test_a_chunk_cut_short_gives_back_the_emails_it_did_not_send(db, settings):
 
 
 def test_an_email_that_cannot_be_built_does_not_hold_up_the_others(db, settings):
-    from customers.notifications.services import notification_emails_send
+    from programs.notifications.services import notification_emails_send
 
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     notes = [upgrade(CustomerFactory(), key=f"tier-change:b{n}") for n in range(3)]
@@ -322,7 +322,7 @@ def test_an_email_that_cannot_be_built_does_not_hold_up_the_others(db, settings)
 def test_a_chunk_costs_a_few_queries_and_one_per_email(db, settings):
     """Claimed, loaded and checked against the preferences together; one outcome write
     per e-mail (so a crash mid-chunk re-sends at most the e-mail in flight)."""
-    from customers.notifications.services import notification_emails_send
+    from programs.notifications.services import notification_emails_send
 
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     notes = [upgrade(CustomerFactory(), key=f"tier-change:q{n}") for n in range(12)]
@@ -346,7 +346,7 @@ def test_a_chunk_costs_a_few_queries_and_one_per_email(db, settings):
 def test_two_workers_on_the_same_chunk_send_each_email_once(settings):
     """The sweeper and a task (or two copies of a message) may hold the same ids: each
     e-mail is claimed by one of them and sent once."""
-    from customers.notifications.services import notification_emails_send
+    from programs.notifications.services import notification_emails_send
     from tests.programs.test_concurrency import no_errors, results_of, run_concurrently
 
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"

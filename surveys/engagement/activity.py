@@ -6,7 +6,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from customers.models import ActivityKind, Customer, PortalActivityDay
+from customers.models import Customer
+from surveys.engagement.models import ActivityKind, PortalActivityDay
 
 
 def customer_activity_record(

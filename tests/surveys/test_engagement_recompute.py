@@ -6,9 +6,9 @@ from decimal import Decimal
 
 import pytest
 
-from customers.engagement.scores import engagement_recompute, engagement_weights
-from customers.models import EngagementScore, EngagementScoreDay
 from programs.services.memberships import membership_enroll
+from surveys.engagement.models import EngagementScore, EngagementScoreDay
+from surveys.engagement.scores import engagement_recompute, engagement_weights
 from tests.factories import CustomerFactory
 from tests.programs import conftest as engine
 
