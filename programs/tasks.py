@@ -44,7 +44,8 @@ def award_purchases_task(self, purchase_ids: list[int]) -> int:
 def sweep_received_purchases_task() -> int:
     """Re-enqueue purchases still unprocessed a little after they were received: the
     database is the source of truth, so a broker outage or a crash between commit and
-    enqueue delays points but never loses them. Batches hold whole members (purchases
+    enqueue delays points but never loses them. A purchase parked as failed is no longer
+    received: it stays out until staff retry it. Batches hold whole members (purchases
     sorted by membership), so workers draining side by side seldom wait for each other's
     membership locks."""
     cutoff = timezone.now() - timezone.timedelta(seconds=SWEEP_AFTER_SECONDS)

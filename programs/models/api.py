@@ -114,6 +114,7 @@ class WebhookEventType(models.TextChoices):
     REWARD_REDEEMED = "reward.redeemed", _("Reward redeemed")
     REFERRAL_REWARDED = "referral.rewarded", _("Referral rewarded")
     SURVEY_RESPONDED = "survey.responded", _("Survey answered")
+    PURCHASE_FAILED = "purchase.failed", _("Purchase failed")
 
 
 class WebhookSubscription(models.Model):

@@ -12,6 +12,7 @@ class PurchaseStatus(models.TextChoices):
     RECEIVED = "received", _("Received, points not yet awarded")
     AWARDED = "awarded", _("Points awarded")
     REJECTED = "rejected", _("Rejected")
+    FAILED = "failed", _("Failed: points could not be awarded")
 
 
 class Purchase(models.Model):
@@ -48,6 +49,14 @@ class Purchase(models.Model):
         _("status"), max_length=10, choices=PurchaseStatus.choices, default=PurchaseStatus.RECEIVED
     )
     status_reason = models.CharField(_("status reason"), max_length=255, blank=True)
+    # db_default too: the batch ingest inserts rows with SQL that does not name the column
+    failure_reason = models.TextField(
+        _("failure reason"),
+        blank=True,
+        default="",
+        db_default="",
+        help_text=_("Why the points could not be awarded (status failed)."),
+    )
     points_expected = models.IntegerField(_("points expected"), default=0)
     points_awarded = models.IntegerField(_("points awarded"), null=True, blank=True)
     breakdown = models.JSONField(_("points breakdown"), default=dict, blank=True)

@@ -20,6 +20,7 @@ TIER_CHANGED = WebhookEventType.TIER_CHANGED.value
 REWARD_REDEEMED = WebhookEventType.REWARD_REDEEMED.value
 REFERRAL_REWARDED = WebhookEventType.REFERRAL_REWARDED.value
 SURVEY_RESPONDED = WebhookEventType.SURVEY_RESPONDED.value
+PURCHASE_FAILED = WebhookEventType.PURCHASE_FAILED.value
 WEBHOOK_TYPES = frozenset(WebhookEventType.values)
 
 

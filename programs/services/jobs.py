@@ -1,6 +1,8 @@
 """Periodic work, set-based where it can be: find what is due with one query, then apply
 it per membership under that membership's lock in short transactions (batches), so a
-long run never blocks the API for long and a crash loses nothing already committed."""
+long run never blocks the API for long and a crash loses nothing already committed. A
+membership that makes its batch fail is split out of it (``batch_apply``): the others
+go on."""
 
 from collections import defaultdict
 from datetime import timedelta
@@ -11,6 +13,7 @@ from django.db.models import F, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from loyalty_site.core.batches import batch_apply, each_apply
 from programs.models import (
     ExpiryPolicy,
     LedgerEntry,
@@ -36,7 +39,8 @@ def _by_membership(lot_rows) -> dict[int, list[int]]:
 
 
 def _apply_to_lots(lot_filter: Q, apply, now) -> int:
-    """Run ``apply(membership, lots, now)`` for every lot matching, in batches."""
+    """Run ``apply(membership, lots, now)`` for every lot matching, in batches (each batch
+    one transaction; a membership that fails its batch is split out and skipped)."""
     total = 0
     last_id = 0
     while True:
@@ -49,21 +53,28 @@ def _apply_to_lots(lot_filter: Q, apply, now) -> int:
             return total
         last_id = rows[-1][0]
         grouped = _by_membership(rows)
-        with transaction.atomic():
-            memberships = lock_memberships(grouped)
-            lots = PointLot.objects.select_related("earn_entry").filter(
-                lot_filter, pk__any=[r[0] for r in rows]
-            )
-            lots_by_member = defaultdict(list)
-            for lot in lots.order_by("pk"):
-                lots_by_member[lot.membership_id].append(lot)
-            for membership_id, member_lots in lots_by_member.items():
-                total += apply(memberships[membership_id], member_lots, now)
+
+        def run(member_ids: list[int], grouped=grouped) -> int:
+            done = 0
+            with transaction.atomic():
+                memberships = lock_memberships(member_ids)
+                lots = PointLot.objects.select_related("earn_entry").filter(
+                    lot_filter, pk__any=[pk for m in member_ids for pk in grouped[m]]
+                )
+                lots_by_member = defaultdict(list)
+                for lot in lots.order_by("pk"):
+                    lots_by_member[lot.membership_id].append(lot)
+                for membership_id, member_lots in lots_by_member.items():
+                    done += apply(memberships[membership_id], member_lots, now)
+            return done
+
+        total += batch_apply(sorted(grouped), run, _skip_membership)
 
 
 def _expire_lots(lot_filter: Q, now) -> int:
     """Expire every lot matching, set-based per batch: the batch's memberships locked in id
-    order, the lots read again under the locks, then bulk writes (``lots_expire_many``)."""
+    order, the lots read again under the locks, then bulk writes (``lots_expire_many``).
+    A membership that fails its batch is split out and skipped (logged), the others expire."""
     total = 0
     last_id = 0
     while True:
@@ -75,11 +86,28 @@ def _expire_lots(lot_filter: Q, now) -> int:
         if not rows:
             return total
         last_id = rows[-1][0]
-        with transaction.atomic():
-            memberships = lock_memberships({membership_id for _pk, membership_id in rows})
-            # read again under the locks: a concurrent run or redemption may have got there
-            lots = PointLot.objects.filter(lot_filter, pk__any=[pk for pk, _m in rows])
-            total += lots_expire_many(memberships, lots, now)
+        grouped = _by_membership(rows)
+
+        def run(member_ids: list[int], grouped=grouped) -> int:
+            with transaction.atomic():
+                memberships = lock_memberships(member_ids)
+                # read again under the locks: a concurrent run or redemption may have got there
+                lots = PointLot.objects.filter(
+                    lot_filter, pk__any=[pk for m in member_ids for pk in grouped[m]]
+                )
+                return lots_expire_many(memberships, lots, now)
+
+        total += batch_apply(sorted(grouped), run, _skip_membership)
+
+
+def _skip_membership(membership_id: int, error: Exception) -> int:
+    """A membership whose lots cannot be processed: left as it is (and logged by
+    ``batch_apply``) for staff to look into; the next run tries it again."""
+    return 0
+
+
+def _skip_referral(referral_id: int, error: Exception) -> int:
+    return 0  # logged by ``each_apply``; stays qualified, so the next run tries it again
 
 
 def points_release_due(now=None) -> int:
@@ -122,13 +150,17 @@ def tiers_review_due(now=None) -> int:
             | Q(override_until__lte=now)
             | Q(subscription_until__lte=now)
         )
-        for membership_id in due.values_list("pk", flat=True).iterator(chunk_size=BATCH):
+
+        def review(membership_id: int, review_before=review_before) -> int:
             with transaction.atomic():
                 membership = lock_membership(membership_id)
                 membership_tier_expire_parts(membership, now)
                 if membership.tier_review_at and membership.tier_review_at <= review_before:
                     membership_tier_review(membership, now)
-            done += 1
+            return 1
+
+        ids = due.values_list("pk", flat=True).iterator(chunk_size=BATCH)
+        done += sum(each_apply(ids, review, _skip_membership))
     return done
 
 
@@ -139,11 +171,13 @@ def referrals_release_due(now=None) -> int:
     due = Referral.objects.filter(status=ReferralStatus.QUALIFIED, release_at__lte=now).order_by(
         "release_at", "pk"
     )
-    count = 0
-    for referral_id in due.values_list("pk", flat=True).iterator(chunk_size=BATCH):
+
+    def release(referral_id: int) -> int:
         referral_release(referral_id, now)
-        count += 1
-    return count
+        return 1
+
+    ids = due.values_list("pk", flat=True).iterator(chunk_size=BATCH)
+    return sum(each_apply(ids, release, _skip_referral))
 
 
 def ledger_drift() -> list[dict]:

@@ -284,10 +284,11 @@ def purchases_award(purchase_ids: Sequence[int]) -> int:
     """Award the points of received purchases, each exactly once. Returns how many were
     processed. Safe to run twice and concurrently: purchases are claimed under the
     membership locks and only those still ``received`` are processed. The work is done in
-    bulk, a batch per transaction (``programs.services.awarding``)."""
-    from programs.services.awarding import purchases_award_bulk
+    bulk, a batch per transaction (``programs.services.awarding``); a purchase that fails
+    its batch is split out and parked as failed (``programs.services.purchase_failures``)."""
+    from programs.services.purchase_failures import purchases_award_isolated
 
-    return purchases_award_bulk(purchase_ids)
+    return purchases_award_isolated(purchase_ids)
 
 
 def _cap_left(membership: Membership, campaigns: list[Campaign]) -> dict[int, int | None]:

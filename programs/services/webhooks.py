@@ -227,6 +227,9 @@ def _partner_views(
         )
         for partner_id, view in views.items():
             view["referee"] = external_ids.get(partner_id)
+    elif type == WebhookEventType.PURCHASE_FAILED:
+        for view in views.values():
+            view.pop("partner_id", None)  # it chose the audience (``_audience``)
     elif type == WebhookEventType.TIER_CHANGED and data.get("change_id"):
         change = loaded["changes"].get(data["change_id"])
         if change:
@@ -234,6 +237,13 @@ def _partner_views(
                 view["from_rank"] = change.from_tier.rank if change.from_tier else None
                 view["to_rank"] = change.to_tier.rank if change.to_tier else None
     return views
+
+
+def _audience(type: str, data: dict, subscriptions: list) -> list:
+    """The subscriptions an event goes to: a failed purchase only to its own partner."""
+    if type == WebhookEventType.PURCHASE_FAILED:
+        return [s for s in subscriptions if s[1] == data.get("partner_id")]
+    return subscriptions
 
 
 def webhook_events_emit(
@@ -273,7 +283,7 @@ def webhook_events_emit(
             (pk, partner_id, external_id, subscribed)
         )
     wanted = [
-        (type, membership, data, [s for s in found.get(key, ()) if type in s[3]])
+        (type, membership, data, _audience(type, data, [s for s in found[key] if type in s[3]]))
         for type, membership, data in items
         if (key := (membership.program_id, membership.customer_id)) in found
     ]
@@ -444,6 +454,15 @@ def webhook_delivery_attempt(delivery_id: int, now=None) -> str | None:
         "delivered" if ok else (error or f"HTTP {status}"),
     )
     return delivery.state
+
+
+def webhook_delivery_fail(*, delivery_id: int, reason: str) -> str:
+    """Give up a delivery whose attempt fails before an outcome is recorded (a broken
+    row), so that it is not leased and tried again forever; staff may replay it."""
+    WebhookDelivery.objects.filter(pk=delivery_id).update(
+        state=WebhookDeliveryState.FAILED, last_error=reason[:500]
+    )
+    return WebhookDeliveryState.FAILED
 
 
 def webhook_deliveries_due(now=None, limit: int = 5000) -> list[int]:

@@ -250,6 +250,12 @@ class PurchaseSerializer(serializers.Serializer):
     occurred_at = serializers.DateTimeField()
     status = serializers.ChoiceField(choices=PurchaseStatus.choices)
     status_reason = serializers.CharField()
+    failure_reason = serializers.CharField(
+        help_text=(
+            "With status `failed`: why the points could not be awarded (staff look into it "
+            "and award the purchase again once the cause is fixed). Empty otherwise."
+        )
+    )
     points_expected = serializers.IntegerField(
         help_text="Points the purchase is expected to earn, computed when it was received."
     )
