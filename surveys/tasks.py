@@ -1,8 +1,11 @@
 """Survey jobs: thin, repeatable, by id. E-mails are claimed per invitation, so a task
-that runs twice sends nothing twice."""
+that runs twice sends nothing twice. An invitation whose e-mail cannot be built or sent
+(a broken address) is logged and left unsent, and the others go out; a mail server outage
+(``OSError``) stops the task, to be retried."""
 
 from celery import shared_task
 
+from loyalty_site.core.batches import TRANSIENT, each_apply
 from surveys.services import invitations
 from surveys.services.snapshots import snapshots_build
 
@@ -25,7 +28,7 @@ def send_due_invitations_task() -> int:
     """Send every unsent invitation (after a segment send; also swept by beat)."""
     sent = 0
     while ids := invitations.invitations_unsent():
-        progress = sum(invitations.invitation_send(invitation_id=i) for i in ids)
+        progress = _each(invitations.invitation_send, ids)
         sent += progress
         if progress == 0:
             break
@@ -34,10 +37,15 @@ def send_due_invitations_task() -> int:
 
 @shared_task(soft_time_limit=600, time_limit=660)
 def send_reminders_task() -> int:
-    return sum(
-        invitations.invitation_remind(invitation_id=i)
-        for i in invitations.invitations_reminder_due(limit=5000)
+    return _each(invitations.invitation_remind, invitations.invitations_reminder_due(limit=5000))
+
+
+def _each(send, ids: list[int]) -> int:
+    """``send`` each invitation; one that fails alone is skipped (its claim released)."""
+    results = each_apply(
+        ids, lambda pk: send(invitation_id=pk), lambda pk, error: False, (*TRANSIENT, OSError)
     )
+    return sum(results)
 
 
 @shared_task(soft_time_limit=600, time_limit=660)
