@@ -22,6 +22,7 @@ from drf_spectacular.utils import OpenApiParameter
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
+from loyalty_site.core.conflicts import retry_on_conflict
 from programs.api.exceptions import InvalidIdempotencyKey
 from programs.services.idempotency import (
     KEY_RE,
@@ -77,17 +78,25 @@ def idempotent(handler):
                 headers={REPLAYED_HEADER: "true"},
             )
         try:
-            with transaction.atomic():
-                response = handler(view, request, *args, **kwargs)
-                if response.status_code < 400:
-                    idempotency_complete(
-                        record=record, status=response.status_code, body=_stored_body(response)
-                    )
-                    return response
+            response = _run(handler, record, view, request, *args, **kwargs)
         except BaseException:
             idempotency_release(record=record)
             raise
-        idempotency_release(record=record)
+        if response.status_code >= 400:
+            idempotency_release(record=record)
         return response
 
     return wrapper
+
+
+@retry_on_conflict
+def _run(handler, record, view, request, *args, **kwargs) -> Response:
+    """The request's work and its stored response, one transaction (run again after a
+    deadlock: nothing of the first try was written)."""
+    with transaction.atomic():
+        response = handler(view, request, *args, **kwargs)
+        if response.status_code < 400:
+            idempotency_complete(
+                record=record, status=response.status_code, body=_stored_body(response)
+            )
+        return response

@@ -1,4 +1,11 @@
-"""Row locks taken in one order (primary key), so two writers can never deadlock."""
+"""Row locks taken in one order (primary key), so two writers can never deadlock.
+
+Memberships are locked ``FOR NO KEY UPDATE``: writers still exclude each other, but a
+transaction inserting rows that refer to a membership (a purchase, a ledger entry) does
+not wait for them. Its foreign-key check takes ``FOR KEY SHARE`` on the membership at
+COMMIT, in the order of its rows, which under ``FOR UPDATE`` could deadlock with a writer
+locking in id order (a batch ingest against the award worker). No writer changes a
+membership's id, the only key other rows refer to."""
 
 from collections.abc import Iterable
 
@@ -12,7 +19,7 @@ def lock_memberships(ids: Iterable[int]) -> dict[int, Membership]:
     Must run inside a transaction.
     """
     rows = list(
-        Membership.objects.select_for_update(of=("self",))
+        Membership.objects.select_for_update(of=("self",), no_key=True)
         .filter(pk__any=sorted(set(ids)))
         .order_by("pk")
     )

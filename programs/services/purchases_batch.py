@@ -24,6 +24,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from loyalty_site.core.commit import enqueue_after_commit
+from loyalty_site.core.conflicts import retry_on_conflict
 from programs.errors import IdempotencyConflict, LoyaltyError
 from programs.models import Membership, Partner, Purchase, PurchaseStatus
 from programs.services.purchases import (
@@ -109,8 +110,7 @@ def purchases_record_many(
         order_id: _purchase(partner, items[index], now, earning)
         for order_id, index in first.items()
     }
-    with transaction.atomic():
-        stored = _store(partner, new, {o: items[i].lines for o, i in first.items()})
+    stored = _store(partner, new, {o: items[i].lines for o, i in first.items()})
 
     created = []
     for index, item in enumerate(items):
@@ -159,11 +159,14 @@ def _purchase(partner: Partner, item: PurchaseItem, now: datetime, earning: dict
     )
 
 
+@retry_on_conflict
+@transaction.atomic
 def _store(
     partner: Partner, new: dict[str, Purchase], lines: dict[str, Sequence[LineData]]
 ) -> dict[str, Purchase]:
     """Insert the purchases of ``new`` whose order id is not stored yet (setting their
-    ids) with their lines; return the purchases stored before under the other order ids."""
+    ids) with their lines; return the purchases stored before under the other order ids.
+    One transaction, tried again after a deadlock (``retry_on_conflict``)."""
     stored = set(new) - _insert(partner, new)
     rows = [
         (new[order_id].pk, number, line)
