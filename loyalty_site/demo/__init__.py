@@ -20,6 +20,7 @@ from loyalty_site.demo.programs import demo_present, demo_programs_create
 from loyalty_site.demo.surveys import demo_surveys_create
 from loyalty_site.demo.today import rewards_redeem, subscriptions_buy, vip_override
 from programs.services import jobs
+from surveys.services.snapshots import snapshots_build
 
 __all__ = ["DemoDrift", "demo_load", "demo_present"]
 
@@ -52,4 +53,6 @@ def demo_load(*, customers: int, seed: int) -> DemoHistory:
         if drift:
             raise DemoDrift(f"Ledger drift after loading the demo data: {drift[:5]}")
         demo_surveys_create(programs=[history.setup.coffee, history.setup.city], rng=rng, now=now)
+    # The figures of the survey history, in a transaction of their own (snapshots_build's).
+    snapshots_build(months=None, now=now)
     return history

@@ -20,7 +20,6 @@ from surveys.models import (
     Survey,
     SurveyKind,
 )
-from surveys.services.snapshots import snapshots_build
 from surveys.services.surveys import survey_create
 
 NPS_COMMENTS = {
@@ -206,5 +205,4 @@ def demo_surveys_create(*, programs: list[Program], rng: random.Random, now=None
         for survey in _surveys(program):
             rate = 0.5 if survey.kind == SurveyKind.NPS else 0.15
             written += _history(survey, rng=rng, now=now, rate=rate)
-    snapshots_build(months=None, now=now)
     return written

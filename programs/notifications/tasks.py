@@ -10,14 +10,10 @@ from django.db.models import Exists, OuterRef, Subquery
 from django.utils import timezone
 
 from programs.models import EntryKind, LedgerEntry, Membership
+from programs.notifications.emails import notification_emails_due, notification_emails_send
 from programs.notifications.models import EmailState, Notification, NotificationKind
-from programs.notifications.services import (
-    EMAIL_CHUNK,
-    notification_emails_due,
-    notification_emails_send,
-    points_expiry_warn,
-    tier_progress_checks,
-)
+from programs.notifications.services import EMAIL_CHUNK, points_expiry_warn
+from programs.notifications.tier_progress import tier_progress_checks
 
 logger = logging.getLogger(__name__)
 

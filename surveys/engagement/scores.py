@@ -112,7 +112,8 @@ def engagement_recompute(now: datetime | None = None) -> int:
     """Recompute every membership's score and today's history row. Returns the number
     of memberships scored."""
     now = now or timezone.now()
-    with transaction.atomic(), connection.cursor() as cursor:
+    # durable: the statement settings (nightly.window_mode) end with this transaction
+    with transaction.atomic(durable=True), connection.cursor() as cursor:
         # One recompute at a time (the nightly task and the admin's button): the second
         # waits here and then starts from what the first wrote.
         weights, _ = EngagementWeights.objects.select_for_update().get_or_create(

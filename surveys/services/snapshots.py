@@ -144,7 +144,7 @@ def _grouped(
     return queryset.values(**fields).annotate(**aggregates).order_by()
 
 
-@transaction.atomic
+@transaction.atomic(durable=True)  # SET LOCAL below ends with this transaction
 def snapshots_build(*, months: int | None = 2, now: datetime | None = None) -> int:
     """Rebuild the snapshots of the last ``months`` months (all history if None) and all
     cohorts. Replaces the rows it recomputes in one transaction (readers see the old or

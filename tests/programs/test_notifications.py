@@ -212,7 +212,7 @@ def test_progress_checks_of_a_whole_batch_notify_who_is_close_in_a_few_queries(
     """The worker checks every member of an award batch at once: the members within 10 %
     of Silber (500 EUR) get a notice, the others none, and 40 members cost no more queries
     than 4."""
-    from programs.notifications.services import tier_progress_checks
+    from programs.notifications.tier_progress import tier_progress_checks
 
     def enrolled(amount: str):
         membership, _ = membership_enroll(customer=CustomerFactory(), program=program)

@@ -15,15 +15,10 @@ from django.urls import reverse
 from django.utils import timezone, translation
 
 from customers.preferences import customer_preferences_update
+from programs.notifications.emails import FIRST_RETRY, MAX_ATTEMPTS, notification_email_send
 from programs.notifications.models import EmailState, Notification, NotificationKind
 from programs.notifications.selectors import notifications_recent, notifications_unread_count
-from programs.notifications.services import (
-    FIRST_RETRY,
-    MAX_ATTEMPTS,
-    notification_create,
-    notification_email_send,
-    notifications_mark_read,
-)
+from programs.notifications.services import notification_create, notifications_mark_read
 from programs.notifications.tasks import sweep_notification_emails_task
 from tests.factories import CustomerFactory, ProgramFactory, StaffFactory
 from tests.programs import conftest as engine
@@ -242,9 +237,9 @@ def test_a_chunk_of_emails_shares_one_mail_server_connection(db, settings):
 @pytest.mark.django_db(transaction=True)
 def test_email_bookkeeping_skips_the_disk_flush_and_nothing_else_does(settings):
     """Each e-mail's outcome commits without waiting for the WAL flush (a burst of tier
-    e-mails kept the worker in WALSync): the setting rides in the outcome's own statement,
-    outside any transaction, so nothing else on the connection (the next award) commits
-    that way. The chunk's lease is one ordinary transaction."""
+    e-mails kept the worker in WALSync): SET LOCAL in the outcome's own transaction, so
+    nothing else on the connection (the next award) commits that way. The chunk's lease
+    is one ordinary transaction."""
     from programs.notifications.tasks import send_notification_emails_task
 
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
@@ -253,18 +248,19 @@ def test_email_bookkeeping_skips_the_disk_flush_and_nothing_else_does(settings):
     Notification.objects.update(
         email_state=EmailState.PENDING, email_attempts=0, email_next_attempt_at=timezone.now()
     )
-    seen = []
+    seen, previous = [], []
 
     def probe(execute, sql, params, many, context):
         if sql.startswith('UPDATE "customers_notification"'):
-            quick = "set_config('synchronous_commit', 'off', true)" in sql
+            quick = previous[-1:] == ["SET LOCAL synchronous_commit = off"]
             seen.append(("in a transaction" if connection.in_atomic_block else "alone", quick))
+        previous.append(sql)
         return execute(sql, params, many, context)
 
     with connection.execute_wrapper(probe):
         assert send_notification_emails_task.run([n.pk for n in notes]) == 3
 
-    assert seen == [("in a transaction", False)] + [("alone", True)] * 3
+    assert seen == [("in a transaction", False)] + [("in a transaction", True)] * 3
     assert [state(n) for n in notes] == [EmailState.SENT] * 3
     with connection.cursor() as cursor:
         cursor.execute("SHOW synchronous_commit")
@@ -281,7 +277,7 @@ class CutShort(EmailBackend):
 
 
 def test_a_chunk_cut_short_gives_back_the_emails_it_did_not_send(db, settings):
-    from programs.notifications.services import notification_emails_send
+    from programs.notifications.emails import notification_emails_send
 
     settings.EMAIL_BACKEND = f"{__name__}.CutShort"
     notes = [upgrade(CustomerFactory(), key=f"tier-change:s{n}") for n in range(3)]
@@ -299,7 +295,7 @@ def test_a_chunk_cut_short_gives_back_the_emails_it_did_not_send(db, settings):
 
 
 def test_an_email_that_cannot_be_built_does_not_hold_up_the_others(db, settings):
-    from programs.notifications.services import notification_emails_send
+    from programs.notifications.emails import notification_emails_send
 
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     notes = [upgrade(CustomerFactory(), key=f"tier-change:b{n}") for n in range(3)]
@@ -322,7 +318,7 @@ def test_an_email_that_cannot_be_built_does_not_hold_up_the_others(db, settings)
 def test_a_chunk_costs_a_few_queries_and_one_per_email(db, settings):
     """Claimed, loaded and checked against the preferences together; one outcome write
     per e-mail (so a crash mid-chunk re-sends at most the e-mail in flight)."""
-    from programs.notifications.services import notification_emails_send
+    from programs.notifications.emails import notification_emails_send
 
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     notes = [upgrade(CustomerFactory(), key=f"tier-change:q{n}") for n in range(12)]
@@ -334,9 +330,8 @@ def test_a_chunk_costs_a_few_queries_and_one_per_email(db, settings):
     statements = [q["sql"] for q in captured if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]
     # the lease (select, update), notifications with their customers, the customers
     # without an address, the preferences;
-    # then per e-mail its outcome (and, on PostgreSQL, the commit setting of its own
-    # transaction, which the test's transaction leaves out)
-    assert len(statements) <= 5 + 12
+    # then per e-mail its outcome and the commit setting of its own transaction
+    assert len(statements) <= 5 + 2 * 12
     assert sum(sql.startswith('UPDATE "customers_notification"') for sql in statements) == 13
     assert [o.state for _pk, o in outcomes] == [EmailState.SKIPPED] + [EmailState.SENT] * 11
     assert len(mail.outbox) == 11
@@ -346,7 +341,7 @@ def test_a_chunk_costs_a_few_queries_and_one_per_email(db, settings):
 def test_two_workers_on_the_same_chunk_send_each_email_once(settings):
     """The sweeper and a task (or two copies of a message) may hold the same ids: each
     e-mail is claimed by one of them and sent once."""
-    from programs.notifications.services import notification_emails_send
+    from programs.notifications.emails import notification_emails_send
     from tests.programs.test_concurrency import no_errors, results_of, run_concurrently
 
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
