@@ -5,7 +5,6 @@ of its last heartbeat (a beat-scheduled task) but does not fail the check: a web
 stay in rotation while workers restart.
 """
 
-import os
 import time
 
 from django.core.cache import cache
@@ -13,6 +12,8 @@ from django.db import connection
 from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+
+from loyalty_site.broker import database_broker_waiting
 
 HEARTBEAT_KEY = "health:worker-heartbeat"
 HEARTBEAT_STALE_AFTER = 120  # seconds; beat sends one every 30 s
@@ -39,16 +40,12 @@ def _check_broker() -> dict:
         with app.connection_for_write() as conn:
             # No retry: a probe must answer fast; a failure is reported as such.
             conn.ensure_connection(max_retries=0, timeout=2)
-            transport = conn.transport_cls
-            if conn.transport.driver_type == "filesystem":
-                options = conn.transport_options
-                for key in ("data_folder_in", "data_folder_out", "control_folder"):
-                    folder = options.get(key)
-                    if folder and not (os.path.isdir(folder) and os.access(folder, os.W_OK)):
-                        return {"ok": False, "error": f"broker folder {folder} is not writable"}
+            if conn.transport.driver_type == "sql":
+                database_broker_waiting(conn, app.conf.task_default_queue)
+            transport = conn.transport.driver_name
     except Exception as exc:
         return {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:300]}
-    return {"ok": True, "transport": str(transport)}
+    return {"ok": True, "transport": transport}
 
 
 def _worker_status() -> dict:

@@ -13,6 +13,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
+from loyalty_site.broker import DATABASE_BROKER_TRANSPORT, database_broker_url
 from loyalty_site.env import env_bool, env_decimal, env_int, env_list, env_str
 from loyalty_site.local_postgres import local_database_url
 
@@ -54,6 +55,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: every error answer under /api/ becomes problem details (programs/api/middleware.py).
+    "programs.api.middleware.ProblemDetailsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -63,6 +66,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # A database outage shows the portal's 503 page (loyalty_site/outage.py).
+    "loyalty_site.outage.DatabaseOutageMiddleware",
     # Last: turns a locked-out login attempt into the lockout page (django-axes).
     "axes.middleware.AxesMiddleware",
 ]
@@ -114,6 +119,9 @@ if CACHE_URL:
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": CACHE_URL,
             "KEY_PREFIX": "loyalty",
+            # An unreachable Redis must fail fast: requests then work without the cache
+            # (loyalty_site/core/cache.py) instead of waiting for it.
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 2},
         }
     }
 else:
@@ -217,28 +225,21 @@ else:
     )
 
 # --- Celery ---------------------------------------------------------------------------------
-CELERY_BROKER_URL = env_str("CELERY_BROKER_URL") or REDIS_URL or "filesystem://"
-CELERY_BROKER_TRANSPORT_OPTIONS: dict = {
-    # Must exceed the longest task's hard time limit, or Redis redelivers a running task.
-    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=60),
-}
-if CELERY_BROKER_URL.startswith("filesystem://"):
-    _broker_dir = VAR_DIR / "broker"
-    # Any process may enqueue (web, demo_data, shell), not only run_all: the folders kombu's
-    # filesystem transport writes to must exist before the first message.
-    for _folder in ("queue", "control"):
-        (_broker_dir / _folder).mkdir(parents=True, exist_ok=True)
-    CELERY_BROKER_TRANSPORT_OPTIONS.update(
-        {
-            "data_folder_in": str(_broker_dir / "queue"),
-            "data_folder_out": str(_broker_dir / "queue"),
-            "control_folder": str(_broker_dir / "control"),
-            "store_processed": False,
-            # kombu's default (1 s) fetches about one message a second: after the demo
-            # data's e-mails, a new purchase waited 47 s for its award in `make run`.
-            "polling_interval": 0.1,
-        }
-    )
+# The broker: CELERY_BROKER_URL, else REDIS_URL (CI, production), else the application's own
+# PostgreSQL through kombu's SQLAlchemy transport (loyalty_site/broker.py), so a fresh clone
+# needs no broker server. Its transport options go to SQLAlchemy's create_engine.
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL") or REDIS_URL
+# Must exceed the longest task's hard time limit, or Redis redelivers a running task.
+_visibility_timeout = env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=60)
+if CELERY_BROKER_URL:
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict = {"visibility_timeout": _visibility_timeout}
+else:
+    CELERY_BROKER_URL = database_broker_url(DATABASES["default"])
+    CELERY_BROKER_TRANSPORT = DATABASE_BROKER_TRANSPORT
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "pool_pre_ping": True,
+        "connect_args": {"connect_timeout": 5},
+    }
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -257,7 +258,7 @@ if CELERY_TASK_SOFT_TIME_LIMIT >= CELERY_TASK_TIME_LIMIT:
         "CELERY_TASK_SOFT_TIME_LIMIT must be less than CELERY_TASK_TIME_LIMIT, "
         "or tasks are killed without the chance to clean up."
     )
-if CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] <= CELERY_TASK_TIME_LIMIT:
+if _visibility_timeout <= CELERY_TASK_TIME_LIMIT:
     raise ImproperlyConfigured(
         "CELERY_VISIBILITY_TIMEOUT must be greater than CELERY_TASK_TIME_LIMIT, "
         "or the broker hands a running task to a second worker."
@@ -278,7 +279,7 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("API_MAX_BODY_BYTES", 2 * 1024 * 1024, min
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["programs.api.parsers.JSONParser"],
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "UNAUTHENTICATED_USER": None,

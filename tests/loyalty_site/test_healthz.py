@@ -6,7 +6,9 @@ import time
 import pytest
 from django.core.cache import cache
 from django.db import connection
+from sqlalchemy.pool import NullPool
 
+from loyalty_site.broker import DATABASE_BROKER_TRANSPORT, database_broker_url
 from loyalty_site.celery import app
 from loyalty_site.health import HEARTBEAT_KEY, HEARTBEAT_STALE_AFTER, record_worker_heartbeat
 from loyalty_site.tasks import heartbeat_task
@@ -15,27 +17,32 @@ UNREACHABLE_BROKER = "redis://127.0.0.1:1/0"
 
 
 @pytest.fixture
-def broker(monkeypatch, tmp_path):
-    """The configured broker; a filesystem broker gets its folders in tmp_path, not var/."""
+def broker(monkeypatch):
+    """The configured broker: REDIS_URL's, else the database broker."""
     monkeypatch.delenv("CELERY_BROKER_URL", raising=False)  # Celery lets it override conf
     monkeypatch.delenv("CELERY_BROKER_WRITE_URL", raising=False)
-    if app.conf.broker_url.startswith("filesystem://"):
-        queue, control = tmp_path / "broker" / "queue", tmp_path / "broker" / "control"
-        queue.mkdir(parents=True)
-        control.mkdir(parents=True)
-        options = {
-            **app.conf.broker_transport_options,
-            "data_folder_in": str(queue),
-            "data_folder_out": str(queue),
-            "control_folder": str(control),
-        }
-        monkeypatch.setitem(app.conf, "broker_transport_options", options)
     return app
+
+
+def broker_point_at(monkeypatch, url: str, transport: str | None = None, options=None) -> None:
+    monkeypatch.setattr(app.conf, "broker_url", url)
+    monkeypatch.setitem(app.conf, "broker_transport", transport)
+    monkeypatch.setitem(app.conf, "broker_transport_options", options or {})
 
 
 @pytest.fixture
 def unreachable_broker(broker, monkeypatch):
-    monkeypatch.setattr(broker.conf, "broker_url", UNREACHABLE_BROKER)
+    broker_point_at(monkeypatch, UNREACHABLE_BROKER)
+    return broker
+
+
+@pytest.fixture
+def database_broker(broker, monkeypatch):
+    """The database broker on the test database, whatever the environment configures; no
+    connection pool, so that no connection outlives the test database."""
+    options = {"connect_args": {"connect_timeout": 2}, "poolclass": NullPool}
+    url = database_broker_url(connection.settings_dict)
+    broker_point_at(monkeypatch, url, DATABASE_BROKER_TRANSPORT, options)
     return broker
 
 
@@ -63,7 +70,7 @@ def test_healthy(client, broker, no_heartbeat):
 @pytest.mark.django_db
 def test_reports_the_configured_broker_transport(client, broker):
     transport = client.get("/healthz").json()["checks"]["broker"]["transport"]
-    assert transport == ("redis" if os.environ.get("REDIS_URL") else "filesystem")
+    assert transport == ("redis" if os.environ.get("REDIS_URL") else "sqlalchemy")
 
 
 @pytest.mark.redis
@@ -92,7 +99,7 @@ def test_unreachable_broker_answers_503_naming_it(client, unreachable_broker):
 def test_recovers_when_the_broker_comes_back(client, broker, monkeypatch):
     configured = broker.conf.broker_url
     with monkeypatch.context() as patch:
-        patch.setattr(broker.conf, "broker_url", UNREACHABLE_BROKER)
+        broker_point_at(patch, UNREACHABLE_BROKER)
         assert client.get("/healthz").status_code == 503
 
     assert broker.conf.broker_url == configured
@@ -151,17 +158,20 @@ def test_never_cached(client, broker):
 
 
 @pytest.mark.django_db
-def test_missing_filesystem_broker_folder_answers_503(client, monkeypatch, tmp_path):
-    missing = tmp_path / "gone"
-    monkeypatch.delenv("CELERY_BROKER_URL", raising=False)
-    monkeypatch.setattr(app.conf, "broker_url", "filesystem://")
-    options = {
-        "data_folder_in": str(missing),
-        "data_folder_out": str(missing),
-        "control_folder": str(tmp_path),
-    }
-    monkeypatch.setitem(app.conf, "broker_transport_options", options)
+def test_checks_the_database_broker_on_its_database(client, database_broker):
     response = client.get("/healthz")
+
+    assert response.status_code == 200
+    assert response.json()["checks"]["broker"] == {"ok": True, "transport": "sqlalchemy"}
+
+
+@pytest.mark.django_db
+def test_database_broker_on_an_unreachable_server_answers_503(client, database_broker, monkeypatch):
+    # Connecting builds an SQLAlchemy engine without a round trip: the check must make one.
+    monkeypatch.setattr(database_broker.conf, "broker_url", "postgresql://postgres@127.0.0.1:1/x")
+
+    response = client.get("/healthz")
+
     assert response.status_code == 503
     assert response.json()["failed"] == ["broker"]
-    assert str(missing) in response.json()["checks"]["broker"]["error"]
+    assert "port 1 failed" in response.json()["checks"]["broker"]["error"]
