@@ -1,18 +1,90 @@
-"""Start the web server, a Celery worker and Celery beat together; Ctrl-C stops all three."""
+"""Start the web server, a Celery worker and Celery beat together; Ctrl-C stops all three.
+
+A child that exits on its own (a crash, an out-of-memory kill) is started again after a
+delay that doubles from 1 s up to 30 s and falls back to 1 s once it has stayed up a minute,
+so one failing process does not take the others down. Ctrl-C or SIGTERM stops all three.
+"""
 
 import os
 import signal
 import subprocess
 import sys
 import time
+from contextlib import suppress
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
+
+from loyalty_site.broker import broker_prepare
+from loyalty_site.celery import app
 
 DEMO_LOGINS = [
     ("Staff (admin)", "staff", "loyalty-demo"),
     ("Customer (portal)", "anna.schmidt@example.com", "loyalty-demo"),
 ]
+FIRST_DELAY = 1.0  # seconds before the first restart of a child
+MAX_DELAY = 30.0
+STABLE_AFTER = 60.0  # seconds up after which a child's next restart waits FIRST_DELAY again
+POLL_INTERVAL = 0.2
+STOP_TIMEOUT = 15
+
+
+class Stop(Exception):
+    """SIGTERM: stop the children as Ctrl-C does."""
+
+
+class Child:
+    """One supervised process, in a process group of its own: after it exits, what it
+    left behind (a worker's pool processes) is killed with the group."""
+
+    def __init__(self, name: str, argv: list[str]):
+        self.name = name
+        self.argv = argv
+        self.process: subprocess.Popen | None = None
+        self.started_at = 0.0
+        self.delay = FIRST_DELAY
+        self.restart_at: float | None = None
+        self.restarts = 0
+
+    def start(self) -> None:
+        # our own argv; process_group=0 puts the child in a group of its own
+        self.process = subprocess.Popen(self.argv, env=os.environ.copy(), process_group=0)  # noqa: S603
+        self.started_at = time.monotonic()
+        self.restart_at = None
+
+    def exited(self) -> int | None:
+        """The exit code if the child has exited since it was last started, else None."""
+        if self.process is None or self.process.poll() is None:
+            return None
+        code = self.process.returncode
+        self.kill_group()
+        self.process = None
+        return code
+
+    def schedule_restart(self, now: float) -> float:
+        """Plan the next start and return its delay in seconds."""
+        if now - self.started_at >= STABLE_AFTER:
+            self.delay = FIRST_DELAY
+        delay = self.delay
+        self.restart_at = now + delay
+        self.delay = min(self.delay * 2, MAX_DELAY)
+        self.restarts += 1
+        return delay
+
+    def terminate(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+
+    def wait(self, deadline: float) -> None:
+        if self.process is not None:
+            with suppress(subprocess.TimeoutExpired):
+                self.process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        self.kill_group()
+
+    def kill_group(self) -> None:
+        if self.process is not None:
+            with suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.process.pid, signal.SIGKILL)
 
 
 class Command(BaseCommand):
@@ -23,44 +95,50 @@ class Command(BaseCommand):
         parser.add_argument("--concurrency", type=int, default=2)
 
     def handle(self, *args, addr, concurrency, **options):
-        (settings.VAR_DIR / "broker" / "queue").mkdir(parents=True, exist_ok=True)
-        (settings.VAR_DIR / "broker" / "control").mkdir(parents=True, exist_ok=True)
+        broker_prepare(app)
         python = sys.executable
-        commands = {
-            "web": [python, "manage.py", "runserver", addr, "--noreload"],
-            "worker": [
+        children = [
+            Child("web", [python, "manage.py", "runserver", addr, "--noreload"]),
+            Child("worker", [
                 python, "-m", "celery", "-A", "loyalty_site", "worker",
                 "--loglevel", "INFO", "--concurrency", str(concurrency),
-            ],
-            "beat": [
+            ]),
+            Child("beat", [
                 python, "-m", "celery", "-A", "loyalty_site", "beat", "--loglevel", "INFO",
                 "--schedule", str(settings.VAR_DIR / "celerybeat-schedule"),
-            ],
-        }  # fmt: skip
-        processes = {
-            name: subprocess.Popen(cmd, env=os.environ.copy())  # noqa: S603 - our own argv
-            for name, cmd in commands.items()
-        }
+            ]),
+        ]  # fmt: skip
+        signal.signal(signal.SIGTERM, _raise_stop)
+        for child in children:
+            child.start()
         self._print_banner(addr)
         try:
-            while True:
-                for name, proc in processes.items():
-                    if proc.poll() is not None:
-                        self.stderr.write(f"{name} exited with code {proc.returncode}; stopping.")
-                        return
-                time.sleep(1)
-        except KeyboardInterrupt:
+            self._supervise(children)
+        except (KeyboardInterrupt, Stop):
             self.stdout.write("\nStopping web, worker and beat ...")
         finally:
-            for proc in processes.values():
-                if proc.poll() is None:
-                    proc.send_signal(signal.SIGTERM)
-            deadline = time.monotonic() + 15
-            for proc in processes.values():
-                try:
-                    proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+            for child in children:
+                child.terminate()
+            deadline = time.monotonic() + STOP_TIMEOUT
+            for child in children:
+                child.wait(deadline)
+
+    def _supervise(self, children: list[Child]) -> None:
+        while True:
+            now = time.monotonic()
+            for child in children:
+                code = child.exited()
+                if code is not None:
+                    delay = child.schedule_restart(now)
+                    self.stderr.write(
+                        f"run_all: {child.name} exited with code {code} after "
+                        f"{now - child.started_at:.0f} s; restarting it in {delay:.0f} s "
+                        f"(restart {child.restarts})"
+                    )
+                elif child.restart_at is not None and now >= child.restart_at:
+                    child.start()
+                    self.stderr.write(f"run_all: {child.name} restarted (pid {child.process.pid})")
+            time.sleep(POLL_INTERVAL)
 
     def _print_banner(self, addr: str) -> None:
         base = f"http://{addr}"
@@ -74,7 +152,11 @@ class Command(BaseCommand):
             f"  E-mails         : {settings.VAR_DIR / 'mail'}",
             "Demo logins:",
             *[f"  {role:<18}: {user} / {pw}" for role, user, pw in DEMO_LOGINS],
-            "Press Ctrl-C to stop all three.",
+            "A child that crashes is restarted. Press Ctrl-C to stop all three.",
             "",
         ]
         self.stdout.write("\n".join(lines))
+
+
+def _raise_stop(signum, frame):
+    raise Stop
