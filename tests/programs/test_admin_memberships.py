@@ -9,7 +9,7 @@ from django.contrib.messages import WARNING, get_messages
 from django.urls import reverse
 from django.utils import timezone
 
-from programs.admin import memberships as memberships_admin
+from programs.admin import membership_operations as memberships_admin
 from programs.models import (
     EntryKind,
     EntrySource,
