@@ -9,8 +9,9 @@ from dateutil.relativedelta import relativedelta
 from django.contrib.auth import get_user_model
 
 from customers.services import customer_create
-from loyalty_site.demo.history import DemoHistory, Shopper
+from loyalty_site.demo.history import DemoHistory
 from loyalty_site.demo.programs import ANNA_EMAIL, DEMO_PASSWORD
+from loyalty_site.demo.shopper import Shopper
 from programs.services.ledger import Actor
 from programs.services.purchases import LineData
 from programs.services.rewards import redemption_cancel, redemption_mark_used, reward_redeem

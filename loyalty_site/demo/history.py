@@ -8,7 +8,6 @@ generated codes, and dates, which are relative to now).
 """
 
 import random
-from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from dateutil.relativedelta import relativedelta
@@ -26,8 +25,9 @@ from loyalty_site.demo.catalogue import (
     basket_total,
 )
 from loyalty_site.demo.programs import ANNA_EMAIL, CITY_MONTHS, COFFEE_MONTHS, DemoPrograms
+from loyalty_site.demo.shopper import Shopper
 from programs.errors import ActionLimitReached
-from programs.models import Membership, Purchase
+from programs.models import Purchase
 from programs.services.actions import action_record
 from programs.services.ledger import Actor
 from programs.services.memberships import membership_enroll, partner_customer_link
@@ -38,21 +38,6 @@ EMAIL_DOMAINS = ("example.com", "example.org", "example.net")
 WEB_SHARE = {"stamm": 0.5}  # the rest buy in the shop
 SAME_DEVICE = ("review", "staff_rejected", "approved")  # friend signs up on the referrer's device
 STAFF_REJECTION = "Gleiches Gerät wie das werbende Mitglied; Eigenwerbung über Zweitkonto vermutet"
-
-
-@dataclass
-class Shopper:
-    customer: Customer
-    membership: Membership
-    profile: str
-    device_id: str
-    ip: str
-    card: str
-    city: Membership | None = None
-    stockpiler: bool = False  # orders beans by the kilo
-    referrals_made: int = 0
-    web_orders: int = 0
-    last_purchase_at: datetime | None = None
 
 
 class DemoHistory:

@@ -3,7 +3,8 @@ subscriptions bought, a tier set by staff, rewards redeemed."""
 
 from dateutil.relativedelta import relativedelta
 
-from loyalty_site.demo.history import DemoHistory, Shopper
+from loyalty_site.demo.history import DemoHistory
+from loyalty_site.demo.shopper import Shopper
 from programs.errors import LoyaltyError
 from programs.models import Membership, Redemption
 from programs.services.ledger import Actor
