@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint format install migrate demo messages clean bench
+.PHONY: help run test soak lint format install migrate demo messages clean bench
 
 help:
 	@echo "make run    - install, migrate, load demo data, start web + worker + beat (Ctrl-C stops all)"
@@ -44,6 +44,11 @@ format: install
 test: lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# The soak test that `make test` runs for 90 s, for ten minutes: `manage.py run_all` on the
+# embedded PostgreSQL and the database broker in a folder of its own, under three producers.
+soak: install
+	SOAK_SECONDS=$(or $(SOAK_SECONDS),600) $(PY) -m pytest -m soak -s $(PYTEST_ARGS)
+
 # One catalogue per app (<app>/locale), plus locale/ (LOCALE_PATHS) for templates/ and
 # loyalty_site/. django-admin runs without settings so makemessages writes to the locale/ of
 # the directory it runs in; the project catalogue skips loyalty_site/portal, which has its own.
@@ -69,4 +74,5 @@ bench: install
 	BENCH_SCALE=$(or $(BENCH_SCALE),default) $(PY) -m bench
 
 clean:
+	$(PY) -m loyalty_site.local_postgres stop var || true
 	rm -rf var .pytest_cache .ruff_cache .hypothesis
