@@ -30,7 +30,7 @@ STOP_TIMEOUT = 15
 
 
 class Stop(Exception):
-    """SIGTERM: stop the children as Ctrl-C does."""
+    """Ctrl-C (SIGINT) or SIGTERM: stop the children."""
 
 
 class Child:
@@ -108,13 +108,15 @@ class Command(BaseCommand):
                 "--schedule", str(settings.VAR_DIR / "celerybeat-schedule"),
             ]),
         ]  # fmt: skip
-        signal.signal(signal.SIGTERM, _raise_stop)
+        # Set explicitly: a shell starts a background job with SIGINT ignored.
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, _raise_stop)
         for child in children:
             child.start()
         self._print_banner(addr)
         try:
             self._supervise(children)
-        except (KeyboardInterrupt, Stop):
+        except Stop:
             self.stdout.write("\nStopping web, worker and beat ...")
         finally:
             for child in children:
