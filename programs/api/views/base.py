@@ -6,11 +6,11 @@ from django.conf import settings
 from django.utils import translation
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.generics import GenericAPIView
-from rest_framework.parsers import JSONParser
 from rest_framework.renderers import JSONRenderer
 
 from programs.api.authentication import ApiKeyAuthentication
 from programs.api.exceptions import MemberNotEnrolled, PayloadTooLarge
+from programs.api.parsers import JSONParser
 from programs.api.permissions import HasApiKeyScope
 from programs.api.throttling import ApiKeyRateThrottle
 from programs.models import ApiKey, Membership, Partner, PartnerCustomer, Program
