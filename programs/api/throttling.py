@@ -4,14 +4,20 @@ DRF's ``SimpleRateThrottle`` keeps every request's timestamp in one cache entry,
 heavy at thousands of requests a minute; a counter per window costs one ``incr``. A burst
 can reach twice the rate across a window boundary, which is acceptable for a limit that
 protects the service rather than meters it.
+
+While the cache is unreachable the counters live in the process (``LocalCounters``): each
+web process allows the full rate, so a key may make up to that many times the rate until
+the cache is back, and requests keep being served.
 """
 
+import threading
 import time
 
 from django.core.cache import cache
 from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle
 
+from loyalty_site.core.cache import CACHE_ERRORS, cache_failed, cache_reachable
 from programs.models import ApiKey
 
 SCOPE = "api_key"
@@ -24,9 +30,43 @@ def parse_rate(rate: str) -> tuple[int, int]:
     return int(count), _PERIODS[period.strip()[0]]
 
 
+class LocalCounters:
+    """Fixed-window counters in this process, for while the cache is unreachable."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._counts: dict[str, tuple[float, int]] = {}  # key: (expires, count)
+
+    def add_one(self, key: str, timeout: int) -> int:
+        now = time.monotonic()
+        with self._lock:
+            expires, count = self._counts.get(key, (now + timeout, 0))
+            if expires <= now:
+                expires, count = now + timeout, 0
+            if key not in self._counts:  # a new window: forget the ended ones
+                for old in [k for k, (end, _) in self._counts.items() if end <= now]:
+                    del self._counts[old]
+            self._counts[key] = (expires, count + 1)
+            return count + 1
+
+
+local_counters = LocalCounters()
+
+
 def _count(key: str, timeout: int) -> int:
-    """Add one to the window's counter: one cache round trip except for a window's first
-    request (``incr`` keeps the expiry the counter was created with)."""
+    """Add one to the window's counter, in the cache or, while it is unreachable, in
+    the process."""
+    if cache_reachable():
+        try:
+            return _count_shared(key, timeout)
+        except CACHE_ERRORS as exc:
+            cache_failed(exc)
+    return local_counters.add_one(key, timeout)
+
+
+def _count_shared(key: str, timeout: int) -> int:
+    """One cache round trip except for a window's first request (``incr`` keeps the
+    expiry the counter was created with)."""
     try:
         return cache.incr(key)
     except ValueError:  # no counter yet (or it just expired)

@@ -9,7 +9,9 @@ Authentication reads the key row (with its partner) from Django's cache for up t
 ``CACHE_SECONDS``, so a hot API request costs no query for it. The plaintext is still
 checked against the stored hash on every request. Revoking a key removes it from the cache
 at once; other changes (scopes edited in the admin, a partner deactivated) take effect
-within ``CACHE_SECONDS``.
+within ``CACHE_SECONDS``. While the cache is unreachable every request reads the key from
+the database, so a key revoked then is refused at once too (a copy cached before the outage
+could live on for at most ``CACHE_SECONDS`` if the same cache comes back that soon).
 """
 
 import hashlib
@@ -19,11 +21,11 @@ import secrets
 from collections.abc import Iterable
 from datetime import timedelta
 
-from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from loyalty_site.core.cache import cache_delete, cache_get, cache_set
 from programs.models import ApiKey, ApiKeyScope, Partner
 
 KEY_PREFIX = "lk_live_"
@@ -39,7 +41,7 @@ def _cache_key(prefix: str) -> str:
 
 def api_key_forget(prefix: str) -> None:
     """Drop a key from the authentication cache (the next request reads the database)."""
-    cache.delete(_cache_key(prefix))
+    cache_delete(_cache_key(prefix))
 
 
 def api_key_hash(plaintext: str) -> str:
@@ -117,11 +119,11 @@ def api_key_authenticate(plaintext: str) -> ApiKey | None:
     prefix = api_key_prefix_of(plaintext)
     if prefix is None:
         return None
-    key = cache.get(_cache_key(prefix))
+    key = cache_get(_cache_key(prefix))
     if key is None:
         key = ApiKey.objects.select_related("partner").filter(prefix=prefix).first()
         if key is not None:
-            cache.set(_cache_key(prefix), key, CACHE_SECONDS)
+            cache_set(_cache_key(prefix), key, CACHE_SECONDS)
     if key is None or not hmac.compare_digest(key.secret_hash, api_key_hash(plaintext)):
         return None
     if key.revoked_at is not None or not key.partner.is_active:

@@ -6,11 +6,11 @@ from datetime import datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
+from loyalty_site.core.cache import cache_delete, cache_get, cache_set
 from loyalty_site.core.commit import enqueue_after_commit
 from programs.earning import LineInput, purchase_points
 from programs.errors import (
@@ -97,19 +97,19 @@ def _earning_key(program: Program) -> str:
 def program_earning(program: Program) -> tuple[list[EarnRule], list[Campaign]]:
     """The program's active earn rules and campaigns (cached, see above)."""
     key = _earning_key(program)
-    found = cache.get(key)
+    found = cache_get(key)
     if found is None:
         found = (
             list(EarnRule.objects.filter(program_id=program.pk, is_active=True)),
             list(Campaign.objects.filter(program_id=program.pk, is_active=True)),
         )
-        cache.set(key, found, EARNING_CACHE_SECONDS)
+        cache_set(key, found, EARNING_CACHE_SECONDS)
     return found
 
 
 def program_earning_forget(program: Program) -> None:
     """Drop the cached earn rules and campaigns of ``program`` (after an edit)."""
-    cache.delete(_earning_key(program))
+    cache_delete(_earning_key(program))
 
 
 def partner_program_ids(partner: Partner) -> set[int]:
