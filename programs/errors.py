@@ -50,6 +50,23 @@ class InvalidAmount(LoyaltyError):
     default_message = _("The amount is not valid.")
 
 
+class AmountOutOfRange(LoyaltyError):
+    code = "amount_out_of_range"
+    status = 400
+    default_message = _("The amount is larger than a purchase may be.")
+
+
+class PointsOutOfRange(LoyaltyError):
+    code = "points_out_of_range"
+    default_message = _("The purchase would earn more points than one purchase may.")
+
+
+class BeforeHistoryStart(LoyaltyError):
+    code = "before_history_start"
+    status = 400
+    default_message = _("The date lies before the program's history starts.")
+
+
 class CurrencyMismatch(LoyaltyError):
     code = "currency_mismatch"
     default_message = _("The currency does not match the program's currency.")

@@ -1,6 +1,7 @@
 """factory-boy factories shared by the test suite. Domain writes in tests go through the
 services; factories only build the configuration (programs, tiers, rules) and actors."""
 
+from datetime import date
 from decimal import Decimal
 
 import factory
@@ -35,6 +36,8 @@ class ProgramFactory(factory.django.DjangoModelFactory):
     slug = factory.Sequence(lambda n: f"program-{n}")
     points_per_unit = Decimal(1)
     pending_days = 0
+    # Tests record purchases and actions from years ago.
+    history_starts_on = date(2000, 1, 1)
     referral_enabled = True
     referrer_points = 500
     referee_points = 200

@@ -9,7 +9,7 @@ them, as in the admin); everything members do goes through the services, see
 """
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from dateutil.relativedelta import relativedelta
@@ -146,10 +146,17 @@ def _tiers(program: Program, spec) -> dict[str, Tier]:
     }
 
 
+def _history_start(now: datetime, months: int) -> date:
+    """The demo imports ``months`` of history: the program's history starts a month
+    earlier (purchases dated before it would be refused)."""
+    return timezone.localdate(now - relativedelta(months=months + 1))
+
+
 def _coffee_program(now: datetime) -> Program:
     return Program.objects.create(
         name="Treueprogramm Kaffeerösterei Müller",
         slug=COFFEE_SLUG,
+        history_starts_on=_history_start(now, COFFEE_MONTHS),
         description=(
             "Punkte sammeln in der Filiale Innenstadt und im Webshop: 1 Punkt pro Euro, "
             "doppelte Punkte auf Bohnen, Stufen von Bronze bis Platin. Punkte verfallen am "
@@ -177,10 +184,11 @@ def _coffee_program(now: datetime) -> Program:
     )
 
 
-def _city_program() -> Program:
+def _city_program(now: datetime) -> Program:
     return Program.objects.create(
         name="Stadtkarte Freiburg",
         slug=CITY_SLUG,
+        history_starts_on=_history_start(now, CITY_MONTHS),
         description=(
             "Die Bonuskarte der Freiburger Innenstadt: Punkte bei allen teilnehmenden "
             "Geschäften sammeln und gegen Freizeitangebote der Stadt tauschen."
@@ -307,7 +315,7 @@ def demo_programs_create(now: datetime) -> DemoPrograms:
         )
         for code, name, points, n, period in COFFEE_ACTIONS
     )
-    city = _city_program()
+    city = _city_program(now)
     city_tiers = _tiers(city, CITY_TIERS)
     ActionRule.objects.create(program=city, code="anmeldung", name="Anmeldung", points=25,
                               limit_count=1, limit_period=LimitPeriod.LIFETIME)  # fmt: skip

@@ -62,7 +62,19 @@ class ProgramAdmin(admin.ModelAdmin):
     search_fields = ("name", "slug")
     prepopulated_fields = {"slug": ("name",)}
     fieldsets = (
-        (None, {"fields": ("name", "slug", "description", "is_active", "currency")}),
+        (
+            None,
+            {
+                "fields": (
+                    "name",
+                    "slug",
+                    "description",
+                    "is_active",
+                    "currency",
+                    "history_starts_on",
+                )
+            },
+        ),
         (
             _("Earning"),
             {

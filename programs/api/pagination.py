@@ -22,12 +22,14 @@ class IdCursorPagination(CursorPagination):
         raw = request.query_params.get(self.page_size_query_param)
         if raw is None:
             return self.page_size
-        if not re.fullmatch(r"\d{1,9}", raw) or int(raw) < 1:
+        digits = raw.lstrip("0") if re.fullmatch(r"[0-9]+", raw) else ""
+        if not digits:
             raise ValidationError(
                 {"page_size": [f"Give a whole number from 1 to {MAX_PAGE_SIZE}."]},
                 code="invalid_page_size",
             )
-        return min(int(raw), MAX_PAGE_SIZE)
+        # any number of digits, as the schema allows: a long one is cut like a large one
+        return MAX_PAGE_SIZE if len(digits) > 3 else min(int(digits), MAX_PAGE_SIZE)
 
     def decode_cursor(self, request):
         try:

@@ -3,6 +3,7 @@
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
 
 from programs.api.exceptions import PROBLEM_CONTENT_TYPE
+from programs.api.serializers.base import INVISIBLE_CHARACTERS
 from programs.api.serializers.problems import ProblemSerializer
 
 
@@ -138,8 +139,9 @@ def problems(*statuses: int) -> dict:
 
 EXTERNAL_ID = OpenApiParameter(
     "external_id",
-    # Python's \s (the server's rule) also covers \x1c-\x1f and \x85; NUL is refused too.
-    {"type": "string", "pattern": r"^[^\s\x00\x1c-\x1f\x85/]{1,100}$"},
+    # Python's \s (the server's rule) also covers \x1c-\x1f and \x85; control and
+    # invisible formatting characters are refused too.
+    {"type": "string", "pattern": rf"^[^\s/{INVISIBLE_CHARACTERS}]{{1,100}}$"},
     OpenApiParameter.PATH,
     description="Your own id of the member (1-100 characters, no '/' or spaces).",
 )
@@ -179,6 +181,7 @@ _RATE_HEADERS = {
 # Rules between fields that the serializers check in ``validate``.
 REQUEST_RULES = {
     "RefundInputRequest": {"anyOf": [{"required": ["amount"]}, {"required": ["lines"]}]},
+    "MemberUpsertInputRequest": {"minProperties": 1},
 }
 
 

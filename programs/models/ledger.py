@@ -59,8 +59,8 @@ class LedgerEntry(models.Model):
     kind = models.CharField(_("kind"), max_length=20, choices=EntryKind.choices)
     points = models.IntegerField(_("points"), default=0)
     pending_points = models.IntegerField(_("pending points"), default=0)
-    balance_after = models.IntegerField(_("available after"))
-    pending_after = models.IntegerField(_("pending after"))
+    balance_after = models.BigIntegerField(_("available after"))
+    pending_after = models.BigIntegerField(_("pending after"))
     source = models.CharField(_("source"), max_length=20, choices=EntrySource.choices)
     purchase = models.ForeignKey(
         "programs.Purchase", null=True, blank=True, on_delete=models.PROTECT, related_name="entries"

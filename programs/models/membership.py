@@ -15,10 +15,11 @@ class MembershipStatus(models.TextChoices):
 class Membership(models.Model):
     """A customer in one program: balances, tier, referral code.
 
-    ``balance``, ``debt`` and ``pending`` are caches of the ledger, written only by
-    ``programs.services.ledger``: sum(entry.points) == balance - debt and
-    sum(entry.pending_points) == pending, always. ``tier`` is the effective tier, derived
-    from the qualified tier, an active staff override and an active subscription.
+    ``balance``, ``debt`` and ``pending`` are caches of the ledger (64-bit, like every sum
+    of points), written only by ``programs.services.ledger``: sum(entry.points) ==
+    balance - debt and sum(entry.pending_points) == pending, always. ``tier`` is the
+    effective tier, derived from the qualified tier, an active staff override and an
+    active subscription.
     """
 
     customer = models.ForeignKey(
@@ -39,15 +40,15 @@ class Membership(models.Model):
     joined_at = models.DateTimeField(_("joined"))
     referral_code = models.CharField(_("referral code"), max_length=16, unique=True)
 
-    balance = models.IntegerField(_("available points"), default=0, editable=False)
-    debt = models.IntegerField(
+    balance = models.BigIntegerField(_("available points"), default=0, editable=False)
+    debt = models.BigIntegerField(
         _("negative balance"),
         default=0,
         editable=False,
         help_text=_("Points owed after returns of spent points; blocks redemptions."),
     )
-    pending = models.IntegerField(_("pending points"), default=0, editable=False)
-    lifetime_earned = models.IntegerField(_("points earned in total"), default=0, editable=False)
+    pending = models.BigIntegerField(_("pending points"), default=0, editable=False)
+    lifetime_earned = models.BigIntegerField(_("points earned in total"), default=0, editable=False)
     last_activity_at = models.DateTimeField(_("last activity"), null=True, blank=True)
 
     tier = models.ForeignKey(

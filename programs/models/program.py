@@ -1,8 +1,15 @@
+from datetime import date
+
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from .fields import currency_field, factor_field, money_field
+
+# No loyalty history is older than this; it keeps dates like 0001-01-01 out of the ledger.
+EARLIEST_HISTORY = date(1990, 1, 1)
 
 
 class Rounding(models.TextChoices):
@@ -57,6 +64,15 @@ class Program(models.Model):
     is_active = models.BooleanField(_("active"), default=True)
     currency = currency_field(_("currency"))
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    history_starts_on = models.DateField(
+        _("history starts on"),
+        default=timezone.localdate,
+        validators=[MinValueValidator(EARLIEST_HISTORY)],
+        help_text=_(
+            "Purchases and actions dated earlier are refused. A new program starts on the day "
+            "it is created; set an earlier day before importing older history."
+        ),
+    )
 
     # Spend-based earning
     points_per_unit = models.DecimalField(

@@ -2,7 +2,7 @@
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from decimal import ROUND_DOWN, Decimal
 
 from django.conf import settings
@@ -14,14 +14,18 @@ from loyalty_site.core.cache import cache_delete, cache_get, cache_set
 from loyalty_site.core.commit import enqueue_after_commit
 from programs.earning import LineInput, purchase_points
 from programs.errors import (
+    AmountOutOfRange,
+    BeforeHistoryStart,
     CurrencyMismatch,
     IdempotencyConflict,
     InvalidAmount,
     MembershipInactive,
     PartnerInactive,
+    PointsOutOfRange,
     ProgramMismatch,
     RefundExceedsPurchase,
 )
+from programs.limits import MAX_AMOUNT, MAX_FUTURE_SKEW, MAX_POINTS
 from programs.models import (
     Campaign,
     CampaignAward,
@@ -47,8 +51,6 @@ from programs.services.tiers import (
     membership_tier_after_return,
     membership_tier_upgrade,
 )
-
-MAX_FUTURE_SKEW = timedelta(minutes=10)
 
 
 @dataclass(frozen=True)
@@ -142,10 +144,17 @@ def purchase_check(
     money_check(amount, currency)
     if occurred_at > now + MAX_FUTURE_SKEW:
         raise InvalidAmount("occurred_at lies in the future.", field="occurred_at")
-    for line in lines:
+    history_check(program, occurred_at)
+    for number, line in enumerate(lines):
         money_check(line.unit_price, currency, field="unit_price", allow_zero=True)
         if line.quantity <= 0:
             raise InvalidAmount("quantity must be at least 1.", field="quantity")
+        if line.amount > MAX_AMOUNT:
+            raise AmountOutOfRange(
+                f"Line {number + 1} comes to {line.amount} (unit price x quantity); "
+                f"a line may come to at most {MAX_AMOUNT}.",
+                field="lines",
+            )
     if lines:
         total = sum((line.amount for line in lines), Decimal(0))
         if total != amount:
@@ -153,6 +162,20 @@ def purchase_check(
                 f"The lines add up to {total} but the amount is {amount}; they must match.",
                 field="lines",
             )
+
+
+def history_check(program: Program, occurred_at: datetime) -> None:
+    """Refuse a date before the program's history starts (``Program.history_starts_on``)."""
+    starts = datetime.combine(
+        program.history_starts_on, time.min, tzinfo=timezone.get_default_timezone()
+    )
+    if occurred_at < starts:
+        raise BeforeHistoryStart(
+            f"occurred_at lies before {program.history_starts_on.isoformat()}, the day "
+            f"{program.name}'s history starts; staff can move that day earlier to import "
+            "older purchases.",
+            field="occurred_at",
+        )
 
 
 def purchase_expected_points(
@@ -167,7 +190,7 @@ def purchase_expected_points(
     program's ``program_earning`` if the caller has it already."""
     program = membership.program
     rules, campaigns = earning or program_earning(program)
-    return purchase_points(
+    points = purchase_points(
         program=program,
         amount=amount,
         lines=[LineInput(amount=li.amount, category=li.category, sku=li.sku) for li in lines],
@@ -176,6 +199,13 @@ def purchase_expected_points(
         rules=rules,
         campaigns=campaigns,
     ).total
+    if points > MAX_POINTS:
+        raise PointsOutOfRange(
+            f"This purchase would earn {points} points; one purchase may earn at most "
+            f"{MAX_POINTS}. Report it in smaller parts.",
+            field="amount",
+        )
+    return points
 
 
 def purchase_record(

@@ -89,6 +89,8 @@ DATA_DEPENDENT = {
     "max_digits",  # a JSON number (a float) written with more digits than money has
     "max_whole_digits",
     "future",  # occurred_at later than the server's clock allows
+    "before_history_start",  # occurred_at before the program's history starts
+    "amount_out_of_range",  # a line's unit price x quantity above the largest amount
     "url_not_allowed",  # a webhook host that resolves to a private address
     "subscription_limit_reached",
     "invalid_cursor",  # cursors are opaque: only the ones the API hands out work

@@ -24,6 +24,7 @@ def program_data(**changes):
         "description": "",
         "is_active": "on",
         "currency": "EUR",
+        "history_starts_on": "2024-01-01",
         "points_per_unit": "1",
         "rounding": "down",
         "min_purchase_amount": "0",

@@ -3,7 +3,7 @@
 from rest_framework import serializers
 
 from customers.models import Language
-from programs.api.serializers.base import IpAddressField, StrictSerializer
+from programs.api.serializers.base import IdField, IpAddressField, StrictSerializer
 from programs.models import EntryKind, EntrySource, MembershipStatus, ReferralStatus
 
 
@@ -17,7 +17,11 @@ class SignupSignalsInput(StrictSerializer):
 
 
 class MemberUpsertInput(StrictSerializer):
-    email = serializers.EmailField(required=False, allow_blank=True, max_length=254)
+    email = serializers.EmailField(
+        required=False,
+        max_length=254,
+        help_text="Leave it out if you do not know it; an empty address is refused.",
+    )
     first_name = serializers.CharField(required=False, allow_blank=True, max_length=150)
     last_name = serializers.CharField(required=False, allow_blank=True, max_length=150)
     language = serializers.ChoiceField(choices=Language.choices, required=False)
@@ -28,7 +32,7 @@ class MemberUpsertInput(StrictSerializer):
         max_length=20,
         help_text="Slugs of programs to enroll the member in (never unenrolls).",
     )
-    referral_code = serializers.CharField(
+    referral_code = IdField(
         required=False,
         allow_blank=True,
         max_length=16,
@@ -37,6 +41,15 @@ class MemberUpsertInput(StrictSerializer):
     signals = SignupSignalsInput(
         required=False, help_text="Sign-up signals for the referral fraud checks."
     )
+
+    def validate(self, attrs):
+        if not attrs:
+            raise serializers.ValidationError(
+                "The body is empty: give at least one field, such as the e-mail address or "
+                "the programs to enroll the member in.",
+                code="empty_body",
+            )
+        return attrs
 
 
 class TierSerializer(serializers.Serializer):

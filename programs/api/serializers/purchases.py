@@ -8,19 +8,20 @@ from rest_framework import serializers
 
 from programs.api.serializers.base import (
     AmountField,
+    IdField,
     IpAddressField,
     StrictSerializer,
     decimals_error,
 )
+from programs.limits import MAX_FUTURE_SKEW
 from programs.models import PurchaseStatus
-from programs.services.purchases import MAX_FUTURE_SKEW
 
 BATCH_LIMIT = 1000
 
 
 class PurchaseLineInput(StrictSerializer):
-    sku = serializers.CharField(required=False, allow_blank=True, max_length=64, default="")
-    category = serializers.CharField(required=False, allow_blank=True, max_length=64, default="")
+    sku = IdField(required=False, allow_blank=True, max_length=64, default="")
+    category = IdField(required=False, allow_blank=True, max_length=64, default="")
     quantity = serializers.IntegerField(min_value=1, max_value=1_000_000, default=1)
     unit_price = AmountField(allow_zero=True, help_text="Price of one unit, tax included.")
 
@@ -34,13 +35,13 @@ class PurchaseSignalsInput(StrictSerializer):
 
 
 class PurchaseInput(StrictSerializer):
-    member = serializers.CharField(max_length=100, help_text="The member's external id.")
+    member = IdField(max_length=100, help_text="The member's external id.")
     program = serializers.SlugField(
         required=False,
         max_length=50,
         help_text="Program slug; may be left out when the member has one program with you.",
     )
-    order_id = serializers.CharField(
+    order_id = IdField(
         max_length=100, help_text="Your order number; a repeated order id is not counted twice."
     )
     amount = AmountField(help_text="Total paid, > 0, at most the currency's decimals.")
@@ -145,9 +146,10 @@ class PurchaseInputFast:
         if not (isinstance(value, str) and value.isascii() and _AMOUNT.fullmatch(value)):
             return None
         try:
-            return field.to_internal_value(value)  # refuses a zero unless allow_zero
+            amount = field.to_internal_value(value)  # refuses a zero unless allow_zero
         except serializers.ValidationError:
             return None
+        return amount if amount <= field.max_value else None
 
     def _occurred_at(self, value):
         if not (isinstance(value, str) and value.isascii() and value.isprintable()):
@@ -303,7 +305,7 @@ class RefundLineInput(StrictSerializer):
 
 
 class RefundInput(StrictSerializer):
-    refund_id = serializers.CharField(
+    refund_id = IdField(
         max_length=100, help_text="Your id of the return; a repeated id is not counted twice."
     )
     amount = AmountField(

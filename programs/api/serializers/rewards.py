@@ -3,9 +3,9 @@
 from django.utils import timezone
 from rest_framework import serializers
 
-from programs.api.serializers.base import StrictSerializer
+from programs.api.serializers.base import IdField, StrictSerializer
+from programs.limits import MAX_FUTURE_SKEW
 from programs.models import RedemptionStatus
-from programs.services.purchases import MAX_FUTURE_SKEW
 
 UNAVAILABLE_REASONS = [
     "membership_inactive",
@@ -66,7 +66,7 @@ class ActionInput(StrictSerializer):
         help_text="Program slug; may be left out when the member has one program with you.",
     )
     code = serializers.SlugField(max_length=50, help_text="The action rule's code.")
-    reference = serializers.CharField(
+    reference = IdField(
         max_length=100, help_text="Your id of the action; a repeated reference earns once."
     )
     occurred_at = serializers.DateTimeField(required=False)

@@ -11,7 +11,7 @@ from rest_framework.response import Response
 
 from programs.api.pagination import IdCursorPagination
 from programs.api.schema import EXTERNAL_ID, PAGINATION, PROGRAM_QUERY, SLUG, problems
-from programs.api.serializers.base import QuerySerializer
+from programs.api.serializers.base import INVISIBLE_CHARACTERS, QuerySerializer
 from programs.api.serializers.members import (
     BalanceSerializer,
     LedgerEntrySerializer,
@@ -31,7 +31,7 @@ from programs.selectors import (
 )
 from programs.services.partner_members import CUSTOMER_FIELDS, partner_member_upsert
 
-EXTERNAL_ID_RE = re.compile(r"^[^\s/]{1,100}$")
+EXTERNAL_ID_RE = re.compile(rf"[^\s/{INVISIBLE_CHARACTERS}]{{1,100}}")
 TAG = "Members"
 
 MEMBER_EXAMPLE = OpenApiExample(
@@ -130,7 +130,7 @@ class MemberDetailView(PartnerAPIView):
         },
     )
     def put(self, request, external_id: str):
-        if not EXTERNAL_ID_RE.match(external_id):
+        if not EXTERNAL_ID_RE.fullmatch(external_id):
             raise ValidationError(
                 {"external_id": ["1 to 100 characters, without spaces or '/'."]},
                 code="invalid",
