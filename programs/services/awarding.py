@@ -26,9 +26,11 @@ few for the batch's events):
    interleaved as the one-by-one path writes them, in one ``events_record`` call (partner
    webhooks, tier notifications, the tier-progress check: a few queries for all of them).
 
-Memberships with an open referral (rare: a friend's first purchases) take the
-per-purchase path (``purchases._award_one``), whose referral bonus is itself an entry
-that must fall between the purchase entries.
+Memberships with an open referral (rare: a friend's first purchases) go through the same
+steps a purchase at a time, each followed by the referral's turn
+(``referrals.referral_on_purchase``), whose welcome bonus is itself an entry that must fall
+between the purchase entries. A single purchase is a batch of one: there is no other award
+path.
 """
 
 from collections import defaultdict
@@ -43,13 +45,11 @@ from django.utils import timezone
 
 from programs.earning import LineInput, purchase_points
 from programs.models import (
-    ActorType,
     Campaign,
     CampaignAward,
     EarnRule,
     EntryKind,
     EntrySource,
-    LedgerEntry,
     LotAllocation,
     Membership,
     MembershipStatus,
@@ -71,12 +71,13 @@ from programs.services.bulk import (
     ids_reserve,
     rows_insert,
     rows_insert_values,
-    rows_update,
     rows_update_values,
 )
 from programs.services.events import events_record
 from programs.services.ledger import lot_expiry
 from programs.services.locking import lock_memberships
+from programs.services.postings import Actor, Postings
+from programs.services.referrals import referral_on_purchase
 from programs.services.tiers import (
     effective_tier,
     next_review,
@@ -88,17 +89,13 @@ from programs.services.tiers import (
 
 ZERO = Decimal(0)
 INACTIVE_REASON = "membership not active"
+# Besides the balance columns (``postings``): what an award changes on a membership.
 MEMBERSHIP_FIELDS = [
-    "balance",
-    "debt",
-    "pending",
-    "lifetime_earned",
     "last_activity_at",
     "tier",
     "qualified_tier",
     "qualified_tier_since",
     "tier_review_at",
-    "updated_at",
 ]
 # Read as tuples, written as rows of values (step 5 of the module docstring).
 PURCHASE_FIELDS = (
@@ -114,22 +111,6 @@ PURCHASE_FIELDS = (
 PURCHASE_WRITES = ["status", "status_reason", "points_awarded", "breakdown", "processed_at"]
 REJECT_WRITES = ["status", "status_reason", "points_awarded", "processed_at"]
 LINE_FIELDS = ("pk", "purchase_id", "amount", "category", "sku")
-ENTRY_FIELDS = [
-    "id",
-    "membership_id",
-    "kind",
-    "points",
-    "pending_points",
-    "balance_after",
-    "pending_after",
-    "source",
-    "purchase_id",
-    "actor_type",
-    "actor_partner_id",
-    "reason",
-    "idempotency_key",
-    "created_at",
-]
 LOT_FIELDS = [
     "id",
     "membership_id",
@@ -211,35 +192,33 @@ def _award(purchases: list, memberships: dict[int, Membership]) -> None:
         .exclude(status=ReferralStatus.REJECTED)
         .values_list("referee_id", flat=True)
     )
-    bulk = [p for p in purchases if p.membership_id not in referred]
-    members = _members(bulk, memberships, context)
-    writes = _Writes(len(bulk))
-    for purchase in bulk:
-        _compute(purchase, members[purchase.membership_id], lines[purchase.pk], context, writes)
-    writes.save(members.values(), now)
-    events_record([(type, membership, data()) for type, membership, data in writes.events], at=now)
-    _award_referred([p.pk for p in purchases if p.membership_id in referred], memberships, context)
+    _award_group(
+        [p for p in purchases if p.membership_id not in referred], memberships, lines, context
+    )
+    # A member with an open referral: each purchase a batch of one, then the referral's
+    # turn, so that a friend's welcome bonus falls between their purchase entries.
+    for purchase in purchases:
+        if purchase.membership_id in referred:
+            _award_group([purchase], memberships, lines, context)
+            _referral_turn(memberships[purchase.membership_id], purchase.pk)
 
 
-def _award_referred(ids: list[int], memberships: dict[int, Membership], context) -> None:
-    """The purchases of members with an open referral, one by one (claimed with the batch)."""
-    from programs.services.purchases import _award_one
-
-    if not ids:
+def _award_group(purchases: list, memberships, lines, context: _Context) -> None:
+    if not purchases:
         return
-    lines = defaultdict(list)
-    for line in PurchaseLine.objects.filter(purchase_id__any=ids).order_by(
-        "purchase_id", "line_no"
-    ):
-        lines[line.purchase_id].append(line)
-    for purchase in Purchase.objects.filter(pk__any=ids).order_by("pk"):
-        _award_one(
-            purchase,
-            memberships[purchase.membership_id],
-            lines[purchase.pk],
-            context.rules.get(purchase.program_id, []),
-            context.campaigns.get(purchase.program_id, []),
-        )
+    members = _members(purchases, memberships, context)
+    writes = _Writes(len(purchases))
+    for purchase in purchases:
+        _compute(purchase, members[purchase.membership_id], lines[purchase.pk], context, writes)
+    writes.save(members.values(), context.now)
+    events = [(type, membership, data()) for type, membership, data in writes.events]
+    events_record(events, at=context.now)
+
+
+def _referral_turn(membership: Membership, purchase_id: int) -> None:
+    purchase = Purchase.objects.get(pk=purchase_id)
+    if purchase.status == PurchaseStatus.AWARDED:
+        referral_on_purchase(membership, purchase)
 
 
 def _load_context(purchases, memberships, now) -> _Context:
@@ -325,9 +304,8 @@ class _Writes:
 
     def __init__(self, size: int):
         # at most one entry and one lot per purchase: their ids are known while computing
-        self.entry_ids = iter(ids_reserve(LedgerEntry, size))
+        self.postings = Postings(expected=size)
         self.lot_ids = iter(ids_reserve(PointLot, size))
-        self.entries: list[list] = []  # ENTRY_FIELDS
         self.lots: list[list] = []  # LOT_FIELDS
         self.allocations: list[LotAllocation] = []
         self.awards: list[CampaignAward] = []
@@ -339,7 +317,10 @@ class _Writes:
         self.events: list[tuple[str, Membership, Callable[[], dict]]] = []
 
     def save(self, members: Iterable[_Member], now: datetime) -> None:
-        rows_insert_values(LedgerEntry, ENTRY_FIELDS, self.entries)
+        for member in members:
+            if member.changed:
+                self.postings.touch(member.membership)
+        self.postings.write(also=MEMBERSHIP_FIELDS)
         rows_insert_values(PointLot, LOT_FIELDS, self.lots)
         rows_insert(LotAllocation, self.allocations)
         rows_insert(CampaignAward, self.awards)
@@ -347,15 +328,12 @@ class _Writes:
         rows_update_values(PurchaseLine, ["points"], self.lines)
         rows_update_values(Purchase, PURCHASE_WRITES, self.purchases)
         rows_update_values(Purchase, REJECT_WRITES, self.rejected)
-        changed = [m.membership for m in members if m.changed]
-        for membership in changed:
-            membership.updated_at = now
-        rows_update(Membership, MEMBERSHIP_FIELDS, changed)
 
 
 def _compute(purchase, member: _Member, lines, context: _Context, writes: _Writes) -> None:
-    """What ``purchases._award_one`` does for one purchase (a ``PURCHASE_FIELDS`` tuple),
-    into ``writes``."""
+    """Award one purchase (a ``PURCHASE_FIELDS`` tuple) into ``writes``: points from the
+    earning calculator, the entry, lot and campaign awards, the lines' shares, the
+    purchase's new status, the member's last activity and a tier upgrade."""
     membership, now = member.membership, context.now
     if membership.status != MembershipStatus.ACTIVE:
         writes.rejected.append((purchase.pk, PurchaseStatus.REJECTED, INACTIVE_REASON, 0, now))
@@ -409,36 +387,28 @@ def _compute(purchase, member: _Member, lines, context: _Context, writes: _Write
 
 
 def _credit(purchase, member: _Member, points: int, program, now, writes: _Writes) -> None:
-    """``ledger.points_earn`` in memory: entry, lot, debt settling, then its event."""
+    """``ledger.points_earn`` for the batch: the entry posted, lot and debt settling in
+    memory, then its event."""
     membership = member.membership
     available_at = purchase.occurred_at + timedelta(days=program.pending_days)
     pending = available_at > now
     moved = 0 if pending else points
-    available = membership.balance - membership.debt + moved
-    membership.balance, membership.debt = (available, 0) if available >= 0 else (0, -available)
-    membership.pending += points if pending else 0
-    membership.lifetime_earned += points
-    member.changed = True
     reason = f"order {purchase.order_id}"
-    entry_id, lot_id = next(writes.entry_ids), next(writes.lot_ids)
-    writes.entries.append(
-        [
-            entry_id,
-            membership.pk,
-            EntryKind.EARN,
-            moved,
-            points if pending else 0,
-            available,
-            membership.pending,
-            EntrySource.PURCHASE,
-            purchase.pk,
-            ActorType.PARTNER,
-            purchase.partner_id,
-            reason[:255],
-            f"purchase:{purchase.pk}:earn",
-            now,
-        ]
+    posted = writes.postings.post(
+        membership,
+        kind=EntryKind.EARN,
+        source=EntrySource.PURCHASE,
+        idempotency_key=f"purchase:{purchase.pk}:earn",
+        actor=Actor.for_partner_id(purchase.partner_id),
+        points=moved,
+        pending_points=points if pending else 0,
+        reason=reason,
+        at=now,
+        purchase_id=purchase.pk,
     )
+    member.changed = True
+    available = posted.balance_after
+    entry_id, lot_id = posted.id, next(writes.lot_ids)
     remaining = points
     if not pending:  # ledger._settle_debt: the new points pay back a debt first
         draw = min(max(0, moved - available), moved, remaining)

@@ -1,64 +1,37 @@
-"""The only writer of points: ledger entries, lots and the membership balance caches.
+"""The ledger operations: earning into lots, spending from them in the program's order,
+restoring, releasing and expiring. Each posts its entries through ``postings`` (the one
+writer of entries and balances) and keeps the lots in step with them.
 
 Every function here expects the membership to be locked by the caller
-(``programs.services.locking``) inside a transaction. Invariants kept:
+(``programs.services.locking``) inside a transaction. Invariants kept, besides those of
+``postings``:
 
-* sum(entry.points) == membership.balance - membership.debt
-* sum(entry.pending_points) == membership.pending
 * sum(remaining of released, unexpired lots) == membership.balance
 * sum(remaining of unreleased lots) == membership.pending
 """
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime
 
 from dateutil.relativedelta import relativedelta
-from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from programs.models import (
-    ActorType,
     EntryKind,
     EntrySource,
     ExpiryPolicy,
     LedgerEntry,
     LotAllocation,
     Membership,
-    Partner,
     PointLot,
     Program,
     RedemptionOrder,
 )
 from programs.services import events
-from programs.services.bulk import rows_insert, rows_update
+from programs.services.bulk import rows_insert
 from programs.services.events import event_record
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who caused a change: a partner (API), a staff user, the customer, or the system."""
-
-    type: str
-    partner: Partner | None = None
-    user: AbstractBaseUser | None = None
-
-    @classmethod
-    def system(cls) -> "Actor":
-        return cls(ActorType.SYSTEM)
-
-    @classmethod
-    def for_partner(cls, partner: Partner) -> "Actor":
-        return cls(ActorType.PARTNER, partner=partner)
-
-    @classmethod
-    def for_staff(cls, user) -> "Actor":
-        return cls(ActorType.STAFF, user=user)
-
-    @classmethod
-    def for_customer(cls, user=None) -> "Actor":
-        return cls(ActorType.CUSTOMER, user=user)
+from programs.services.postings import Actor, Postings, entry_instance
 
 
 def entry_by_key(key: str) -> LedgerEntry | None:
@@ -78,30 +51,23 @@ def append_entry(
     at: datetime | None = None,
     **links,
 ) -> LedgerEntry:
-    """Write one entry and move the membership's cached balances by the same amounts."""
-    available = membership.balance - membership.debt + points
-    membership.balance, membership.debt = (available, 0) if available >= 0 else (0, -available)
-    membership.pending += pending_points
-    if kind == EntryKind.EARN:
-        membership.lifetime_earned += points + pending_points
-    entry = LedgerEntry.objects.create(
-        membership=membership,
+    """Write one entry and move the membership's cached balances by the same amounts
+    (``postings``: a batch of one)."""
+    postings = Postings()
+    posted = postings.post(
+        membership,
         kind=kind,
         source=source,
+        idempotency_key=idempotency_key,
+        actor=actor,
         points=points,
         pending_points=pending_points,
-        balance_after=available,
-        pending_after=membership.pending,
-        actor_type=actor.type,
-        actor_partner=actor.partner,
-        actor_user=actor.user,
-        reason=reason[:255],
-        idempotency_key=idempotency_key,
-        created_at=at or timezone.now(),
+        reason=reason,
+        at=at,
         **links,
     )
-    membership.save(update_fields=["balance", "debt", "pending", "lifetime_earned", "updated_at"])
-    return entry
+    postings.write()
+    return entry_instance(posted)
 
 
 def lot_expiry(program: Program, earned_at: datetime) -> datetime | None:
@@ -350,48 +316,29 @@ def lots_expire_many(
         .order_by("pk")
         .values_list("pk", "membership_id", "remaining")
     )
-    entries: list[LedgerEntry] = []
-    expired: list[tuple[int, int]] = []  # (lot id, points), as the entries
-    touched: dict[int, Membership] = {}
-    for lot_id, membership_id, remaining in due:
-        membership = memberships[membership_id]
-        available = membership.balance - membership.debt - remaining
-        membership.balance, membership.debt = (available, 0) if available >= 0 else (0, -available)
-        touched[membership_id] = membership
-        entries.append(
-            LedgerEntry(
-                membership_id=membership_id,
-                kind=EntryKind.EXPIRE,
-                source=EntrySource.SYSTEM,
-                points=-remaining,
-                pending_points=0,
-                balance_after=available,
-                pending_after=membership.pending,
-                actor_type=ActorType.SYSTEM,
-                reason=f"lot {lot_id}",
-                idempotency_key=f"expire:lot:{lot_id}",
-                created_at=now,
-            )
-        )
-        expired.append((lot_id, remaining))
-    if not entries:
+    due = list(due)
+    if not due:
         return 0
-    rows_insert(LedgerEntry, entries)
-    rows_insert(
-        LotAllocation,
-        [
-            LotAllocation(entry_id=entry.pk, lot_id=lot_id, points=points)
-            for entry, (lot_id, points) in zip(entries, expired, strict=True)
-        ],
-    )
+    postings = Postings(expected=len(due))
+    allocations = []
+    for lot_id, membership_id, remaining in due:
+        posted = postings.post(
+            memberships[membership_id],
+            kind=EntryKind.EXPIRE,
+            source=EntrySource.SYSTEM,
+            idempotency_key=f"expire:lot:{lot_id}",
+            actor=Actor.system(),
+            points=-remaining,
+            reason=f"lot {lot_id}",
+            at=now,
+        )
+        allocations.append(LotAllocation(entry_id=posted.id, lot_id=lot_id, points=remaining))
+    postings.write()
+    rows_insert(LotAllocation, allocations)
+    expired = [(lot_id, remaining) for lot_id, _membership_id, remaining in due]
     PointLot.objects.filter(pk__in=[lot_id for lot_id, _points in expired]).update(
         remaining=0, expired_at=now
     )
-    # as ``append_entry``'s save (auto_now): the time of the write, not the job's ``now``
-    updated_at = timezone.now()
-    for membership in touched.values():
-        membership.updated_at = updated_at
-    rows_update(Membership, ["balance", "debt", "updated_at"], list(touched.values()))
     return sum(points for _lot_id, points in expired)
 
 

@@ -2,12 +2,11 @@
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import datetime, time
 from decimal import ROUND_DOWN, Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Sum
 from django.utils import timezone
 
 from loyalty_site.core.cache import cache_delete, cache_get, cache_set
@@ -28,10 +27,8 @@ from programs.errors import (
 from programs.limits import MAX_AMOUNT, MAX_FUTURE_SKEW, MAX_POINTS
 from programs.models import (
     Campaign,
-    CampaignAward,
     EarnRule,
     EntryKind,
-    EntrySource,
     Membership,
     MembershipStatus,
     Partner,
@@ -42,14 +39,13 @@ from programs.models import (
     PurchaseStatus,
     Refund,
 )
-from programs.services.ledger import Actor, points_earn
+from programs.services.ledger import Actor
 from programs.services.locking import lock_memberships
 from programs.services.referrals import referral_on_return
 from programs.services.returns import points_reverse
 from programs.services.tiers import (
     membership_subscription_after_refund,
     membership_tier_after_return,
-    membership_tier_upgrade,
 )
 
 
@@ -319,72 +315,6 @@ def purchases_award(purchase_ids: Sequence[int]) -> int:
     from programs.services.purchase_failures import purchases_award_isolated
 
     return purchases_award_isolated(purchase_ids)
-
-
-def _cap_left(membership: Membership, campaigns: list[Campaign]) -> dict[int, int | None]:
-    capped = [c for c in campaigns if c.cap_per_member is not None]
-    if not capped:
-        return {}
-    used = dict(
-        CampaignAward.objects.filter(membership=membership, campaign__in=capped)
-        .values("campaign")
-        .annotate(total=Sum("points"))
-        .values_list("campaign", "total")
-    )
-    return {c.pk: max(0, c.cap_per_member - used.get(c.pk, 0)) for c in capped}
-
-
-def _award_one(purchase, membership, lines, rules, campaigns) -> None:
-    from programs.services.referrals import referral_on_purchase
-
-    now = timezone.now()
-    purchase.processed_at = now
-    if membership.status != MembershipStatus.ACTIVE:
-        purchase.status = PurchaseStatus.REJECTED
-        purchase.status_reason = "membership not active"
-        purchase.points_awarded = 0
-        purchase.save(update_fields=["status", "status_reason", "points_awarded", "processed_at"])
-        return
-    breakdown = purchase_points(
-        program=membership.program,
-        amount=purchase.amount,
-        lines=[LineInput(amount=li.amount, category=li.category, sku=li.sku) for li in lines],
-        occurred_at=purchase.occurred_at,
-        tier_multiplier=membership.tier.earn_multiplier if membership.tier else Decimal(1),
-        rules=rules,
-        campaigns=campaigns,
-        cap_left=_cap_left(membership, campaigns),
-    )
-    if breakdown.total > 0:
-        points_earn(
-            membership,
-            points=breakdown.total,
-            source=EntrySource.PURCHASE,
-            idempotency_key=f"purchase:{purchase.pk}:earn",
-            actor=Actor.for_partner(purchase.partner),
-            available_at=purchase.occurred_at + timedelta(days=membership.program.pending_days),
-            earned_at=purchase.occurred_at,
-            reason=f"order {purchase.order_id}",
-            at=now,
-            purchase=purchase,
-        )
-        CampaignAward.objects.bulk_create(
-            CampaignAward(campaign_id=c, membership=membership, purchase=purchase, points=p)
-            for c, p in breakdown.campaign_points.items()
-        )
-    for line, share in zip(lines, breakdown.line_points, strict=False):
-        line.points = share
-    if lines:
-        PurchaseLine.objects.bulk_update(lines, ["points"])
-    purchase.status = PurchaseStatus.AWARDED
-    purchase.points_awarded = breakdown.total
-    purchase.breakdown = breakdown.as_json()
-    purchase.save(update_fields=["status", "points_awarded", "breakdown", "processed_at"])
-    if membership.last_activity_at is None or membership.last_activity_at < purchase.occurred_at:
-        membership.last_activity_at = purchase.occurred_at
-        membership.save(update_fields=["last_activity_at", "updated_at"])
-    membership_tier_upgrade(membership, now)
-    referral_on_purchase(membership, purchase)
 
 
 def _reversal_target(purchase: Purchase, lines: list[PurchaseLine]) -> int:

@@ -1,9 +1,11 @@
-"""The bulk award path gives exactly what awarding the purchases one by one gives.
+"""The award path gives exactly what awarding the purchases one by one with the ledger
+operations gives.
 
-``legacy_award`` is the per-purchase path as it was before the bulk path (lock the
-memberships, then ``purchases._award_one`` per purchase); randomised batches are awarded
-both ways from the same starting state and the books compared row by row, modulo ids
-and timestamps. The named tests pin the cases a member would notice.
+``legacy_award`` is a reference implementation (lock the memberships, then
+``reference_award_one`` per purchase: the earning calculator, ``points_earn``, the tier
+upgrade and the referral's turn, step by step); randomised batches are awarded both ways
+from the same starting state and the books compared row by row, modulo ids and
+timestamps. The named tests pin the cases a member would notice.
 """
 
 import random
@@ -13,14 +15,17 @@ from decimal import Decimal
 
 import pytest
 from django.db import connection, transaction
+from django.db.models import Sum
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from programs.earning import LineInput, purchase_points
 from programs.models import (
     Campaign,
     CampaignAward,
     EarnRule,
     EntryKind,
+    EntrySource,
     ExpiryPolicy,
     LedgerEntry,
     LotAllocation,
@@ -41,17 +46,18 @@ from programs.models import (
 )
 from programs.notifications.models import Notification, NotificationKind
 from programs.services import awarding
+from programs.services.ledger import Actor, points_earn
 from programs.services.locking import lock_memberships
 from programs.services.memberships import membership_enroll
 from programs.services.purchases import (
     LineData,
-    _award_one,
     purchase_record,
     purchase_refund,
     purchases_award,
 )
-from programs.services.referrals import referral_register
+from programs.services.referrals import referral_on_purchase, referral_register
 from programs.services.rewards import reward_redeem
+from programs.services.tiers import membership_tier_upgrade
 from programs.services.webhooks import webhook_subscription_create
 from tests.factories import (
     CustomerFactory,
@@ -63,6 +69,72 @@ from tests.factories import (
 from tests.programs.bookkeeping import assert_books_balance, program_set
 
 CATEGORIES = ["food", "drinks", "home", "gift"]
+
+
+def _cap_left(membership: Membership, campaigns: list[Campaign]) -> dict[int, int | None]:
+    capped = [c for c in campaigns if c.cap_per_member is not None]
+    if not capped:
+        return {}
+    used = dict(
+        CampaignAward.objects.filter(membership=membership, campaign__in=capped)
+        .values("campaign")
+        .annotate(total=Sum("points"))
+        .values_list("campaign", "total")
+    )
+    return {c.pk: max(0, c.cap_per_member - used.get(c.pk, 0)) for c in capped}
+
+
+def reference_award_one(purchase, membership, lines, rules, campaigns) -> None:
+    """One purchase awarded with the ledger operations, step by step: the reference the
+    award path is compared with."""
+    now = timezone.now()
+    purchase.processed_at = now
+    if membership.status != MembershipStatus.ACTIVE:
+        purchase.status = PurchaseStatus.REJECTED
+        purchase.status_reason = "membership not active"
+        purchase.points_awarded = 0
+        purchase.save(update_fields=["status", "status_reason", "points_awarded", "processed_at"])
+        return
+    breakdown = purchase_points(
+        program=membership.program,
+        amount=purchase.amount,
+        lines=[LineInput(amount=li.amount, category=li.category, sku=li.sku) for li in lines],
+        occurred_at=purchase.occurred_at,
+        tier_multiplier=membership.tier.earn_multiplier if membership.tier else Decimal(1),
+        rules=rules,
+        campaigns=campaigns,
+        cap_left=_cap_left(membership, campaigns),
+    )
+    if breakdown.total > 0:
+        points_earn(
+            membership,
+            points=breakdown.total,
+            source=EntrySource.PURCHASE,
+            idempotency_key=f"purchase:{purchase.pk}:earn",
+            actor=Actor.for_partner(purchase.partner),
+            available_at=purchase.occurred_at + timedelta(days=membership.program.pending_days),
+            earned_at=purchase.occurred_at,
+            reason=f"order {purchase.order_id}",
+            at=now,
+            purchase=purchase,
+        )
+        CampaignAward.objects.bulk_create(
+            CampaignAward(campaign_id=c, membership=membership, purchase=purchase, points=p)
+            for c, p in breakdown.campaign_points.items()
+        )
+    for line, share in zip(lines, breakdown.line_points, strict=False):
+        line.points = share
+    if lines:
+        PurchaseLine.objects.bulk_update(lines, ["points"])
+    purchase.status = PurchaseStatus.AWARDED
+    purchase.points_awarded = breakdown.total
+    purchase.breakdown = breakdown.as_json()
+    purchase.save(update_fields=["status", "points_awarded", "breakdown", "processed_at"])
+    if membership.last_activity_at is None or membership.last_activity_at < purchase.occurred_at:
+        membership.last_activity_at = purchase.occurred_at
+        membership.save(update_fields=["last_activity_at", "updated_at"])
+    membership_tier_upgrade(membership, now)
+    referral_on_purchase(membership, purchase)
 
 
 ENTRY_FIELDS = (
@@ -107,7 +179,7 @@ def legacy_award(purchase_ids) -> int:
         for purchase in purchases:
             pid = purchase.program_id
             membership = memberships[purchase.membership_id]
-            _award_one(
+            reference_award_one(
                 purchase,
                 membership,
                 lines[purchase.pk],
