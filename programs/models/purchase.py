@@ -98,6 +98,22 @@ class Purchase(models.Model):
     def __str__(self) -> str:
         return f"{self.order_id} ({self.amount} {self.currency})"
 
+    # A purchase just written knows its lines and that it has no refunds yet: the API's
+    # answer to a new purchase needs no query to read them back.
+    def written_with(self, lines: list["PurchaseLine"]) -> None:
+        self._written_lines = list(lines)
+
+    @property
+    def line_list(self) -> list["PurchaseLine"]:
+        written = getattr(self, "_written_lines", None)
+        return written if written is not None else list(self.lines.all())
+
+    @property
+    def refund_list(self) -> list["Refund"]:
+        if getattr(self, "_written_lines", None) is not None:
+            return []
+        return list(self.refunds.all())
+
     @property
     def net_amount(self):
         return self.amount - self.refunded_amount

@@ -69,7 +69,6 @@ from programs.models import (
 from programs.services import events
 from programs.services.bulk import (
     ids_reserve,
-    rows_insert,
     rows_insert_values,
     rows_update_values,
 )
@@ -322,9 +321,9 @@ class _Writes:
                 self.postings.touch(member.membership)
         self.postings.write(also=MEMBERSHIP_FIELDS)
         rows_insert_values(PointLot, LOT_FIELDS, self.lots)
-        rows_insert(LotAllocation, self.allocations)
-        rows_insert(CampaignAward, self.awards)
-        rows_insert(TierChange, self.tier_changes)
+        LotAllocation.objects.bulk_create(self.allocations)
+        CampaignAward.objects.bulk_create(self.awards)
+        TierChange.objects.bulk_create(self.tier_changes)
         rows_update_values(PurchaseLine, ["points"], self.lines)
         rows_update_values(Purchase, PURCHASE_WRITES, self.purchases)
         rows_update_values(Purchase, REJECT_WRITES, self.rejected)

@@ -53,32 +53,6 @@ def rows_update_values(model: type[Model], fields: Sequence[str], rows: Sequence
         cursor.execute(sql, [json.dumps(records, cls=_Encoder)])
 
 
-_AS_IS = {
-    "AutoField",
-    "BigAutoField",
-    "BigIntegerField",
-    "BooleanField",
-    "CharField",
-    "DateTimeField",
-    "DecimalField",
-    "ForeignKey",
-    "IntegerField",
-    "PositiveIntegerField",
-    "PositiveSmallIntegerField",
-    "SmallIntegerField",
-    "TextField",
-    "UUIDField",
-}
-
-
-def _as_is(_field, value):
-    return value
-
-
-def _prep(field, value):
-    return field.get_db_prep_save(value, connection)
-
-
 _SEQUENCES: dict[str, str] = {}
 
 
@@ -118,27 +92,3 @@ def rows_insert_values(model: type[Model], fields: Sequence[str], rows: Iterable
     with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
         for row in rows:
             copy.write_row(row)
-
-
-def rows_insert(model: type[Model], objs: Sequence[Model]) -> None:
-    """Insert ``objs`` and set their primary keys, as ``bulk_create`` does, with ``COPY``
-    (``ids_reserve``, then ``rows_insert_values``). No signals, as with ``bulk_create``."""
-    if not objs:
-        return
-    fields = [f for f in model._meta.concrete_fields if not f.generated]
-    # psycopg writes ints, strings, Decimals, UUIDs and aware datetimes as they are; only
-    # other types (JSON) need the field's own conversion (the slow part of bulk_create).
-    preps = [(f, _as_is if f.get_internal_type() in _AS_IS else _prep) for f in fields]
-    for obj, pk in zip(objs, ids_reserve(model, len(objs)), strict=True):
-        # as bulk_create: foreign keys to objects saved just before (an entry's new id
-        # into its lot's earn_entry_id), and an error for one still unsaved
-        obj._prepare_related_fields_for_save(operation_name="rows_insert")
-        obj.pk = pk
-    rows_insert_values(
-        model,
-        [f.attname for f in fields],
-        ([prep(f, f.pre_save(obj, add=True)) for f, prep in preps] for obj in objs),
-    )
-    for obj in objs:
-        obj._state.adding = False
-        obj._state.db = connection.alias

@@ -29,7 +29,7 @@ from programs.models import (
     RedemptionOrder,
 )
 from programs.services import events
-from programs.services.bulk import rows_insert
+from programs.services.bulk import rows_insert_values
 from programs.services.events import event_record
 from programs.services.postings import Actor, Postings, entry_instance
 
@@ -332,9 +332,9 @@ def lots_expire_many(
             reason=f"lot {lot_id}",
             at=now,
         )
-        allocations.append(LotAllocation(entry_id=posted.id, lot_id=lot_id, points=remaining))
+        allocations.append((posted.id, lot_id, remaining))
     postings.write()
-    rows_insert(LotAllocation, allocations)
+    rows_insert_values(LotAllocation, ["entry_id", "lot_id", "points"], allocations)
     expired = [(lot_id, remaining) for lot_id, _membership_id, remaining in due]
     PointLot.objects.filter(pk__in=[lot_id for lot_id, _points in expired]).update(
         remaining=0, expired_at=now

@@ -225,7 +225,7 @@ def purchase_record(
     (``created`` False); the same order id with another member or amount is a conflict.
     The unique constraint answers whether the order is new: the insert is tried first and
     the stored purchase read only when it refuses. A new purchase is returned with its
-    lines (``purchase.lines.all()`` needs no query). ``known_program_ids``: programs the
+    lines (``purchase.line_list`` needs no query). ``known_program_ids``: programs the
     caller has just read as the partner's (e.g. with the member's memberships), which
     saves reading them again.
     """
@@ -282,7 +282,7 @@ def purchase_record(
                 f"Order {order_id} was already recorded with other data.", field="order_id"
             ) from None
         return existing, False
-    purchase_lines_known(purchase, stored_lines)
+    purchase.written_with(stored_lines)
 
     if award_now:
         purchases_award([purchase.pk])
@@ -293,17 +293,6 @@ def purchase_record(
         # a broker outage leaves the purchase received, for the sweeper
         enqueue_after_commit(award_purchases_task, [purchase.pk])
     return purchase, True
-
-
-def purchase_lines_known(purchase: Purchase, lines: list[PurchaseLine]) -> None:
-    """Let ``purchase.lines.all()`` answer with ``lines`` just written, without a query."""
-    queryset = purchase.lines.all()
-    queryset._result_cache = lines
-    queryset._prefetch_done = True
-    purchase._prefetched_objects_cache = {
-        **getattr(purchase, "_prefetched_objects_cache", {}),
-        "lines": queryset,
-    }
 
 
 def purchases_award(purchase_ids: Sequence[int]) -> int:

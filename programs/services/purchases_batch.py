@@ -222,7 +222,6 @@ def _insert(partner: Partner, new: dict[str, Purchase]) -> set[str]:
     for pk, order_id in rows:
         purchase = new[order_id]
         purchase.pk = pk
-        purchase._state.adding, purchase._state.db = False, connection.alias
     return {order_id for _pk, order_id in rows}
 
 

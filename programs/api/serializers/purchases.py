@@ -268,8 +268,8 @@ class PurchaseSerializer(serializers.Serializer):
     points_reversed = serializers.IntegerField()
     received_at = serializers.DateTimeField()
     processed_at = serializers.DateTimeField(allow_null=True)
-    lines = PurchaseLineSerializer(many=True, source="lines.all")
-    refunds = RefundSerializer(many=True, source="refunds.all")
+    lines = PurchaseLineSerializer(many=True, source="line_list")
+    refunds = RefundSerializer(many=True, source="refund_list")
 
 
 class BatchItemPurchaseSerializer(serializers.Serializer):

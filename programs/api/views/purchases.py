@@ -27,7 +27,7 @@ from programs.api.serializers.purchases import (
 )
 from programs.api.views.base import PartnerAPIView
 from programs.errors import LoyaltyError
-from programs.models import Membership, Purchase, Refund
+from programs.models import Membership, Purchase
 from programs.selectors import partner_member_get, partner_purchases
 from programs.services.ledger import Actor
 from programs.services.partner_members import (
@@ -159,7 +159,6 @@ class PurchaseCreateView(PartnerAPIView):
             return Response(body, status=status.HTTP_200_OK)
         # Just written: no need to read it back (``purchase_record`` gives it its lines).
         purchase.member_external_id = request.data["member"]
-        purchase._prefetched_objects_cache["refunds"] = Refund.objects.none()
         body = PurchaseSerializer(purchase).data
         return Response(
             body,
