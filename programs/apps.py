@@ -7,7 +7,7 @@ class ProgramsConfig(AppConfig):
     verbose_name = _("Loyalty programs")
 
     def ready(self):
-        from programs import (  # noqa: F401
-            lookups,  # registers the ``__any`` lookup
-            privacy,  # registers its steps of a customer's erasure
-        )
+        from programs import privacy  # noqa: F401 - registers its steps of a customer's erasure
+        from programs.lookups import any_lookups_register
+
+        any_lookups_register()

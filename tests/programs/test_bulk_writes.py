@@ -42,6 +42,19 @@ def test_any_finds_what_in_finds(members):
 
 
 @pytest.mark.django_db
+def test_any_is_registered_only_where_the_batch_paths_use_it(members):
+    from django.core.exceptions import FieldError
+
+    from programs.models import Program, Reward
+
+    assert Membership.objects.filter(pk__any=[members[0].pk]).count() == 1
+    with pytest.raises(FieldError, match="Unsupported lookup 'any'"):
+        list(Program.objects.filter(pk__any=[members[0].program_id]))
+    with pytest.raises(FieldError, match="Unsupported lookup 'any'"):
+        list(Reward.objects.filter(program_id__any=[members[0].program_id]))
+
+
+@pytest.mark.django_db
 def test_any_sends_one_array_parameter_whatever_the_number_of_ids(members):
     with CaptureQueriesContext(connection) as few:
         list(Membership.objects.filter(pk__any=[members[0].pk]))
