@@ -6,13 +6,8 @@ The worker finds them once ``programs/tasks.py`` imports them (see docs/api.md).
 from celery import shared_task
 from django.db import OperationalError
 
-from loyalty_site.core.batches import each_apply, failure_reason
 from programs.services.idempotency import idempotency_records_purge
-from programs.services.webhooks import (
-    webhook_deliveries_due,
-    webhook_delivery_attempt,
-    webhook_delivery_fail,
-)
+from programs.services.webhooks import webhook_deliveries_due, webhook_deliveries_send
 
 CHUNK = 20  # x 10 s timeout stays inside the task time limits
 
@@ -27,12 +22,7 @@ CHUNK = 20  # x 10 s timeout stays inside the task time limits
 def deliver_webhooks_task(delivery_ids: list[int]) -> int:
     """Attempt these deliveries (those due; others are skipped). One that cannot be
     attempted at all (a broken row) is given up with the reason, and the others go on."""
-    results = each_apply(delivery_ids, webhook_delivery_attempt, _give_up)
-    return sum(result is not None for result in results)
-
-
-def _give_up(delivery_id: int, error: Exception) -> str:
-    return webhook_delivery_fail(delivery_id=delivery_id, reason=failure_reason(error))
+    return len(webhook_deliveries_send(delivery_ids))
 
 
 @shared_task(ignore_result=True)
