@@ -4,8 +4,8 @@ from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from programs.notifications.emails import notifications_email_resend
 from programs.notifications.models import Notification
-from programs.notifications.services import notifications_email_resend
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

@@ -131,7 +131,7 @@ def _email_skips(wanted: Sequence[tuple[int, str]]) -> dict[tuple[int, str], str
     kind, whatever the number of pairs."""
     customer_ids = {customer_id for customer_id, _kind in wanted}
     no_address = set(
-        Customer.objects.filter(pk__any=customer_ids)
+        Customer.objects.filter(pk__in=customer_ids)
         .filter(Q(email="") | Q(anonymized_at__isnull=False))
         .values_list("pk", flat=True)
     )
@@ -275,22 +275,6 @@ def points_expiry_warn(now: datetime | None = None, days: int = EXPIRY_WARNING_D
         for row in rows
     ]
     return notifications_create_many(specs, at=now)
-
-
-@transaction.atomic
-def notifications_email_resend(notification_ids: Iterable[int]) -> int:
-    """Staff send these e-mails again (after a mail server fix), whatever their state;
-    preferences still apply when the worker sends. Returns how many were queued."""
-    ids = list(notification_ids)
-    count = Notification.objects.filter(pk__in=ids).update(
-        email_state=EmailState.PENDING,
-        email_attempts=0,
-        email_last_error="",
-        email_next_attempt_at=timezone.now(),
-    )
-    if count:
-        _enqueue_emails(ids)
-    return count
 
 
 @transaction.atomic
