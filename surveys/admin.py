@@ -26,6 +26,7 @@ from surveys.models import (
     Survey,
 )
 from surveys.selectors import ENGAGEMENT_LABELS
+from surveys.services.invitation_emails import invitations_resend
 from surveys.services.invitations import invitations_for_segment
 from surveys.services.snapshots import ENGAGEMENT_BANDS
 from surveys.services.surveys import survey_questions_ensure
@@ -154,6 +155,7 @@ class InvitationAdmin(ServiceWrittenAdmin):
         "created_at",
         "sent_at",
         "reminded_at",
+        "email_state",
         "answered_at",
         "dismissed_at",
     ]
@@ -161,6 +163,7 @@ class InvitationAdmin(ServiceWrittenAdmin):
         "survey",
         "channel",
         "language",
+        "email_state",
         ("answered_at", admin.EmptyFieldListFilter),
         ("dismissed_at", admin.EmptyFieldListFilter),
     ]
@@ -168,6 +171,21 @@ class InvitationAdmin(ServiceWrittenAdmin):
     date_hierarchy = "created_at"
     search_fields = ["customer__email"]
     readonly_fields = [f.name for f in Invitation._meta.fields]
+    actions = ["resend_email"]
+
+    @admin.action(description=_("Send the invitation e-mail again"), permissions=["operate"])
+    def resend_email(self, request, queryset):
+        count = invitations_resend(queryset.values_list("pk", flat=True))
+        self.message_user(
+            request,
+            ngettext(
+                "%(count)d invitation queued (answered, dismissed and expired ones are left).",
+                "%(count)d invitations queued (answered, dismissed and expired ones are left).",
+                count,
+            )
+            % {"count": count},
+            messages.SUCCESS,
+        )
 
 
 class AnswerInline(ReadOnlyInline):

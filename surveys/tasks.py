@@ -1,16 +1,18 @@
-"""Survey jobs: thin, repeatable, by id. E-mails are claimed per invitation, so a task
-that runs twice sends nothing twice. An invitation whose e-mail cannot be built or sent
-(a broken address) is logged and left unsent, and the others go out; a mail server outage
-(``OSError``) stops the task, to be retried."""
+"""Survey jobs: thin, repeatable, by id. The e-mails are claimed from the outbox a chunk
+at a time, so a task that runs twice sends nothing twice. An invitation whose e-mail
+cannot be built or sent (a broken address, the mail server down) is retried later with
+backoff and given up after a few hours, and the others go out."""
 
 from celery import shared_task
+from django.db import OperationalError
 
-from loyalty_site.core.batches import TRANSIENT, each_apply
-from surveys.services import invitations
+from surveys.services import invitation_emails, invitations
 from surveys.services.snapshots import snapshots_build
 
+CHUNK = 50  # e-mails claimed at a time
+
 MAIL_OPTIONS = {
-    "autoretry_for": (OSError,),
+    "autoretry_for": (OperationalError,),
     "retry_backoff": 30,
     "max_retries": 5,
     "soft_time_limit": 60,
@@ -20,15 +22,16 @@ MAIL_OPTIONS = {
 
 @shared_task(**MAIL_OPTIONS)
 def send_invitation_task(invitation_id: int) -> bool:
-    return invitations.invitation_send(invitation_id=invitation_id)
+    return invitation_emails.invitation_send(invitation_id=invitation_id)
 
 
 @shared_task(soft_time_limit=600, time_limit=660)
 def send_due_invitations_task() -> int:
-    """Send every unsent invitation (after a segment send; also swept by beat)."""
+    """Send every invitation e-mail that is due (after a segment send; also swept by
+    beat): new ones, and retries whose time has come."""
     sent = 0
-    while ids := invitations.invitations_unsent():
-        progress = _each(invitations.invitation_send, ids)
+    while ids := invitation_emails.invitations_unsent():
+        progress = _in_chunks(invitation_emails.invitations_send, ids)
         sent += progress
         if progress == 0:
             break
@@ -37,15 +40,12 @@ def send_due_invitations_task() -> int:
 
 @shared_task(soft_time_limit=600, time_limit=660)
 def send_reminders_task() -> int:
-    return _each(invitations.invitation_remind, invitations.invitations_reminder_due(limit=5000))
+    due = invitation_emails.invitations_reminder_due(limit=5000)
+    return _in_chunks(invitation_emails.invitations_remind, due)
 
 
-def _each(send, ids: list[int]) -> int:
-    """``send`` each invitation; one that fails alone is skipped (its claim released)."""
-    results = each_apply(
-        ids, lambda pk: send(invitation_id=pk), lambda pk, error: False, (*TRANSIENT, OSError)
-    )
-    return sum(results)
+def _in_chunks(send, ids: list[int]) -> int:
+    return sum(send(ids[start : start + CHUNK]) for start in range(0, len(ids), CHUNK))
 
 
 @shared_task(soft_time_limit=600, time_limit=660)

@@ -15,6 +15,7 @@ from surveys.models import (
     Answer,
     Channel,
     Invitation,
+    InvitationEmailState,
     Response,
     ResponseStatus,
     Survey,
@@ -133,6 +134,8 @@ def _history(survey: Survey, *, rng: random.Random, now: datetime, rate: float) 
                 language=language or "de",
                 created_at=created,
                 sent_at=created,
+                email_state=InvitationEmailState.SENT,
+                email_next_attempt_at=created,
                 expires_at=created + timedelta(days=survey.valid_days),
             )
         )
@@ -148,6 +151,8 @@ def _history(survey: Survey, *, rng: random.Random, now: datetime, rate: float) 
         if answered_at >= now or draw > 0.55:
             if draw > 0.4 and invitation.created_at + timedelta(days=4) < now:
                 invitation.reminded_at = invitation.created_at + timedelta(days=4)
+                invitation.email_state = InvitationEmailState.REMINDED
+                invitation.email_next_attempt_at = None
             continue
         common = {
             "invitation": invitation,
@@ -179,7 +184,9 @@ def _history(survey: Survey, *, rng: random.Random, now: datetime, rate: float) 
         answer_rows.append((len(responses) - 1, main, score, questions["why"], comment))
     Response.objects.bulk_create(responses, batch_size=1000)
     Invitation.objects.bulk_update(
-        invitations, ["answered_at", "dismissed_at", "reminded_at"], batch_size=1000
+        invitations,
+        ["answered_at", "dismissed_at", "reminded_at", "email_state", "email_next_attempt_at"],
+        batch_size=1000,
     )
     answers = []
     for index, main, score, why, comment in answer_rows:

@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
-from django.utils import translation
+from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
 
@@ -129,8 +129,21 @@ class Channel(models.TextChoices):
     PARTNER = "partner", _("Partner API")
 
 
+class InvitationEmailState(models.TextChoices):
+    PENDING = "pending", _("Waiting to be sent")
+    SENT = "sent", _("Sent")
+    REMINDED = "reminded", _("Reminder sent")
+    FAILED = "failed", _("Failed")
+
+
 class Invitation(models.Model):
-    """One invitation of one member to one survey, answered or dismissed at most once."""
+    """One invitation of one member to one survey, answered or dismissed at most once.
+
+    Its e-mails form an outbox (``surveys.services.invitation_emails``): ``email_state``
+    goes from pending to sent (the invitation e-mail) to reminded (the one reminder), or
+    to failed, with ``email_attempts``, ``email_last_error`` and ``email_next_attempt_at``
+    (the retry time and a worker's lease) for the e-mail on its way.
+    """
 
     survey = models.ForeignKey(
         Survey, verbose_name=_("survey"), on_delete=models.PROTECT, related_name="invitations"
@@ -180,6 +193,17 @@ class Invitation(models.Model):
     reminded_at = models.DateTimeField(_("reminder sent"), null=True, blank=True)
     answered_at = models.DateTimeField(_("answered"), null=True, blank=True)
     dismissed_at = models.DateTimeField(_("dismissed"), null=True, blank=True)
+    email_state = models.CharField(
+        _("e-mail"),
+        max_length=10,
+        choices=InvitationEmailState.choices,
+        default=InvitationEmailState.PENDING,
+    )
+    email_attempts = models.PositiveSmallIntegerField(_("e-mail attempts"), default=0)
+    email_last_error = models.CharField(_("last e-mail error"), max_length=500, blank=True)
+    email_next_attempt_at = models.DateTimeField(
+        _("next e-mail attempt"), null=True, blank=True, default=timezone.now
+    )
 
     class Meta:
         verbose_name = _("invitation")
@@ -203,7 +227,9 @@ class Invitation(models.Model):
         indexes = [
             models.Index(fields=["customer", "created_at"], name="invitation_customer_recent"),
             models.Index(
-                fields=["created_at"], condition=Q(sent_at__isnull=True), name="invitation_unsent"
+                fields=["email_next_attempt_at"],
+                condition=Q(email_state="pending"),
+                name="invitation_email_due",
             ),
         ]
 

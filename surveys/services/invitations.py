@@ -1,16 +1,14 @@
 """Inviting members to surveys: throttled, one at a time or set-based for a segment or
-after purchases; e-mails go out after the commit, one reminder at most."""
+after purchases. The e-mails go out from the worker after the commit
+(``surveys.services.invitation_emails``)."""
 
-import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
-from django.template.loader import render_to_string
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
@@ -27,10 +25,11 @@ from programs.models import (
 )
 from surveys.errors import InvitationThrottled, SurveyInactive
 from surveys.models import Channel, Invitation, Survey
-from surveys.tokens import invitation_path
 
-logger = logging.getLogger("surveys")
 BATCH_SIZE = 1000
+# Enqueued by name: the tasks module imports this one.
+SEND_TASK = "surveys.tasks.send_invitation_task"
+SEND_DUE_TASK = "surveys.tasks.send_due_invitations_task"
 PURCHASE_LOOKBACK_DAYS = 3  # a missed nightly run still finds its purchases
 
 
@@ -116,10 +115,9 @@ def invitation_create(
         language=customer.language or settings.LANGUAGE_CODE,
         created_at=now,
         expires_at=now + timedelta(days=survey.valid_days),
+        email_next_attempt_at=now,
     )
-    from surveys.tasks import send_invitation_task
-
-    enqueue_after_commit(send_invitation_task, invitation.pk)  # the beat job sends missed ones
+    enqueue_after_commit(SEND_TASK, invitation.pk)  # the beat job sends missed ones
     return invitation
 
 
@@ -192,6 +190,7 @@ def _bulk_invite(rows, *, survey: Survey, channel: str, now: datetime, user=None
                 language=language or settings.LANGUAGE_CODE,
                 created_at=now,
                 expires_at=expires_at,
+                email_next_attempt_at=now,
             )
         )
         if len(batch) >= BATCH_SIZE:
@@ -202,9 +201,7 @@ def _bulk_invite(rows, *, survey: Survey, channel: str, now: datetime, user=None
 
 
 def _send_due_after_commit() -> None:
-    from surveys.tasks import send_due_invitations_task
-
-    enqueue_after_commit(send_due_invitations_task)
+    enqueue_after_commit(SEND_DUE_TASK)
 
 
 @transaction.atomic
@@ -276,83 +273,3 @@ def invitations_after_purchases(*, now: datetime | None = None) -> int:
     if invited:
         _send_due_after_commit()
     return invited
-
-
-# --- e-mail -------------------------------------------------------------------------------
-
-
-def _open(now: datetime) -> Q:
-    return Q(answered_at__isnull=True, dismissed_at__isnull=True, expires_at__gt=now)
-
-
-def _unsent(now: datetime) -> Q:
-    return _open(now) & Q(sent_at__isnull=True)
-
-
-def _reminder_due(now: datetime) -> Q:
-    due = now - timedelta(days=settings.SURVEY_REMINDER_AFTER_DAYS)
-    return _open(now) & Q(sent_at__lte=due, reminded_at__isnull=True)
-
-
-def _mail(invitation: Invitation, *, reminder: bool) -> None:
-    customer = invitation.customer
-    with translation.override(invitation.language):
-        context = {
-            "customer": customer,
-            "invitation": invitation,
-            "survey": invitation.survey,
-            "program": invitation.survey.program,
-            "url": settings.SITE_URL + invitation_path(invitation),
-            "reminder": reminder,
-            "expires": date_format(timezone.localtime(invitation.expires_at)),
-        }
-        subject = render_to_string("surveys/email/invitation_subject.txt", context)
-        body = render_to_string("surveys/email/invitation_body.txt", context)
-    send_mail(" ".join(subject.split()), body, None, [customer.email])
-
-
-def _claim_and_mail(invitation_id: int, claimable: Q, *, field: str, now: datetime) -> bool:
-    """Claim the invitation by setting ``field`` in a conditional update (no transaction
-    held during the SMTP call), mail it, and release the claim if the send fails."""
-    if Invitation.objects.filter(claimable, pk=invitation_id).update(**{field: now}) != 1:
-        return False
-    invitation = Invitation.objects.select_related("customer", "survey__program").get(
-        pk=invitation_id
-    )
-    try:
-        _mail(invitation, reminder=field == "reminded_at")
-    except Exception:
-        Invitation.objects.filter(pk=invitation_id, **{field: now}).update(**{field: None})
-        raise
-    return True
-
-
-def invitation_send(*, invitation_id: int, now: datetime | None = None) -> bool:
-    """Send the invitation e-mail once; a failed send releases the claim. Returns False if
-    there was nothing to send (already sent, answered or expired)."""
-    now = now or timezone.now()
-    return _claim_and_mail(invitation_id, _unsent(now), field="sent_at", now=now)
-
-
-def invitation_remind(*, invitation_id: int, now: datetime | None = None) -> bool:
-    """Send the one reminder of an unanswered invitation; False if not due or done."""
-    now = now or timezone.now()
-    return _claim_and_mail(invitation_id, _reminder_due(now), field="reminded_at", now=now)
-
-
-def invitations_unsent(*, now: datetime | None = None, limit: int = 500) -> list[int]:
-    now = now or timezone.now()
-    return list(
-        Invitation.objects.filter(_unsent(now))
-        .order_by("created_at", "pk")
-        .values_list("pk", flat=True)[:limit]
-    )
-
-
-def invitations_reminder_due(*, now: datetime | None = None, limit: int = 500) -> list[int]:
-    now = now or timezone.now()
-    return list(
-        Invitation.objects.filter(_reminder_due(now))
-        .order_by("sent_at", "pk")
-        .values_list("pk", flat=True)[:limit]
-    )
