@@ -32,6 +32,7 @@ PREFERENCE_FIELDS = (
     "email_marketing",
 )
 
+
 def _as_dict(preferences: CommunicationPreferences) -> dict[str, bool]:
     return {name: getattr(preferences, name) for name in PREFERENCE_FIELDS}
 

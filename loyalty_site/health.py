@@ -7,6 +7,7 @@ stay in rotation while workers restart.
 
 import time
 
+from celery import current_app
 from django.core.cache import cache
 from django.db import connection
 from django.http import JsonResponse
@@ -34,14 +35,12 @@ def _check_database() -> dict:
 
 
 def _check_broker() -> dict:
-    from loyalty_site.celery import app
-
     try:
-        with app.connection_for_write() as conn:
+        with current_app.connection_for_write() as conn:
             # No retry: a probe must answer fast; a failure is reported as such.
             conn.ensure_connection(max_retries=0, timeout=2)
             if conn.transport.driver_type == "sql":
-                database_broker_waiting(conn, app.conf.task_default_queue)
+                database_broker_waiting(conn, current_app.conf.task_default_queue)
             transport = conn.transport.driver_name
     except Exception as exc:
         return {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:300]}

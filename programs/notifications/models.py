@@ -1,25 +1,13 @@
-"""Notifications a customer is told about (portal feed + e-mail) and the customer's
-communication preferences."""
+"""Notifications a customer is told about (portal feed + e-mail)."""
 
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from programs.notifications.kinds import EmailState, NotificationKind
+from programs.notifications.texts import notification_message
 
-class NotificationKind(models.TextChoices):
-    TIER_UPGRADE = "tier_upgrade", _("Tier upgrade")
-    TIER_DOWNGRADE = "tier_downgrade", _("Tier downgrade")
-    TIER_APPROACHING = "tier_approaching", _("Next tier within reach")
-    POINTS_EXPIRING = "points_expiring", _("Points about to expire")
-    REFERRAL_REWARDED = "referral_rewarded", _("Referral reward earned")
-    REWARD_REDEEMED = "reward_redeemed", _("Reward redeemed")
-
-
-class EmailState(models.TextChoices):
-    PENDING = "pending", _("Waiting to be sent")
-    SENT = "sent", _("Sent")
-    SKIPPED = "skipped", _("Not sent (preferences or no address)")
-    FAILED = "failed", _("Failed")
+__all__ = ["EmailState", "Notification", "NotificationKind"]
 
 
 class Notification(models.Model):
@@ -80,6 +68,4 @@ class Notification(models.Model):
     @property
     def message(self):
         """Title and body in the active language (see ``programs.notifications.texts``)."""
-        from programs.notifications.texts import notification_message
-
         return notification_message(self)

@@ -4,12 +4,16 @@ used by the portal feed and the e-mail alike (the e-mail templates wrap them).""
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from django.template.loader import render_to_string
 from django.utils import formats, translation
 from django.utils.translation import gettext as _
 
-from programs.notifications.models import Notification, NotificationKind
+from programs.notifications.kinds import NotificationKind
+
+if TYPE_CHECKING:
+    from programs.notifications.models import Notification
 
 
 @dataclass(frozen=True)
@@ -32,7 +36,7 @@ def _missing(params: dict) -> str:
     return f"{_number(Decimal(params['missing']).quantize(Decimal('0.01')))} {params['currency']}"
 
 
-def notification_message(notification: Notification) -> Message:
+def notification_message(notification: "Notification") -> Message:
     """Title and body of ``notification`` in the active language."""
     p = notification.params
     kind = notification.kind
@@ -99,7 +103,7 @@ class RenderedEmail:
     html: str
 
 
-def notification_email_render(notification: Notification) -> RenderedEmail:
+def notification_email_render(notification: "Notification") -> RenderedEmail:
     """Subject, text and HTML of the e-mail, in the customer's language."""
     customer = notification.customer
     with translation.override(customer.language or "de"):

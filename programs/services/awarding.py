@@ -88,6 +88,8 @@ from programs.services.tiers import (
 
 ZERO = Decimal(0)
 INACTIVE_REASON = "membership not active"
+# The award task, enqueued by name: the tasks module imports the services.
+AWARD_TASK = "programs.tasks.award_purchases_task"
 # Besides the balance columns (``postings``): what an award changes on a membership.
 MEMBERSHIP_FIELDS = [
     "last_activity_at",

@@ -205,4 +205,3 @@ def _link_ids(links: dict) -> dict:
 
 def _attname(name: str) -> str:
     return Membership._meta.get_field(name).attname
-

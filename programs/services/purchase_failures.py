@@ -18,7 +18,7 @@ from loyalty_site.core.batches import batch_apply, failure_reason
 from loyalty_site.core.commit import enqueue_after_commit
 from programs.models import Membership, Purchase, PurchaseStatus
 from programs.services import events
-from programs.services.awarding import purchases_award_bulk
+from programs.services.awarding import AWARD_TASK, purchases_award_bulk
 
 
 def purchases_award_isolated(purchase_ids: Iterable[int]) -> int:
@@ -62,8 +62,6 @@ def purchase_fail(*, purchase_id: int, reason: str) -> bool:
 def purchases_retry(*, purchase_ids: Iterable[int]) -> list[int]:
     """Put failed purchases back to received and enqueue their award after the commit
     (staff, once the cause is fixed). Returns the ids put back; others are left alone."""
-    from programs.tasks import award_purchases_task
-
     with transaction.atomic():
         ids = list(
             Purchase.objects.select_for_update()
@@ -76,5 +74,5 @@ def purchases_retry(*, purchase_ids: Iterable[int]) -> list[int]:
         Purchase.objects.filter(pk__in=ids).update(
             status=PurchaseStatus.RECEIVED, failure_reason="", processed_at=None
         )
-        enqueue_after_commit(award_purchases_task, ids)
+        enqueue_after_commit(AWARD_TASK, ids)
     return ids

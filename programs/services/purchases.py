@@ -39,8 +39,10 @@ from programs.models import (
     PurchaseStatus,
     Refund,
 )
+from programs.services.awarding import AWARD_TASK
 from programs.services.ledger import Actor
 from programs.services.locking import lock_memberships
+from programs.services.purchase_failures import purchases_award_isolated
 from programs.services.referrals import referral_on_return
 from programs.services.returns import points_reverse
 from programs.services.tiers import (
@@ -288,10 +290,8 @@ def purchase_record(
         purchases_award([purchase.pk])
         purchase.refresh_from_db()
     else:
-        from programs.tasks import award_purchases_task
-
         # a broker outage leaves the purchase received, for the sweeper
-        enqueue_after_commit(award_purchases_task, [purchase.pk])
+        enqueue_after_commit(AWARD_TASK, [purchase.pk])
     return purchase, True
 
 
@@ -301,8 +301,6 @@ def purchases_award(purchase_ids: Sequence[int]) -> int:
     membership locks and only those still ``received`` are processed. The work is done in
     bulk, a batch per transaction (``programs.services.awarding``); a purchase that fails
     its batch is split out and parked as failed (``programs.services.purchase_failures``)."""
-    from programs.services.purchase_failures import purchases_award_isolated
-
     return purchases_award_isolated(purchase_ids)
 
 

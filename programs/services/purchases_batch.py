@@ -27,6 +27,7 @@ from loyalty_site.core.commit import enqueue_after_commit
 from loyalty_site.core.conflicts import retry_on_conflict
 from programs.errors import IdempotencyConflict, LoyaltyError
 from programs.models import Membership, Partner, Purchase, PurchaseStatus
+from programs.services.awarding import AWARD_TASK
 from programs.services.purchases import (
     LineData,
     partner_program_ids,
@@ -129,9 +130,7 @@ def purchases_record_many(
         else:
             outcomes[index] = PurchaseOutcome(error=_conflict(item.order_id))
     if created:
-        from programs.tasks import award_purchases_task
-
-        enqueue_after_commit(award_purchases_task, created)  # a broker outage: the sweeper
+        enqueue_after_commit(AWARD_TASK, created)  # a broker outage: the sweeper
     return outcomes
 
 

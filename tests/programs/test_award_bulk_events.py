@@ -11,7 +11,6 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from programs.notifications import tasks as customer_tasks
 from programs import tasks as programs_tasks
 from programs.api import tasks as api_tasks
 from programs.models import (
@@ -23,6 +22,7 @@ from programs.models import (
     WebhookEvent,
     WebhookEventType,
 )
+from programs.notifications import tasks as customer_tasks
 from programs.services import events
 from programs.services.events import event_record, events_record
 from programs.services.memberships import membership_enroll
