@@ -41,24 +41,16 @@ NIGHTLY, RERUN, REBUILD = "nightly", "rerun", "rebuild"
 def window_mode(cursor, *, today: date, weights: EngagementWeights) -> str:
     """``nightly`` (every cached window is usable and no row was written today),
     ``rerun`` (some rows were written today already) or ``rebuild`` (some cached window
-    is not usable).
-
-    The same statement sets the transaction's settings: compiling the big statement
-    (JIT) costs more than it saves, and the hash joins over a million rows want memory
-    rather than temporary files. The commit need not wait for its WAL flush: the scores
-    are derived data, and a crash right after the commit loses at most this run, which
-    the next one (or a rerun) repeats."""
+    is not usable)."""
     cursor.execute(
-        f"""SELECT set_config('jit', 'off', true), set_config('work_mem', '256MB', true),
-                   set_config('synchronous_commit', 'off', true),
-                   COALESCE(bool_or(recent_scores IS NULL
+        f"""SELECT COALESCE(bool_or(recent_scores IS NULL
                                     OR cardinality(recent_scores) <> %s
                                     OR recent_scores_day > %s), FALSE),
                    COALESCE(bool_or(recent_scores_day = %s), FALSE)
             FROM {EngagementScore._meta.db_table}""",  # noqa: S608 - our table name only
         [weights.churn_drop_days + 1, today, today],
     )
-    *_, stale, rerun = cursor.fetchone()
+    stale, rerun = cursor.fetchone()
     return REBUILD if stale else RERUN if rerun else NIGHTLY
 
 

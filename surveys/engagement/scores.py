@@ -108,12 +108,23 @@ def _sat(value: str, scale) -> str:
     return f"(COALESCE({value}, 0) / (COALESCE({value}, 0) + {_num(scale)}))"
 
 
+# Compiling the big statement (JIT) costs more than it saves, and the hash joins over a
+# million rows want memory rather than temporary files. The commit need not wait for its
+# WAL flush: the scores are derived data, and a crash right after the commit loses at most
+# this run, which the next one (or a rerun) repeats.
+RECOMPUTE_SETTINGS = (
+    "SET LOCAL jit = off; SET LOCAL work_mem = '256MB'; SET LOCAL synchronous_commit = off"
+)
+
+
 def engagement_recompute(now: datetime | None = None) -> int:
     """Recompute every membership's score and today's history row. Returns the number
     of memberships scored."""
     now = now or timezone.now()
-    # durable: the statement settings (nightly.window_mode) end with this transaction
-    with transaction.atomic(durable=True), connection.cursor() as cursor:
+    outermost = not connection.in_atomic_block
+    with transaction.atomic(), connection.cursor() as cursor:
+        if outermost:  # SET LOCAL ends with this transaction; never with a caller's
+            cursor.execute(RECOMPUTE_SETTINGS)
         # One recompute at a time (the nightly task and the admin's button): the second
         # waits here and then starts from what the first wrote.
         weights, _ = EngagementWeights.objects.select_for_update().get_or_create(

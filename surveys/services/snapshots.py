@@ -4,6 +4,7 @@ computed with a handful of GROUP BY queries (no per-customer Python loops)."""
 from collections import defaultdict
 from datetime import date, datetime, timedelta
 
+from celery import current_app
 from dateutil.relativedelta import relativedelta
 from django.core.cache import cache
 from django.db import connection, transaction
@@ -68,13 +69,15 @@ _LEDGER_SUMS = {
 
 
 REFRESH_DELAY_SECONDS = 60
+SNAPSHOTS_TASK = "surveys.tasks.build_snapshots_task"
 
 
 def snapshots_refresh_soon() -> None:
     """After a survey answer: rebuild the current month's snapshots about a minute after
     the commit, once per minute however many answers arrive, so a new answer shows up on
-    the dashboard (which reads snapshots) without waiting for the nightly run."""
-    from surveys.tasks import build_snapshots_task
+    the dashboard (which reads snapshots) without waiting for the nightly run. The task
+    is found by name: the tasks module imports this one."""
+    build_snapshots_task = current_app.tasks[SNAPSHOTS_TASK]
 
     def schedule() -> None:
         # decided at commit time, so a rolled-back answer does not hold the slot
@@ -144,18 +147,22 @@ def _grouped(
     return queryset.values(**fields).annotate(**aggregates).order_by()
 
 
-@transaction.atomic(durable=True)  # SET LOCAL below ends with this transaction
 def snapshots_build(*, months: int | None = 2, now: datetime | None = None) -> int:
     """Rebuild the snapshots of the last ``months`` months (all history if None) and all
     cohorts. Replaces the rows it recomputes in one transaction (readers see the old or
     the new numbers, never a mix); programs are locked so two runs queue up.
     Returns the number of snapshot rows written."""
-    now = now or timezone.now()
-    # The correlated subqueries (cohorts) give huge cost estimates, which turn on JIT
-    # compilation; compiling took about as long as running them (docs/benchmarks.md). The
-    # setting is this transaction's own (SET LOCAL).
-    with connection.cursor() as cursor:
-        cursor.execute("SET LOCAL jit = off")
+    outermost = not connection.in_atomic_block
+    with transaction.atomic():
+        if outermost:  # SET LOCAL ends with this transaction; never with a caller's
+            with connection.cursor() as cursor:
+                # The correlated subqueries (cohorts) give huge cost estimates, which turn
+                # on JIT compilation; compiling took about as long as running them.
+                cursor.execute("SET LOCAL jit = off")
+        return _build(months=months, now=now or timezone.now())
+
+
+def _build(*, months: int | None, now: datetime) -> int:
     list(Program.objects.select_for_update().order_by("pk").values_list("pk", flat=True))
     current = month_start(now)
     if months is None:
