@@ -28,7 +28,7 @@ from surveys.models import (
 from surveys.selectors import ENGAGEMENT_LABELS
 from surveys.services.invitation_emails import invitations_resend
 from surveys.services.invitations import invitations_for_segment
-from surveys.services.snapshots import ENGAGEMENT_BANDS
+from surveys.services.snapshots import ENGAGEMENT_BANDS, snapshots_build
 from surveys.services.surveys import survey_questions_ensure
 
 
@@ -258,8 +258,6 @@ class MetricSnapshotAdmin(ServiceWrittenAdmin):
 
     @admin.action(description=_("Rebuild all snapshots now"))
     def rebuild(self, request, queryset):
-        from surveys.services.snapshots import snapshots_build
-
         rows = snapshots_build(months=None)
         self.message_user(
             request,

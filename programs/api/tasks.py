@@ -7,9 +7,10 @@ from celery import shared_task
 from django.db import OperationalError
 
 from programs.services.idempotency import idempotency_records_purge
+from programs.services.webhook_events import DELIVERY_CHUNK
 from programs.services.webhooks import webhook_deliveries_due, webhook_deliveries_send
 
-CHUNK = 20  # x 10 s timeout stays inside the task time limits
+CHUNK = DELIVERY_CHUNK
 
 
 @shared_task(

@@ -27,6 +27,9 @@ from programs.models import (
     WebhookSubscription,
 )
 
+DELIVER_TASK = "programs.api.tasks.deliver_webhooks_task"
+DELIVERY_CHUNK = 20  # deliveries per task: x 10 s timeout stays inside the task time limits
+
 INSERT_ROWS = 2000  # rows per INSERT: PostgreSQL takes at most 65,535 parameters a statement
 
 
@@ -188,9 +191,8 @@ def webhook_events_emit(
 
 def webhook_deliveries_enqueue(delivery_ids: Sequence[int]) -> None:
     """Enqueue the deliveries after the commit, ``tasks.CHUNK`` a task; a broker outage
-    must not fail the change (the sweeper sends them later)."""
-    from programs.api.tasks import CHUNK, deliver_webhooks_task
-
+    must not fail the change (the sweeper sends them later). By name: the tasks module
+    imports the services."""
     ids = list(delivery_ids)
-    for start in range(0, len(ids), CHUNK):
-        enqueue_after_commit(deliver_webhooks_task, ids[start : start + CHUNK])
+    for start in range(0, len(ids), DELIVERY_CHUNK):
+        enqueue_after_commit(DELIVER_TASK, ids[start : start + DELIVERY_CHUNK])

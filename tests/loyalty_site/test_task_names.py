@@ -10,10 +10,18 @@ from django.conf import settings
 from programs.notifications.services import SEND_TASK as NOTIFICATION_EMAILS
 from programs.notifications.services import TIER_PROGRESS_TASK
 from programs.services.awarding import AWARD_TASK
+from programs.services.webhook_events import DELIVER_TASK
 from surveys.services.invitations import SEND_TASK as INVITATION_EMAIL
 from surveys.services.snapshots import SNAPSHOTS_TASK
 
-NAMES = [AWARD_TASK, NOTIFICATION_EMAILS, TIER_PROGRESS_TASK, INVITATION_EMAIL, SNAPSHOTS_TASK]
+NAMES = [
+    AWARD_TASK,
+    DELIVER_TASK,
+    NOTIFICATION_EMAILS,
+    TIER_PROGRESS_TASK,
+    INVITATION_EMAIL,
+    SNAPSHOTS_TASK,
+]
 
 
 def test_a_fresh_web_process_knows_every_task_the_services_enqueue_by_name():
