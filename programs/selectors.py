@@ -29,7 +29,7 @@ from programs.models import (
     Tier,
     TierKind,
 )
-from programs.services.tiers import next_tier, qualification, qualified_tiers
+from programs.services.tier_figures import next_tier, qualification, qualified_tiers
 
 
 def partner_programs(*, partner: Partner) -> QuerySet[Program]:

@@ -12,7 +12,7 @@ from django.utils import timezone
 from programs.models import Membership
 from programs.notifications.models import Notification, NotificationKind
 from programs.notifications.services import NotificationSpec, notifications_create_many
-from programs.services.tiers import (
+from programs.services.tier_figures import (
     next_tier,
     qualification_window,
     qualified_tiers,

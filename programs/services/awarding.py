@@ -35,19 +35,15 @@ path.
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import Sum
 from django.utils import timezone
 
 from programs.earning import LineInput, purchase_points
 from programs.models import (
-    Campaign,
     CampaignAward,
-    EarnRule,
     EntryKind,
     EntrySource,
     LotAllocation,
@@ -59,14 +55,12 @@ from programs.models import (
     PurchaseStatus,
     Referral,
     ReferralStatus,
-    Tier,
     TierChange,
     TierChangeReason,
-    TierKind,
     TierMetric,
-    TierSubscription,
 )
 from programs.services import events
+from programs.services.award_reading import Context, Member, context_load, members_load
 from programs.services.bulk import (
     ids_reserve,
     rows_insert_values,
@@ -77,13 +71,12 @@ from programs.services.ledger import lot_expiry
 from programs.services.locking import lock_memberships
 from programs.services.postings import Actor, Postings
 from programs.services.referrals import referral_on_purchase
+from programs.services.tier_figures import Qualification, tier_rank
 from programs.services.tiers import (
     effective_tier,
-    next_review,
-    qualification_window,
-    qualifying_values,
-    supported_tier,
+    qualified_tier_raise,
     tier_change_data,
+    tier_change_new,
 )
 
 ZERO = Decimal(0)
@@ -125,33 +118,6 @@ LOT_FIELDS = [
 ]
 
 
-@dataclass
-class _Member:
-    """What the batch knows about one locked membership while computing."""
-
-    membership: Membership
-    cap_used: dict[int, int] = field(default_factory=dict)
-    figures: Decimal | None = None  # qualifying value so far; None: cannot upgrade
-    changed: bool = False
-
-
-@dataclass
-class _Context:
-    now: datetime
-    rules: dict[int, list[EarnRule]]
-    campaigns: dict[int, list[Campaign]]
-    tiers: dict[int, Tier]
-    qualified: dict[int, list[Tier]]
-    fee_purchases: set[int]
-    windows: dict[int, tuple[datetime, datetime]] = field(default_factory=dict)
-
-    def window(self, program) -> tuple[datetime, datetime]:
-        """The program's qualification window at ``now``, computed once per batch."""
-        if program.pk not in self.windows:
-            self.windows[program.pk] = qualification_window(program, self.now)
-        return self.windows[program.pk]
-
-
 def purchases_award_bulk(purchase_ids: Iterable[int]) -> int:
     """Award the received purchases among ``purchase_ids``; returns how many were processed
     (awarded or rejected). Safe to run twice and concurrently."""
@@ -185,7 +151,7 @@ def _award(purchases: list, memberships: dict[int, Membership]) -> None:
     rows = PurchaseLine.objects.filter(purchase_id__any=[p.pk for p in purchases])
     for line in rows.order_by("purchase_id", "line_no").values_list(*LINE_FIELDS, named=True):
         lines[line.purchase_id].append(line)
-    context = _load_context(purchases, memberships, now)
+    context = context_load(purchases, memberships, now)
     referred = set(
         Referral.objects.filter(
             referee_id__any={p.membership_id for p in purchases}, qualifying_purchase__isnull=True
@@ -204,10 +170,10 @@ def _award(purchases: list, memberships: dict[int, Membership]) -> None:
             _referral_turn(memberships[purchase.membership_id], purchase.pk)
 
 
-def _award_group(purchases: list, memberships, lines, context: _Context) -> None:
+def _award_group(purchases: list, memberships, lines, context: Context) -> None:
     if not purchases:
         return
-    members = _members(purchases, memberships, context)
+    members = members_load(purchases, memberships, context)
     writes = _Writes(len(purchases))
     for purchase in purchases:
         _compute(purchase, members[purchase.membership_id], lines[purchase.pk], context, writes)
@@ -220,84 +186,6 @@ def _referral_turn(membership: Membership, purchase_id: int) -> None:
     purchase = Purchase.objects.get(pk=purchase_id)
     if purchase.status == PurchaseStatus.AWARDED:
         referral_on_purchase(membership, purchase)
-
-
-def _load_context(purchases, memberships, now) -> _Context:
-    program_ids = {p.program_id for p in purchases}
-    rules, campaigns = defaultdict(list), defaultdict(list)
-    for rule in EarnRule.objects.filter(program_id__in=program_ids, is_active=True):
-        rules[rule.program_id].append(rule)
-    for campaign in Campaign.objects.filter(program_id__in=program_ids, is_active=True):
-        campaigns[campaign.program_id].append(campaign)
-    tier_program_ids = program_ids | {m.program_id for m in memberships.values()}
-    tiers = {t.pk: t for t in Tier.objects.filter(program_id__in=tier_program_ids)}
-    qualified = defaultdict(list)
-    for tier in sorted(tiers.values(), key=lambda t: t.rank):
-        if tier.kind == TierKind.QUALIFIED:
-            qualified[tier.program_id].append(tier)
-    spend_programs = {
-        m.program_id
-        for m in memberships.values()
-        if m.program.tier_metric != TierMetric.POINTS and qualified.get(m.program_id)
-    }
-    fees = set()
-    if spend_programs:
-        fees = set(
-            TierSubscription.objects.filter(
-                purchase_id__any=[p.pk for p in purchases if p.program_id in spend_programs]
-            ).values_list("purchase_id", flat=True)
-        )
-    return _Context(now, rules, campaigns, tiers, qualified, fees)
-
-
-def _members(purchases, memberships, context: _Context) -> dict[int, _Member]:
-    """Per membership of the batch: tier objects attached (no lazy loads), campaign-cap
-    usage so far and, for those that may still be upgraded, the qualifying figures."""
-    members = {}
-    for purchase in purchases:
-        if purchase.membership_id in members:
-            continue
-        membership = memberships[purchase.membership_id]
-        for name in ("tier", "qualified_tier", "override_tier", "subscription_tier"):
-            setattr(membership, name, context.tiers.get(getattr(membership, f"{name}_id")))
-        members[membership.pk] = _Member(membership)
-    active = [m for m in members.values() if m.membership.status == MembershipStatus.ACTIVE]
-    capped = {
-        c.pk
-        for m in active
-        for c in context.campaigns.get(m.membership.program_id, [])
-        if c.cap_per_member is not None
-    }
-    if capped:
-        used = (
-            CampaignAward.objects.filter(
-                membership_id__any=[m.membership.pk for m in active], campaign__in=capped
-            )
-            .values("membership", "campaign")
-            .annotate(total=Sum("points"))
-            .values_list("membership", "campaign", "total")
-        )
-        for membership_id, campaign_id, total in used:
-            members[membership_id].cap_used[campaign_id] = total
-    by_program = defaultdict(list)
-    for member in active:
-        membership = member.membership
-        top = context.qualified.get(membership.program_id)
-        if top and _rank(membership.qualified_tier) < top[-1].rank:
-            by_program[membership.program_id].append(member)
-    for group in by_program.values():
-        program = group[0].membership.program
-        start, end = context.window(program)
-        figures = qualifying_values(
-            program.tier_metric, [m.membership.pk for m in group], start, end
-        )
-        for member in group:
-            member.figures = figures.get(member.membership.pk, ZERO)
-    return members
-
-
-def _rank(tier: Tier | None) -> int:
-    return -1 if tier is None else tier.rank
 
 
 class _Writes:
@@ -317,7 +205,7 @@ class _Writes:
         # (type, membership, data): data is built after the inserts, which give the ids
         self.events: list[tuple[str, Membership, Callable[[], dict]]] = []
 
-    def save(self, members: Iterable[_Member], now: datetime) -> None:
+    def save(self, members: Iterable[Member], now: datetime) -> None:
         for member in members:
             if member.changed:
                 self.postings.touch(member.membership)
@@ -331,7 +219,7 @@ class _Writes:
         rows_update_values(Purchase, REJECT_WRITES, self.rejected)
 
 
-def _compute(purchase, member: _Member, lines, context: _Context, writes: _Writes) -> None:
+def _compute(purchase, member: Member, lines, context: Context, writes: _Writes) -> None:
     """Award one purchase (a ``PURCHASE_FIELDS`` tuple) into ``writes``: points from the
     earning calculator, the entry, lot and campaign awards, the lines' shares, the
     purchase's new status, the member's last activity and a tier upgrade."""
@@ -387,7 +275,7 @@ def _compute(purchase, member: _Member, lines, context: _Context, writes: _Write
     _upgrade_check(purchase, member, total, context, writes)
 
 
-def _credit(purchase, member: _Member, points: int, program, now, writes: _Writes) -> None:
+def _credit(purchase, member: Member, points: int, program, now, writes: _Writes) -> None:
     """``ledger.points_earn`` for the batch: the entry posted, lot and debt settling in
     memory, then its event."""
     membership = member.membership
@@ -444,9 +332,10 @@ def _credit(purchase, member: _Member, points: int, program, now, writes: _Write
     writes.events.append((events.POINTS_AWARDED, membership, data))
 
 
-def _upgrade_check(purchase, member: _Member, points: int, context: _Context, writes) -> None:
-    """``tiers.membership_tier_upgrade`` with the figures kept up to date in memory, and
-    ``tier_refresh``'s change row and event written with the batch."""
+def _upgrade_check(purchase, member: Member, points: int, context: Context, writes) -> None:
+    """The upgrade rule (``tiers.qualified_tier_raise``) with the figures kept up to date
+    in memory, and the change row (``tiers.tier_change_new``) and its event written with
+    the batch."""
     if member.figures is None:
         return
     membership, now = member.membership, context.now
@@ -461,29 +350,24 @@ def _upgrade_check(purchase, member: _Member, points: int, context: _Context, wr
             member.figures += purchase.amount
         value = member.figures
     tiers = context.qualified[program.pk]
-    target = supported_tier(tiers, value)
-    if _rank(target) <= _rank(membership.qualified_tier):
+    if not qualified_tier_raise(membership, tiers, value, now):
         return
-    membership.qualified_tier = target
-    membership.qualified_tier_since = now
-    membership.tier_review_at = next_review(program, now)
     member.changed = True
-    if target.pk == tiers[-1].pk:
+    if membership.qualified_tier.pk == tiers[-1].pk:
         member.figures = None  # at the top: nothing left to check
     old, new = membership.tier, effective_tier(membership, now)
     membership.tier = new
-    if _rank(new) == _rank(old):
+    if tier_rank(new) == tier_rank(old):
         return  # e.g. a staff override still wins: saved, but no change of the tier
-    change = TierChange(
-        membership=membership,
-        from_tier=old,
-        to_tier=new,
+    figures = Qualification(value=value, window_start=start, window_end=end)
+    change = tier_change_new(
+        membership,
+        old_id=old.pk if old else None,
+        new=new,
         reason=TierChangeReason.UPGRADE,
-        qualifying_value=value,
-        window_start=start,
-        window_end=end,
-        note="",
+        figures=figures,
     )
+    change.from_tier = old  # loaded already: the event data reads it
     writes.tier_changes.append(change)
 
     def data() -> dict:

@@ -13,158 +13,33 @@ Without an override the higher of the qualified and subscribed tiers applies. Ev
 change of the effective tier writes a ``TierChange`` with the reason and the figures.
 """
 
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from dateutil.relativedelta import relativedelta
 from django.db import transaction
-from django.db.models import OuterRef, Q, Subquery, Sum
-from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from programs.errors import InvalidTierChange
 from programs.models import (
     DowngradeMode,
-    EntryKind,
-    LedgerEntry,
     Membership,
-    PointLot,
-    Program,
     Purchase,
-    PurchaseStatus,
     Tier,
     TierChange,
     TierChangeReason,
-    TierKind,
-    TierMetric,
     TierSubscription,
-    TierWindow,
 )
 from programs.services import events
 from programs.services.events import event_record
 from programs.services.locking import lock_membership
-
-ZERO = Decimal(0)
-
-
-@dataclass(frozen=True)
-class Qualification:
-    value: Decimal
-    window_start: datetime
-    window_end: datetime
-
-
-def qualification_window(program: Program, now: datetime) -> tuple[datetime, datetime]:
-    if program.tier_window == TierWindow.CALENDAR_YEAR:
-        local = timezone.localtime(now)
-        start = local.replace(month=1, day=1, hour=0, minute=0, second=0, microsecond=0)
-        return start, now
-    return now - relativedelta(months=12), now
-
-
-def next_review(program: Program, now: datetime) -> datetime:
-    """When a tier reached (or confirmed) at ``now`` is next re-evaluated: twelve months
-    later (rolling window) or at the end of the following calendar year."""
-    if program.tier_window == TierWindow.CALENDAR_YEAR:
-        local = timezone.localtime(now)
-        return local.replace(
-            year=local.year + 1, month=12, day=31, hour=23, minute=59, second=59, microsecond=0
-        )
-    return now + relativedelta(months=12)
-
-
-def points_earned(membership_ids, start: datetime, end: datetime) -> dict[int, int]:
-    """Points earned (earn entries, net of their returns) per membership, dated by when they
-    were earned (the lot's ``earned_at``: the purchase's or action's own date), not by when
-    the entry was written: backdated history counts in the window it belongs to. A return
-    counts against the window of the points it takes back. Two set-based queries."""
-    earned = (
-        PointLot.objects.filter(
-            membership_id__any=membership_ids,
-            earn_entry__kind=EntryKind.EARN,
-            earned_at__gte=start,
-            earned_at__lte=end,
-        )
-        .values("membership")
-        .annotate(total=Sum("points"))
-        .values_list("membership", "total")
-    )
-    source_lot = PointLot.objects.filter(
-        Q(earn_entry__purchase=OuterRef("purchase")) | Q(earn_entry__referral=OuterRef("referral")),
-        membership=OuterRef("membership"),
-        earn_entry__kind=EntryKind.EARN,
-    ).values("earned_at")[:1]
-    returned = (
-        LedgerEntry.objects.filter(membership_id__any=membership_ids, kind=EntryKind.REVERSE)
-        .annotate(earned_at=Subquery(source_lot))
-        .filter(earned_at__gte=start, earned_at__lte=end)
-        .values("membership")
-        .annotate(total=Coalesce(Sum("points"), 0) + Coalesce(Sum("pending_points"), 0))
-        .values_list("membership", "total")
-    )
-    totals: dict[int, int] = dict(earned)
-    for membership_id, total in returned:
-        totals[membership_id] = totals.get(membership_id, 0) + total
-    return totals
-
-
-def qualifying_value(membership: Membership, start: datetime, end: datetime) -> Decimal:
-    """Qualifying spend (net of returns, fees excluded) or points earned, in the window;
-    both dated by the purchase (or earning), not by when it was recorded."""
-    metric = membership.program.tier_metric
-    value = qualifying_values(metric, [membership.pk], start, end).get(membership.pk, ZERO)
-    # A return of points earned before a window never counts in it; still, never let the
-    # figures drop below zero: that would drop the member below the base tier (to none).
-    return max(value, ZERO) if metric == TierMetric.POINTS else value
-
-
-def qualifying_values(metric: str, membership_ids, start: datetime, end: datetime) -> dict:
-    """``qualifying_value`` of many memberships of one program at once, by membership id
-    (``Decimal``; points not clamped at zero; memberships with nothing are left out)."""
-    if metric == TierMetric.POINTS:
-        return {m: Decimal(total) for m, total in points_earned(membership_ids, start, end).items()}
-    rows = (
-        Purchase.objects.filter(
-            membership_id__any=membership_ids,
-            status=PurchaseStatus.AWARDED,
-            occurred_at__gte=start,
-            occurred_at__lte=end,
-            subscription__isnull=True,
-        )
-        .values("membership")
-        .annotate(total=Coalesce(Sum("amount"), ZERO) - Coalesce(Sum("refunded_amount"), ZERO))
-        .values_list("membership", "total")
-    )
-    return {membership_id: Decimal(total or 0) for membership_id, total in rows}
-
-
-def qualification(membership: Membership, now: datetime) -> Qualification:
-    start, end = qualification_window(membership.program, now)
-    return Qualification(qualifying_value(membership, start, end), start, end)
-
-
-def qualified_tiers(program: Program) -> list[Tier]:
-    return list(program.tiers.filter(kind=TierKind.QUALIFIED).order_by("rank"))
-
-
-def supported_tier(tiers: list[Tier], value: Decimal) -> Tier | None:
-    supported = None
-    for tier in tiers:
-        if tier.threshold <= value:
-            supported = tier
-    return supported
-
-
-def next_tier(tiers: list[Tier], current: Tier | None) -> Tier | None:
-    for tier in tiers:
-        if current is None or tier.rank > current.rank:
-            return tier
-    return None
-
-
-def _rank(tier: Tier | None) -> int:
-    return -1 if tier is None else tier.rank
+from programs.services.tier_figures import (
+    Qualification,
+    next_review,
+    qualification,
+    qualified_tiers,
+    supported_tier,
+    tier_rank,
+)
 
 
 def effective_tier(membership: Membership, now: datetime) -> Tier | None:
@@ -177,7 +52,31 @@ def effective_tier(membership: Membership, now: datetime) -> Tier | None:
         if membership.subscription_until and membership.subscription_until > now
         else None
     )
-    return max([membership.qualified_tier, subscribed], key=_rank)
+    return max([membership.qualified_tier, subscribed], key=tier_rank)
+
+
+def tier_change_new(
+    membership: Membership,
+    *,
+    old_id: int | None,
+    new: Tier | None,
+    reason: str,
+    figures: Qualification | None = None,
+    user=None,
+    note: str = "",
+) -> TierChange:
+    """The change row of every path (saved by ``tier_refresh``, or with an award batch)."""
+    return TierChange(
+        membership=membership,
+        from_tier_id=old_id,
+        to_tier=new,
+        reason=reason,
+        qualifying_value=figures.value if figures else None,
+        window_start=figures.window_start if figures else None,
+        window_end=figures.window_end if figures else None,
+        changed_by=user,
+        note=note,
+    )
 
 
 def tier_refresh(
@@ -208,17 +107,10 @@ def tier_refresh(
     )
     if (new.pk if new else None) == old_id:
         return None
-    change = TierChange.objects.create(
-        membership=membership,
-        from_tier_id=old_id,
-        to_tier=new,
-        reason=reason,
-        qualifying_value=figures.value if figures else None,
-        window_start=figures.window_start if figures else None,
-        window_end=figures.window_end if figures else None,
-        changed_by=user,
-        note=note,
+    change = tier_change_new(
+        membership, old_id=old_id, new=new, reason=reason, figures=figures, user=user, note=note
     )
+    change.save()
     event_record(
         type=events.TIER_CHANGED, membership=membership, data=tier_change_data(change), at=now
     )
@@ -231,7 +123,7 @@ def tier_change_data(change: TierChange) -> dict:
         "change_id": change.pk,
         "from_tier": change.from_tier.name if change.from_tier else None,
         "to_tier": change.to_tier.name if change.to_tier else None,
-        "direction": "up" if _rank(change.to_tier) > _rank(change.from_tier) else "down",
+        "direction": "up" if tier_rank(change.to_tier) > tier_rank(change.from_tier) else "down",
         "reason": change.reason,
     }
 
@@ -245,15 +137,28 @@ def membership_tier_start(membership: Membership, now: datetime) -> TierChange |
     return tier_refresh(membership, reason=TierChangeReason.ENROLLED, now=now, figures=figures)
 
 
-def membership_tier_upgrade(membership: Membership, now: datetime) -> TierChange | None:
-    """After points or spend were added: upgrade at once if a higher threshold is crossed."""
-    figures = qualification(membership, now)
-    target = supported_tier(qualified_tiers(membership.program), figures.value)
-    if _rank(target) <= _rank(membership.qualified_tier):
-        return None
+def qualified_tier_raise(
+    membership: Membership, tiers: list[Tier], value: Decimal, now: datetime
+) -> bool:
+    """The upgrade rule of every path (an award batch, a single action): raise the
+    qualified tier to the highest of ``tiers`` that ``value`` supports, never lower it,
+    and start its period. True if it was raised."""
+    target = supported_tier(tiers, value)
+    if tier_rank(target) <= tier_rank(membership.qualified_tier):
+        return False
     membership.qualified_tier = target
     membership.qualified_tier_since = now
     membership.tier_review_at = next_review(membership.program, now)
+    return True
+
+
+def membership_tier_upgrade(membership: Membership, now: datetime) -> TierChange | None:
+    """After points or spend were added: upgrade at once if a higher threshold is crossed."""
+    figures = qualification(membership, now)
+    if not qualified_tier_raise(
+        membership, qualified_tiers(membership.program), figures.value, now
+    ):
+        return None
     return tier_refresh(membership, reason=TierChangeReason.UPGRADE, now=now, figures=figures)
 
 
@@ -266,7 +171,7 @@ def membership_tier_after_return(membership: Membership, now: datetime) -> TierC
     if membership.qualified_tier_since < figures.window_start:
         return None
     target = supported_tier(qualified_tiers(membership.program), figures.value)
-    if _rank(target) >= _rank(membership.qualified_tier):
+    if tier_rank(target) >= tier_rank(membership.qualified_tier):
         return None
     membership.qualified_tier = target
     return tier_refresh(membership, reason=TierChangeReason.RETURN, now=now, figures=figures)
@@ -285,14 +190,14 @@ def membership_tier_review(membership: Membership, now: datetime) -> TierChange 
     target = supported_tier(tiers, figures.value)
     current = membership.qualified_tier
     membership.tier_review_at = next_review(program, period_end)
-    if _rank(target) >= _rank(current):
+    if tier_rank(target) >= tier_rank(current):
         reason = TierChangeReason.UPGRADE
         membership.qualified_tier = target
     else:
         reason = TierChangeReason.DOWNGRADE
         if program.downgrade_mode == DowngradeMode.ONE_STEP:
-            one_down = max((t for t in tiers if t.rank < current.rank), key=_rank, default=None)
-            membership.qualified_tier = max([one_down, target], key=_rank)
+            one_down = max((t for t in tiers if t.rank < current.rank), key=tier_rank, default=None)
+            membership.qualified_tier = max([one_down, target], key=tier_rank)
         else:
             membership.qualified_tier = target
         membership.qualified_tier_since = now

@@ -23,7 +23,7 @@ from programs.models import (
     WebhookEventType,
 )
 from programs.notifications import tasks as customer_tasks
-from programs.services import events
+from programs.services import events, webhook_events
 from programs.services.events import event_record, events_record
 from programs.services.memberships import membership_enroll
 from programs.services.purchases import purchase_record, purchases_award
@@ -167,7 +167,7 @@ def test_deliveries_and_tier_checks_are_enqueued_after_the_commit(program, partn
     enqueued, checks = [], []
     monkeypatch.setattr(api_tasks.deliver_webhooks_task, "delay", enqueued.append)
     monkeypatch.setattr(customer_tasks.check_tier_progress_task, "delay", checks.append)
-    monkeypatch.setattr(api_tasks, "CHUNK", 4)
+    monkeypatch.setattr(webhook_events, "DELIVERY_CHUNK", 4)
 
     with transaction.atomic():
         purchases_award(ids)

@@ -20,7 +20,8 @@ from programs.models import (
 from programs.services.actions import action_record
 from programs.services.jobs import tiers_review_due
 from programs.services.purchases import purchase_refund
-from programs.services.tiers import membership_tier_upgrade, qualification
+from programs.services.tier_figures import qualification
+from programs.services.tiers import membership_tier_upgrade
 from tests.programs.bookkeeping import program_set
 
 BERLIN = ZoneInfo("Europe/Berlin")

@@ -1,0 +1,147 @@
+"""A membership's tier figures: the qualification window, the qualifying value (spend or
+points earned) in it, and which tier a value supports. Read-only; ``tiers`` decides and
+records the changes."""
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from dateutil.relativedelta import relativedelta
+from django.db.models import OuterRef, Q, Subquery, Sum
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from programs.models import (
+    EntryKind,
+    LedgerEntry,
+    Membership,
+    PointLot,
+    Program,
+    Purchase,
+    PurchaseStatus,
+    Tier,
+    TierKind,
+    TierMetric,
+    TierWindow,
+)
+
+ZERO = Decimal(0)
+
+
+@dataclass(frozen=True)
+class Qualification:
+    value: Decimal
+    window_start: datetime
+    window_end: datetime
+
+
+def qualification_window(program: Program, now: datetime) -> tuple[datetime, datetime]:
+    if program.tier_window == TierWindow.CALENDAR_YEAR:
+        local = timezone.localtime(now)
+        start = local.replace(month=1, day=1, hour=0, minute=0, second=0, microsecond=0)
+        return start, now
+    return now - relativedelta(months=12), now
+
+
+def next_review(program: Program, now: datetime) -> datetime:
+    """When a tier reached (or confirmed) at ``now`` is next re-evaluated: twelve months
+    later (rolling window) or at the end of the following calendar year."""
+    if program.tier_window == TierWindow.CALENDAR_YEAR:
+        local = timezone.localtime(now)
+        return local.replace(
+            year=local.year + 1, month=12, day=31, hour=23, minute=59, second=59, microsecond=0
+        )
+    return now + relativedelta(months=12)
+
+
+def points_earned(membership_ids, start: datetime, end: datetime) -> dict[int, int]:
+    """Points earned (earn entries, net of their returns) per membership, dated by when they
+    were earned (the lot's ``earned_at``: the purchase's or action's own date), not by when
+    the entry was written: backdated history counts in the window it belongs to. A return
+    counts against the window of the points it takes back. Two set-based queries."""
+    earned = (
+        PointLot.objects.filter(
+            membership_id__any=membership_ids,
+            earn_entry__kind=EntryKind.EARN,
+            earned_at__gte=start,
+            earned_at__lte=end,
+        )
+        .values("membership")
+        .annotate(total=Sum("points"))
+        .values_list("membership", "total")
+    )
+    source_lot = PointLot.objects.filter(
+        Q(earn_entry__purchase=OuterRef("purchase")) | Q(earn_entry__referral=OuterRef("referral")),
+        membership=OuterRef("membership"),
+        earn_entry__kind=EntryKind.EARN,
+    ).values("earned_at")[:1]
+    returned = (
+        LedgerEntry.objects.filter(membership_id__any=membership_ids, kind=EntryKind.REVERSE)
+        .annotate(earned_at=Subquery(source_lot))
+        .filter(earned_at__gte=start, earned_at__lte=end)
+        .values("membership")
+        .annotate(total=Coalesce(Sum("points"), 0) + Coalesce(Sum("pending_points"), 0))
+        .values_list("membership", "total")
+    )
+    totals: dict[int, int] = dict(earned)
+    for membership_id, total in returned:
+        totals[membership_id] = totals.get(membership_id, 0) + total
+    return totals
+
+
+def qualifying_value(membership: Membership, start: datetime, end: datetime) -> Decimal:
+    """Qualifying spend (net of returns, fees excluded) or points earned, in the window;
+    both dated by the purchase (or earning), not by when it was recorded."""
+    metric = membership.program.tier_metric
+    value = qualifying_values(metric, [membership.pk], start, end).get(membership.pk, ZERO)
+    # A return of points earned before a window never counts in it; still, never let the
+    # figures drop below zero: that would drop the member below the base tier (to none).
+    return max(value, ZERO) if metric == TierMetric.POINTS else value
+
+
+def qualifying_values(metric: str, membership_ids, start: datetime, end: datetime) -> dict:
+    """``qualifying_value`` of many memberships of one program at once, by membership id
+    (``Decimal``; points not clamped at zero; memberships with nothing are left out)."""
+    if metric == TierMetric.POINTS:
+        return {m: Decimal(total) for m, total in points_earned(membership_ids, start, end).items()}
+    rows = (
+        Purchase.objects.filter(
+            membership_id__any=membership_ids,
+            status=PurchaseStatus.AWARDED,
+            occurred_at__gte=start,
+            occurred_at__lte=end,
+            subscription__isnull=True,
+        )
+        .values("membership")
+        .annotate(total=Coalesce(Sum("amount"), ZERO) - Coalesce(Sum("refunded_amount"), ZERO))
+        .values_list("membership", "total")
+    )
+    return {membership_id: Decimal(total or 0) for membership_id, total in rows}
+
+
+def qualification(membership: Membership, now: datetime) -> Qualification:
+    start, end = qualification_window(membership.program, now)
+    return Qualification(qualifying_value(membership, start, end), start, end)
+
+
+def qualified_tiers(program: Program) -> list[Tier]:
+    return list(program.tiers.filter(kind=TierKind.QUALIFIED).order_by("rank"))
+
+
+def supported_tier(tiers: list[Tier], value: Decimal) -> Tier | None:
+    supported = None
+    for tier in tiers:
+        if tier.threshold <= value:
+            supported = tier
+    return supported
+
+
+def next_tier(tiers: list[Tier], current: Tier | None) -> Tier | None:
+    for tier in tiers:
+        if current is None or tier.rank > current.rank:
+            return tier
+    return None
+
+
+def tier_rank(tier: Tier | None) -> int:
+    return -1 if tier is None else tier.rank
