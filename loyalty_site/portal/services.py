@@ -4,6 +4,7 @@ program, profile and privacy requests. Points and rewards go through ``programs.
 
 from dataclasses import dataclass
 
+from axes.utils import reset as axes_reset
 from django.contrib.auth import get_user_model
 from django.core import signing
 from django.db import transaction
@@ -13,6 +14,7 @@ from django.utils.translation import gettext_lazy as _
 
 from customers.models import Customer
 from customers.services import customer_create
+from loyalty_site.portal.backends import login_username
 from loyalty_site.portal.models import EmailConfirmation
 from programs.errors import LoyaltyError, ReferralNotAllowed
 from programs.models import Membership, Program, Referral
@@ -168,3 +170,16 @@ def account_deletion_request(*, customer: Customer) -> Customer:
     )
     customer.refresh_from_db(fields=["deletion_requested_at"])
     return customer
+
+
+def login_lockout_end(*, user) -> int:
+    """End the lockout after failed logins (django-axes) for ``user`` from every address,
+    once the member has set a new password from the e-mailed link.
+
+    Failures are counted under the login as typed (``backends.login_username``): the user
+    name or the e-mail address, so both are cleared. Returns the number of records removed.
+    """
+    logins = {user.get_username(), user.email}
+    keys = {login_username(None, {"username": login}) for login in logins if login}
+    # An empty key would make axes reset every account's failures: never pass one.
+    return sum(axes_reset(username=key) for key in keys if key)

@@ -65,3 +65,9 @@ def shot(page):
         return path
 
     return _shot
+
+
+@pytest.fixture(autouse=True)
+def _site_url(settings, live_server):
+    """E-mailed links are built from SITE_URL: here, the live server the browser talks to."""
+    settings.SITE_URL = live_server.url

@@ -175,15 +175,16 @@ def test_front_page_sends_customers_to_their_dashboard(portal, client):
 
 
 def test_resend_confirmation_sends_a_new_link(
-    client, program, tiers, django_capture_on_commit_callbacks
+    client, program, tiers, django_capture_on_commit_callbacks, settings
 ):
+    settings.SITE_URL = "https://loyalty.example.com"
     with django_capture_on_commit_callbacks(execute=True):
         client.post(f"/portal/join/{program.slug}/", SIGNUP)
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post("/portal/confirm/resend/")
     assert response["Location"] == "/portal/"
     assert len(mail.outbox) == 2
-    assert _link(mail.outbox[1]).startswith("http://testserver/portal/confirm/")
+    assert _link(mail.outbox[1]).startswith("https://loyalty.example.com/portal/confirm/")
 
 
 def test_signed_in_customer_joins_another_program_from_its_link(portal, membership):

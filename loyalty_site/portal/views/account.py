@@ -1,6 +1,7 @@
 """Sign-up (enrollment and referral links), sign-in, e-mail confirmation, password reset."""
 
 from functools import partial
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib import messages
@@ -29,6 +30,7 @@ from loyalty_site.portal.services import (
     EmailTaken,
     confirmation_token,
     email_confirm,
+    login_lockout_end,
     portal_signup,
     program_join,
 )
@@ -52,11 +54,9 @@ def confirmation_email_send(*, confirmation_id: int, url: str, language: str) ->
     send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [confirmation.email])
 
 
-def _send_confirmation(request, confirmation: EmailConfirmation) -> None:
+def _send_confirmation(confirmation: EmailConfirmation) -> None:
     language = translation.get_language()
-    url = request.build_absolute_uri(
-        reverse("portal:confirm", args=[confirmation_token(confirmation)])
-    )
+    url = settings.SITE_URL + reverse("portal:confirm", args=[confirmation_token(confirmation)])
     transaction.on_commit(
         partial(
             confirmation_email_send, confirmation_id=confirmation.pk, url=url, language=language
@@ -131,7 +131,7 @@ class SignupView(FormView):
         self.request.session.pop(SESSION_REFERRAL, None)
         login(self.request, signup.user, backend=BACKEND)
         with translation.override(data["language"]):
-            _send_confirmation(self.request, signup.confirmation)
+            _send_confirmation(signup.confirmation)
             messages.success(
                 self.request,
                 _("Welcome! We sent you an e-mail: please confirm your address with its link."),
@@ -197,7 +197,7 @@ class ConfirmResendView(View):
             user=request.user, confirmed_at__isnull=True
         ).first()
         if confirmation is not None:
-            _send_confirmation(request, confirmation)
+            _send_confirmation(confirmation)
         messages.success(request, _("We sent the confirmation link again."))
         return redirect("portal:dashboard")
 
@@ -208,6 +208,17 @@ class PasswordResetView(auth_views.PasswordResetView):
     subject_template_name = "portal/emails/password_reset_subject.txt"
     success_url = reverse_lazy("portal:password_reset_done")
 
+    @property
+    def extra_email_context(self):
+        """The link's host comes from SITE_URL, never from the request's Host header."""
+        site = urlsplit(settings.SITE_URL)
+        return {
+            "site_url": settings.SITE_URL,
+            "protocol": site.scheme,
+            "domain": site.netloc,
+            "site_name": site.netloc,
+        }
+
 
 class PasswordResetDoneView(auth_views.PasswordResetDoneView):
     template_name = "portal/password_reset_done.html"
@@ -216,6 +227,12 @@ class PasswordResetDoneView(auth_views.PasswordResetDoneView):
 class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
     template_name = "portal/password_reset_confirm.html"
     success_url = reverse_lazy("portal:password_reset_complete")
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        # The member proved the mailbox: a lockout after failed logins ends with it.
+        login_lockout_end(user=form.user)
+        return response
 
 
 class PasswordResetCompleteView(auth_views.PasswordResetCompleteView):
