@@ -13,7 +13,10 @@ from tests.portal.conftest import make_customer
 pytestmark = pytest.mark.django_db
 
 
-def test_referrals_page_shows_code_link_and_friends_with_status(portal, membership, program):
+def test_referrals_page_shows_code_link_and_friends_with_status(
+    portal, membership, program, settings
+):
+    settings.SITE_URL = "https://loyalty.example.com"
     friend = make_customer("clara@example.com", first_name="Clara")
     friend_membership, _ = membership_enroll(customer=friend, program=program)
     referral_register(referral_code=membership.referral_code, referee=friend_membership)
@@ -23,7 +26,7 @@ def test_referrals_page_shows_code_link_and_friends_with_status(portal, membersh
     referral_reject(referral=refused, user=StaffFactory(), reason="friend_not_new")
     html = portal.get("/portal/referrals/").content.decode()
     assert membership.referral_code in html
-    assert f"http://testserver/r/{membership.referral_code}/" in html
+    assert f"https://loyalty.example.com/r/{membership.referral_code}/" in html
     assert "Clara S." in html
     assert "Angemeldet" in html
     assert "Nicht belohnt" in html

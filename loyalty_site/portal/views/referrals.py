@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.urls import reverse
 from django.views.generic import TemplateView
 
@@ -32,7 +33,7 @@ class ReferralsView(PortalMixin, TemplateView):
             )
         context.update(
             code=code,
-            link=self.request.build_absolute_uri(reverse("portal:referral", args=[code])),
+            link=settings.SITE_URL + reverse("portal:referral", args=[code]),
             friends=friends,
             total_points=sum(f["points"] for f in friends),
         )
