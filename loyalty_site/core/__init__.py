@@ -1,4 +1,6 @@
-"""The bottom layer every app may use: after-commit enqueue, the cache that may go away,
-what counts as a database outage (and, as they arrive, the delivery outbox and the staff
-audit log). It imports no app of the project and nothing else of ``loyalty_site``;
-``.importlinter`` holds it to that."""
+"""The bottom layer every app may use: after-commit enqueue (``commit``), the delivery
+outbox of webhooks, e-mails and invitations (``outbox``), failing small in batches
+(``batches``) and on conflicts (``conflicts``), the cache that may go away (``cache``) and
+what counts as a database outage (``outage``). The staff audit log will live here too.
+It imports no app of the project and nothing else of ``loyalty_site``; ``.importlinter``
+holds it to that."""
