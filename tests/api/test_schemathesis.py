@@ -3,7 +3,7 @@ a valid key, members and rewards: no 5xx, every response conforms to the schema 
 code, content type, headers, body), and invalid (negative) data is refused.
 
 Bounded and deterministic: a fixed number of examples per operation, derandomized, no
-example database; the whole module takes well under two minutes on SQLite."""
+example database; the whole module takes well under two minutes."""
 
 import ipaddress
 import socket
