@@ -46,7 +46,7 @@ def test_stop_stops_the_server_and_start_brings_it_back(var_dir):
 
 
 def test_the_settings_refuse_a_database_that_is_not_postgresql():
-    env = {**os.environ, "DATABASE_URL": "sqlite:///var/old.sqlite3"}
+    env = {**os.environ, "DATABASE_URL": "mysql://root@127.0.0.1:3306/loyalty"}
     result = subprocess.run(
         [sys.executable, "manage.py", "check"],
         cwd=settings.BASE_DIR,
