@@ -10,6 +10,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlparse
 
 import dj_database_url
+from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -48,6 +49,7 @@ INSTALLED_APPS = [
     "customers",
     "loyalty_site.portal",
     "axes",
+    "csp",
     "programs",
     "programs.notifications",
     "surveys",
@@ -58,6 +60,8 @@ MIDDLEWARE = [
     # First: every error answer under /api/ becomes problem details (programs/api/middleware.py).
     "programs.api.middleware.ProblemDetailsMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Content-Security-Policy on every page (django-csp); policy under "Security headers".
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -158,6 +162,26 @@ AXES_LOCKOUT_TEMPLATE = "portal/lockout.html"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 60 * 60 * 24 * 14, minimum=300)
+
+# --- Security headers -----------------------------------------------------------------------
+# Content-Security-Policy (django-csp) on portal, admin and survey pages: everything from this
+# site only. No inline script or style: pages load static files; the few inline blocks left
+# (the API docs' Swagger UI start-up) carry the per-request nonce. The API docs also allow
+# data: images (loyalty_site/views.py).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, NONCE],
+        "img-src": [SELF],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
 
 # --- Internationalisation -------------------------------------------------------------------
 LANGUAGE_CODE = "de"
