@@ -123,6 +123,15 @@ class RefundExceedsPurchase(LoyaltyError):
     default_message = _("The refund would exceed what was paid.")
 
 
+class PurchaseFailed(LoyaltyError):
+    code = "purchase_failed"
+    status = 409
+    default_message = _(
+        "The purchase's points could not be awarded (status failed); it can be returned "
+        "once staff have awarded it again."
+    )
+
+
 class IdempotencyConflict(LoyaltyError):
     code = "idempotency_conflict"
     status = 409

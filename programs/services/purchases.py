@@ -22,6 +22,7 @@ from programs.errors import (
     PartnerInactive,
     PointsOutOfRange,
     ProgramMismatch,
+    PurchaseFailed,
     RefundExceedsPurchase,
 )
 from programs.limits import MAX_AMOUNT, MAX_FUTURE_SKEW, MAX_POINTS
@@ -343,12 +344,20 @@ def purchase_refund(
     return policy. Idempotent on (purchase, refund_id): the same request again returns the
     first refund, the same id with other lines or amount is an ``IdempotencyConflict``. Give
     either returned ``lines`` (their value is the refunded amount) or an ``amount``. A
-    qualifying purchase of a referral returned below the minimum rejects the referral."""
+    qualifying purchase of a referral returned below the minimum rejects the referral.
+    A purchase parked as failed is refused (``PurchaseFailed``): its points were never
+    awarded, so a return could not take them back when staff award it again."""
     if purchase.status == PurchaseStatus.RECEIVED:
         purchases_award([purchase.pk])
     with transaction.atomic():
         membership = lock_memberships([purchase.membership_id])[purchase.membership_id]
         purchase = Purchase.objects.select_for_update().get(pk=purchase.pk)
+        if purchase.status == PurchaseStatus.FAILED:
+            raise PurchaseFailed(
+                f"Purchase {purchase.pk} failed to be awarded ({purchase.failure_reason}); "
+                "return it once staff have awarded it again.",
+                field="purchase",
+            )
         existing = Refund.objects.filter(purchase=purchase, refund_id=refund_id).first()
         if existing:
             if not _same_refund(existing, amount, lines):

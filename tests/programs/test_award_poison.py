@@ -155,6 +155,23 @@ def test_the_partner_reads_the_failure(backlog, partner):
     assert (healthy["status"], healthy["failure_reason"]) == ("awarded", "")
 
 
+def test_a_failed_purchase_cannot_be_returned_until_it_is_awarded(backlog, partner):
+    """A return of a purchase whose points were never awarded would reverse nothing, and a
+    later retry would then award the full points for goods given back."""
+    ids, bad = backlog
+    purchases_award(ids)
+
+    response = client_for(partner).post(
+        f"/api/v1/purchases/{bad.pk}/refunds", {"refund_id": "r-1", "amount": "5.00"}, format="json"
+    )
+
+    assert response.status_code == 409
+    assert response["Content-Type"].startswith("application/problem+json")
+    assert response.json()["code"] == "purchase_failed"
+    bad.refresh_from_db()
+    assert (bad.status, bad.refunded_amount) == (PurchaseStatus.FAILED, Decimal(0))
+
+
 def test_a_failure_outside_the_database_is_isolated_too(program, partner, tiers):
     """A row the calculator cannot handle (a date at the end of the calendar, set in the
     database) fails in Python, not in PostgreSQL: parked the same way."""
