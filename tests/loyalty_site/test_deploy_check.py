@@ -10,8 +10,10 @@ import secrets
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
+from django.db import connection
 
 REPO = Path(__file__).resolve().parents[2]
 PASSED_THROUGH = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "DATABASE_URL", "REDIS_URL")
@@ -21,9 +23,18 @@ def _secret_key() -> str:
     return secrets.token_urlsafe(64)
 
 
+def _database_url() -> str:
+    """The database the tests run on, as a URL (production settings demand one)."""
+    db = connection.settings_dict
+    host = quote(db["HOST"] or "", safe="")  # a socket directory is percent-encoded
+    port = f":{db['PORT']}" if db["PORT"] else ""
+    return f"postgres://{quote(db['USER'] or '', safe='')}@{host}{port}/postgres"
+
+
 def run_manage(tmp_path: Path, *args: str, **overrides: str | None) -> subprocess.CompletedProcess:
     """Run manage.py under production settings; an override of None leaves the variable unset."""
     env = {name: os.environ[name] for name in PASSED_THROUGH if name in os.environ}
+    env.setdefault("DATABASE_URL", _database_url())
     env.update(
         DJANGO_SETTINGS_MODULE="loyalty_site.settings.production",
         LOYALTY_VAR_DIR=str(tmp_path),
@@ -75,6 +86,14 @@ def test_production_refuses_to_start_without_a_real_secret_key(tmp_path, secret_
     result = run_manage(tmp_path, "check", SECRET_KEY=secret_key)
     assert result.returncode != 0
     assert "ImproperlyConfigured: SECRET_KEY must be set" in result.stderr
+
+
+@pytest.mark.parametrize("value", [None, ""], ids=["unset", "empty"])
+def test_production_refuses_to_start_without_a_database_url(tmp_path, value):
+    result = run_manage(tmp_path, "check", DATABASE_URL=value)
+    assert result.returncode != 0
+    assert "ImproperlyConfigured: DATABASE_URL must be set in production" in result.stderr
+    assert not (tmp_path / "postgres").exists()  # no embedded server was started
 
 
 @pytest.mark.parametrize("value", [None, ""], ids=["unset", "empty"])
