@@ -89,6 +89,12 @@ def rows_insert_values(model: type[Model], fields: Sequence[str], rows: Iterable
     quote = connection.ops.quote_name
     columns = ", ".join(quote(meta.get_field(name).column) for name in fields)
     sql = f"COPY {quote(meta.db_table)} ({columns}) FROM STDIN"
-    with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+    # Django's cursor wraps the driver's errors in its own (IntegrityError, OperationalError,
+    # ...) for execute(); the COPY goes to the driver's cursor, so wrap them the same way.
+    with (
+        connection.wrap_database_errors,
+        connection.cursor() as cursor,
+        cursor.cursor.copy(sql) as copy,
+    ):
         for row in rows:
             copy.write_row(row)

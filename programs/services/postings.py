@@ -21,9 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-import psycopg
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import IntegrityError
 from django.utils import timezone
 
 from programs.models import ActorType, EntryKind, LedgerEntry, Membership, Partner
@@ -164,10 +162,7 @@ class Postings:
         for posted, pk in zip(missing, ids_reserve(LedgerEntry, len(missing)), strict=True):
             posted.values["id"] = pk
         rows = [[posted.values[name] for name in ENTRY_COLUMNS] for posted in self.entries]
-        try:
-            rows_insert_values(LedgerEntry, ENTRY_COLUMNS, rows)
-        except psycopg.errors.IntegrityError as exc:  # COPY's, in Django's terms
-            raise IntegrityError(*exc.args) from exc
+        rows_insert_values(LedgerEntry, ENTRY_COLUMNS, rows)
         now = timezone.now()
         memberships = list(self.memberships.values())
         for membership in memberships:

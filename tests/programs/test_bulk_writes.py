@@ -142,3 +142,32 @@ def test_awards_update_memberships_in_place(program, partner, members):
     assert hot == updated
     assert set(Purchase.objects.values_list("status", flat=True)) == {PurchaseStatus.AWARDED}
     assert PurchaseLine.objects.filter(points__gt=0).count() == len(members)
+
+
+@pytest.mark.django_db
+def test_a_copy_that_breaks_a_constraint_raises_djangos_integrity_error(members):
+    """The batch writers COPY past Django's cursor: its errors still come in Django's terms,
+    so callers (savepoints, the conflict retry, the batch splitter) see what they expect."""
+    from django.db import IntegrityError
+
+    entry_id = ids_reserve(LedgerEntry, 1)[0]
+    row = [
+        entry_id,
+        members[0].pk,
+        "earn",
+        0,
+        0,
+        0,
+        0,
+        "purchase",
+        "x",
+        "system",
+        "k",
+        timezone.now(),
+    ]
+    fields = [
+        "id", "membership_id", "kind", "points", "pending_points", "balance_after",
+        "pending_after", "source", "reason", "actor_type", "idempotency_key", "created_at",
+    ]  # fmt: skip
+    with pytest.raises(IntegrityError, match="ledgerentry_moves_points"), transaction.atomic():
+        rows_insert_values(LedgerEntry, fields, [row])
