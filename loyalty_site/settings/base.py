@@ -265,6 +265,10 @@ CELERY_BROKER_URL = env_str("CELERY_BROKER_URL") or REDIS_URL
 _visibility_timeout = env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=60)
 if CELERY_BROKER_URL:
     CELERY_BROKER_TRANSPORT_OPTIONS: dict = {"visibility_timeout": _visibility_timeout}
+    if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+        # A Redis that does not answer (packets dropped, not refused) must not hold a
+        # request: the after-commit enqueue gives up soon and the sweepers take over.
+        CELERY_BROKER_TRANSPORT_OPTIONS.update(socket_connect_timeout=2, socket_timeout=5)
 else:
     CELERY_BROKER_URL = database_broker_url(DATABASES["default"])
     CELERY_BROKER_TRANSPORT = DATABASE_BROKER_TRANSPORT

@@ -26,6 +26,7 @@ from collections.abc import Iterable
 from datetime import timedelta
 from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -53,7 +54,9 @@ WEBHOOKS = Outbox(
     model=WebhookDelivery,
     done=WebhookDeliveryState.DELIVERED,
     failed=WebhookDeliveryState.FAILED,
-    lease=timedelta(minutes=5),  # a task's chunk (20) at the timeout each, with room
+    # longer than a task may run (its hard time limit), so a slow chunk is never handed to
+    # a second worker while the first still sends it
+    lease=timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 60),
     first_retry=timedelta(seconds=30),
     max_retry=timedelta(hours=3),
     max_attempts=MAX_ATTEMPTS,
