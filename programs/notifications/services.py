@@ -28,7 +28,7 @@ from django.utils import timezone
 
 from customers.models import Customer
 from customers.preferences import customers_without_email
-from loyalty_site.core.commit import enqueue_after_commit
+from loyalty_site.core.commit import enqueue_after_commit, enqueue_ids_after_commit
 from programs.models import PointLot, WebhookEventType
 from programs.notifications.models import EmailState, Notification, NotificationKind
 
@@ -230,10 +230,10 @@ def notifications_for_events(*, type: str, items, at=None) -> None:
     their memberships are checked after the commit, all at once, for the next tier within
     reach."""
     if type == WebhookEventType.POINTS_AWARDED:
-        # one task per call: the award batch's memberships come in one call
+        # one task per transaction, however many awards it holds
         ids = sorted({membership.pk for membership, _data in items})
         if ids:
-            enqueue_after_commit(TIER_PROGRESS_TASK, ids)
+            enqueue_ids_after_commit(TIER_PROGRESS_TASK, ids)
         return
     specs = [_spec_for_event(type, membership, data) for membership, data in items]
     notifications_create_many([spec for spec in specs if spec is not None], at=at)
