@@ -31,7 +31,8 @@ from programs.models import Purchase
 from programs.services.actions import action_record
 from programs.services.ledger import Actor
 from programs.services.memberships import membership_enroll, partner_customer_link
-from programs.services.purchases import LineData, RefundLine, purchase_record, purchase_refund
+from programs.services.purchase_refunds import RefundLine, purchase_refund
+from programs.services.purchases import LineData, purchase_record
 from programs.services.referrals import referral_approve, referral_register, referral_reject
 
 EMAIL_DOMAINS = ("example.com", "example.org", "example.net")

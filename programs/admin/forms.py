@@ -13,7 +13,8 @@ from django.utils.translation import gettext_lazy as _
 
 from customers.models import Customer
 from programs.models import Membership, Partner, Program, Purchase, Tier, TierKind
-from programs.services.purchases import LineData, RefundLine
+from programs.services.purchase_refunds import RefundLine
+from programs.services.purchases import LineData
 
 ADJUSTMENT_KEY_PREFIX = "staff-adjust:"
 LINE_TEXT_MAX = 64

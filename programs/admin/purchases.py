@@ -20,7 +20,8 @@ from programs.errors import LoyaltyError
 from programs.models import Campaign, LedgerEntry, Purchase, PurchaseLine, PurchaseStatus, Refund
 from programs.services.ledger import Actor
 from programs.services.purchase_failures import purchases_retry
-from programs.services.purchases import purchase_record, purchase_refund
+from programs.services.purchase_refunds import purchase_refund
+from programs.services.purchases import purchase_record
 
 # Domain errors that name no field, shown on the field they are about.
 PURCHASE_ERROR_FIELDS = {"program_mismatch": "partner", "membership_inactive": "membership"}

@@ -6,7 +6,7 @@ import pytest
 from programs.errors import InsufficientPoints, InvalidAmount
 from programs.models import ActorType, EntryKind, EntrySource, LedgerEntry, ReturnPolicy
 from programs.services.actions import points_adjust
-from programs.services.purchases import purchase_refund
+from programs.services.purchase_refunds import purchase_refund
 from programs.services.rewards import reward_redeem
 from tests.factories import RewardFactory, StaffFactory
 from tests.programs.bookkeeping import assert_books_balance, program_set

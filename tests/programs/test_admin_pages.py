@@ -32,7 +32,7 @@ from programs.models import (
 )
 from programs.services.actions import points_adjust
 from programs.services.memberships import membership_enroll
-from programs.services.purchases import RefundLine, purchase_refund
+from programs.services.purchase_refunds import RefundLine, purchase_refund
 from programs.services.referrals import referral_register
 from programs.services.rewards import reward_redeem
 from programs.services.subscriptions import tier_subscription_buy

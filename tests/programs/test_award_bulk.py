@@ -49,12 +49,8 @@ from programs.services import awarding
 from programs.services.ledger import Actor, points_earn
 from programs.services.locking import lock_memberships
 from programs.services.memberships import membership_enroll
-from programs.services.purchases import (
-    LineData,
-    purchase_record,
-    purchase_refund,
-    purchases_award,
-)
+from programs.services.purchase_refunds import purchase_refund
+from programs.services.purchases import LineData, purchase_record, purchases_award
 from programs.services.referrals import referral_on_purchase, referral_register
 from programs.services.rewards import reward_redeem
 from programs.services.tiers import membership_tier_upgrade

@@ -29,12 +29,8 @@ from programs.models import (
 )
 from programs.services.jobs import ledger_drift, points_expire_due, points_release_due
 from programs.services.memberships import membership_enroll
-from programs.services.purchases import (
-    RefundLine,
-    purchase_record,
-    purchase_refund,
-    purchases_award,
-)
+from programs.services.purchase_refunds import RefundLine, purchase_refund
+from programs.services.purchases import purchase_record, purchases_award
 from programs.services.rewards import redemption_cancel, reward_redeem
 from programs.tasks import award_purchases_task
 from tests.factories import CustomerFactory, RewardFactory

@@ -81,7 +81,8 @@ from programs.services.jobs import (
 )
 from programs.services.ledger import Actor
 from programs.services.memberships import membership_enroll
-from programs.services.purchases import LineData, RefundLine, purchase_record, purchase_refund
+from programs.services.purchase_refunds import RefundLine, purchase_refund
+from programs.services.purchases import LineData, purchase_record
 from programs.services.rewards import redemption_cancel, redemption_mark_used, reward_redeem
 from tests.factories import CustomerFactory, PartnerFactory, ProgramFactory, standard_tiers
 

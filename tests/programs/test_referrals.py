@@ -17,7 +17,7 @@ from programs.services.memberships import (
     membership_reactivate,
     membership_suspend,
 )
-from programs.services.purchases import purchase_refund
+from programs.services.purchase_refunds import purchase_refund
 from programs.services.referrals import referral_approve, referral_register, referral_reject
 from programs.services.rewards import reward_redeem
 from tests.factories import CustomerFactory, RewardFactory, StaffFactory

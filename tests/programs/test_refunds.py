@@ -26,7 +26,7 @@ from programs.models import (
     TierChangeReason,
 )
 from programs.services.jobs import points_expire_due, points_release_due
-from programs.services.purchases import RefundLine, purchase_refund
+from programs.services.purchase_refunds import RefundLine, purchase_refund
 from programs.services.rewards import redemption_cancel, reward_redeem
 from tests.factories import RewardFactory
 from tests.programs.bookkeeping import assert_books_balance, program_set

@@ -22,7 +22,7 @@ from programs.models import (
 )
 from programs.services.jobs import tiers_review_due
 from programs.services.ledger import Actor
-from programs.services.purchases import purchase_refund
+from programs.services.purchase_refunds import purchase_refund
 from programs.services.subscriptions import tier_subscription_buy
 from programs.services.tiers import membership_tier_override
 from tests.factories import PartnerFactory, ProgramFactory, StaffFactory, standard_tiers

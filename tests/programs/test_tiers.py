@@ -19,7 +19,7 @@ from programs.models import (
 )
 from programs.services.actions import action_record
 from programs.services.jobs import tiers_review_due
-from programs.services.purchases import purchase_refund
+from programs.services.purchase_refunds import purchase_refund
 from programs.services.tier_figures import qualification
 from programs.services.tiers import membership_tier_upgrade
 from tests.programs.bookkeeping import program_set

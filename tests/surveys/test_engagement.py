@@ -10,7 +10,7 @@ from django.urls import reverse
 from programs.models import Membership
 from programs.services.ledger import Actor
 from programs.services.memberships import membership_enroll
-from programs.services.purchases import purchase_refund
+from programs.services.purchase_refunds import purchase_refund
 from surveys.engagement.activity import customer_activity_record
 from surveys.engagement.models import EngagementScore, EngagementScoreDay, PortalActivityDay
 from surveys.engagement.scores import engagement_recompute, engagement_weights

@@ -34,7 +34,8 @@ from programs.services.partner_members import (
     partner_member_memberships_fast,
     partner_members_memberships,
 )
-from programs.services.purchases import LineData, RefundLine, purchase_record, purchase_refund
+from programs.services.purchase_refunds import RefundLine, purchase_refund
+from programs.services.purchases import LineData, purchase_record
 from programs.services.purchases_batch import PurchaseItem, purchases_record_many
 
 TAG = "Purchases"
