@@ -57,19 +57,61 @@ def partner_member_get(*, partner: Partner, external_id: str) -> PartnerCustomer
     return partner_members(partner=partner).filter(external_id=external_id).first()
 
 
-def partner_member_memberships(*, partner: Partner, external_id: str) -> list[Membership]:
-    """The memberships the partner may see of its member ``external_id``, with program and
-    tiers, in one query (the hot paths' lookup). Empty if the member is unknown or has no
-    membership in the partner's programs; ``partner_member_get`` tells which."""
+MEMBER_RELATED = ("program", "tier", "qualified_tier")
+
+
+def _partner_program_ids(partner: Partner):
+    """The partner's programs, as a subquery."""
+    return Partner.programs.through.objects.filter(partner=partner).values("program_id")
+
+
+def partner_member_memberships(
+    *, partner: Partner, external_id: str, related: tuple[str, ...] = MEMBER_RELATED
+) -> list[Membership]:
+    """The memberships ``partner`` may see of its member ``external_id``, with ``related``,
+    in one query (ordered by program slug). Empty if the member is unknown or has none.
+    The link is a subquery rather than a join through customers: about half the planning
+    time of the join for the same rows."""
+    links = PartnerCustomer.objects.filter(partner=partner, external_id=external_id)
     return list(
         Membership.objects.filter(
-            program__partners=partner,
-            customer__partner_links__partner=partner,
-            customer__partner_links__external_id=external_id,
+            customer_id__in=links.values("customer_id"),
+            program_id__in=_partner_program_ids(partner),
         )
-        .select_related("program", "tier", "qualified_tier")
+        .select_related(*related)
         .order_by("program__slug")
     )
+
+
+def partner_members_memberships(
+    *, partner: Partner, external_ids: Iterable[str]
+) -> dict[str, list[Membership]]:
+    """For each of ``external_ids`` that is the partner's member: the memberships the
+    partner may see (ordered by program slug, possibly none), with program and tier.
+    Unknown ids are left out. Four queries whatever the number of ids; memberships of the
+    same program share one program object and one object per tier (joining them would
+    build a program and a tier per membership: most of the time of a 1,000-id lookup)."""
+    customers = dict(
+        PartnerCustomer.objects.filter(
+            partner=partner, external_id__any=list(external_ids)
+        ).values_list("customer_id", "external_id")
+    )
+    found: dict[str, list[Membership]] = {external_id: [] for external_id in customers.values()}
+    if not customers:
+        return found
+    memberships = list(
+        Membership.objects.filter(
+            customer_id__any=list(customers), program_id__in=_partner_program_ids(partner)
+        ).order_by("program__slug")
+    )
+    program_ids = {m.program_id for m in memberships}
+    programs = Program.objects.in_bulk(program_ids)
+    tiers = {tier.pk: tier for tier in Tier.objects.filter(program_id__in=program_ids)}
+    for membership in memberships:
+        membership.program = programs[membership.program_id]
+        membership.tier = tiers.get(membership.tier_id)
+        found[customers[membership.customer_id]].append(membership)
+    return found
 
 
 def members_filter(

@@ -12,7 +12,7 @@ from programs.api.tasks import (  # noqa: F401 - registered with the worker thro
     sweep_webhook_deliveries_task,
 )
 from programs.models import Purchase, PurchaseStatus
-from programs.services import jobs
+from programs.services import due
 from programs.services.purchases import purchases_award
 
 logger = logging.getLogger(__name__)
@@ -71,27 +71,27 @@ def sweep_received_purchases_task() -> int:
 
 @shared_task(ignore_result=True, autoretry_for=TRANSIENT, retry_backoff=True, max_retries=5)
 def release_pending_points_task() -> int:
-    return jobs.points_release_due()
+    return due.points_release_due()
 
 
 @shared_task(ignore_result=True, autoretry_for=TRANSIENT, retry_backoff=True, max_retries=5)
 def expire_points_task() -> int:
-    return jobs.points_expire_due()
+    return due.points_expire_due()
 
 
 @shared_task(ignore_result=True, autoretry_for=TRANSIENT, retry_backoff=True, max_retries=5)
 def close_tier_periods_task() -> int:
-    return jobs.tiers_review_due()
+    return due.tiers_review_due()
 
 
 @shared_task(ignore_result=True, autoretry_for=TRANSIENT, retry_backoff=True, max_retries=5)
 def release_referral_rewards_task() -> int:
-    return jobs.referrals_release_due()
+    return due.referrals_release_due()
 
 
 @shared_task(ignore_result=True)
 def reconcile_ledger_task() -> int:
-    drift = jobs.ledger_drift()
+    drift = due.ledger_drift()
     for row in drift[:100]:
         logger.error("ledger drift: %s", row)
     return len(drift)

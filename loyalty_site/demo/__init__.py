@@ -19,7 +19,7 @@ from loyalty_site.demo.history import DemoHistory
 from loyalty_site.demo.programs import demo_present, demo_programs_create
 from loyalty_site.demo.surveys import demo_surveys_create
 from loyalty_site.demo.today import rewards_redeem, subscriptions_buy, vip_override
-from programs.services import jobs
+from programs.services import due
 from surveys.services.snapshots import snapshots_build
 
 __all__ = ["DemoDrift", "demo_load", "demo_present"]
@@ -40,16 +40,16 @@ def demo_load(*, customers: int, seed: int) -> DemoHistory:
         for profile, scenario in history.plan(customers - 1):
             history.customer(profile, scenario)
         # Settle the history before today's activity: release and expire what is due.
-        jobs.points_release_due()
-        jobs.points_expire_due()
+        due.points_release_due()
+        due.points_expire_due()
         subscribers = subscriptions_buy(history)
         vip_override(history, exclude=subscribers)
         rewards_redeem(history)
         anna_redeem(history)
-        jobs.points_release_due()
-        jobs.points_expire_due()
-        jobs.referrals_release_due()
-        drift = jobs.ledger_drift()
+        due.points_release_due()
+        due.points_expire_due()
+        due.referrals_release_due()
+        drift = due.ledger_drift()
         if drift:
             raise DemoDrift(f"Ledger drift after loading the demo data: {drift[:5]}")
         demo_surveys_create(programs=[history.setup.coffee, history.setup.city], rng=rng, now=now)

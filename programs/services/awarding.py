@@ -61,16 +61,16 @@ from programs.models import (
 )
 from programs.services import events
 from programs.services.award_reading import Context, Member, context_load, members_load
-from programs.services.bulk import (
-    ids_reserve,
-    rows_insert_values,
-    rows_update_values,
-)
 from programs.services.events import events_record
 from programs.services.ledger import lot_expiry
 from programs.services.locking import lock_memberships
 from programs.services.postings import Actor, Postings
 from programs.services.referrals import referral_on_purchase
+from programs.services.table_rows import (
+    ids_reserve,
+    rows_insert_values,
+    rows_update_values,
+)
 from programs.services.tier_figures import Qualification, tier_rank
 from programs.services.tiers import (
     effective_tier,

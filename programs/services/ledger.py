@@ -29,9 +29,9 @@ from programs.models import (
     RedemptionOrder,
 )
 from programs.services import events
-from programs.services.bulk import rows_insert_values
 from programs.services.events import event_record
 from programs.services.postings import Actor, Postings, entry_instance
+from programs.services.table_rows import rows_insert_values
 
 
 def entry_by_key(key: str) -> LedgerEntry | None:

@@ -15,7 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from customers.models import Customer
 from customers.services import customer_create, customer_update
 from programs.errors import LoyaltyError, ProgramMismatch, ReferralNotAllowed
-from programs.models import Membership, Partner, PartnerCustomer, Program, Referral, Tier
+from programs.models import Membership, Partner, PartnerCustomer, Program, Referral
 from programs.services.memberships import membership_enroll
 from programs.services.referrals import referral_register
 
@@ -148,64 +148,3 @@ def _referral(partner, customer, code: str, ip, device_id) -> Referral | None:
     return referral_register(
         referral_code=code, referee=referee, ip=ip or None, device_id=device_id or ""
     )
-
-
-# --- lookups for the API's hot paths ----------------------------------------------------
-# (reads; they belong with ``programs.selectors`` and are here only while that module is
-# being changed elsewhere)
-
-MEMBER_RELATED = ("program", "tier", "qualified_tier")
-
-
-def _partner_program_ids(partner: Partner):
-    """The partner's programs, as a subquery."""
-    return Partner.programs.through.objects.filter(partner=partner).values("program_id")
-
-
-def partner_member_memberships_fast(
-    *, partner: Partner, external_id: str, related: tuple[str, ...] = MEMBER_RELATED
-) -> list[Membership]:
-    """The memberships ``partner`` may see of its member ``external_id``, with ``related``,
-    in one query (ordered by program slug). Empty if the member is unknown or has none.
-    The link is a subquery rather than a join through customers: about half the planning
-    time of ``selectors.partner_member_memberships`` for the same rows."""
-    links = PartnerCustomer.objects.filter(partner=partner, external_id=external_id)
-    return list(
-        Membership.objects.filter(
-            customer_id__in=links.values("customer_id"),
-            program_id__in=_partner_program_ids(partner),
-        )
-        .select_related(*related)
-        .order_by("program__slug")
-    )
-
-
-def partner_members_memberships(
-    *, partner: Partner, external_ids: Iterable[str]
-) -> dict[str, list[Membership]]:
-    """For each of ``external_ids`` that is the partner's member: the memberships the
-    partner may see (ordered by program slug, possibly none), with program and tier.
-    Unknown ids are left out. Four queries whatever the number of ids; memberships of the
-    same program share one program object and one object per tier (joining them would
-    build a program and a tier per membership: most of the time of a 1,000-id lookup)."""
-    customers = dict(
-        PartnerCustomer.objects.filter(
-            partner=partner, external_id__any=list(external_ids)
-        ).values_list("customer_id", "external_id")
-    )
-    found: dict[str, list[Membership]] = {external_id: [] for external_id in customers.values()}
-    if not customers:
-        return found
-    memberships = list(
-        Membership.objects.filter(
-            customer_id__any=list(customers), program_id__in=_partner_program_ids(partner)
-        ).order_by("program__slug")
-    )
-    program_ids = {m.program_id for m in memberships}
-    programs = Program.objects.in_bulk(program_ids)
-    tiers = {tier.pk: tier for tier in Tier.objects.filter(program_id__in=program_ids)}
-    for membership in memberships:
-        membership.program = programs[membership.program_id]
-        membership.tier = tiers.get(membership.tier_id)
-        found[customers[membership.customer_id]].append(membership)
-    return found

@@ -25,7 +25,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.utils import timezone
 
 from programs.models import ActorType, EntryKind, LedgerEntry, Membership, Partner
-from programs.services.bulk import ids_reserve, rows_insert_values, rows_update
+from programs.services.table_rows import ids_reserve, rows_insert_values, rows_update
 
 # Every column of an entry, in the model's order (so a row is also a whole instance).
 ENTRY_COLUMNS = [f.attname for f in LedgerEntry._meta.concrete_fields]

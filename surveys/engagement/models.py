@@ -33,7 +33,7 @@ def _scale(label, default, help_text):
 
 class RecentScoresField(models.Field):
     """Daily scores in hundredths of a point (``smallint[]``), written and read by the
-    recompute's SQL only (``surveys.engagement.nightly``)."""
+    recompute's SQL only (``surveys.engagement.score_rows``)."""
 
     def db_type(self, connection):
         return "smallint[]"

@@ -40,7 +40,7 @@ statements, whatever the number of customers: the components come from grouped
 aggregates joined to the memberships. The scores are computed into a temporary table,
 because only a statement that does not write gets a parallel plan, and one statement
 writes the scores, the churn flags and the day's history from it; the churn-drop window
-is cached in the score rows (``surveys.engagement.nightly``).
+is cached in the score rows (``surveys.engagement.score_rows``).
 """
 
 import math
@@ -58,7 +58,7 @@ from programs.models import (
     Referral,
     ReferralStatus,
 )
-from surveys.engagement import nightly
+from surveys.engagement import score_rows
 from surveys.engagement.models import EngagementWeights, PortalActivityDay
 from surveys.models import Response
 
@@ -130,7 +130,7 @@ def engagement_recompute(now: datetime | None = None) -> int:
         weights, _ = EngagementWeights.objects.select_for_update().get_or_create(
             pk=EngagementWeights.SINGLETON_ID
         )
-        mode = nightly.window_mode(cursor, today=timezone.localdate(now), weights=weights)
+        mode = score_rows.window_mode(cursor, today=timezone.localdate(now), weights=weights)
         (compute, params), *writes = recompute_statements(now, weights=weights, mode=mode)
         cursor.execute(compute, params)
         scored = cursor.rowcount
@@ -140,7 +140,7 @@ def engagement_recompute(now: datetime | None = None) -> int:
 
 
 def recompute_statements(
-    now: datetime, *, weights: EngagementWeights | None = None, mode: str = nightly.REBUILD
+    now: datetime, *, weights: EngagementWeights | None = None, mode: str = score_rows.REBUILD
 ) -> list:
     """The statements of a recompute with their parameters.
 
@@ -148,7 +148,7 @@ def recompute_statements(
     plan; its row count is the number of memberships scored); when ``mode`` is
     ``rebuild`` the cached churn-drop windows are rebuilt from the history; then one
     statement writes the scores, the churn flags and today's history from the table
-    (``surveys.engagement.nightly``); then the table is dropped."""
+    (``surveys.engagement.score_rows``); then the table is dropped."""
     w = weights or engagement_weights()
     sql = _Sql(now, w.half_life_days)
     weights = {name: float(getattr(w, name)) for name in COMPONENTS}
@@ -222,13 +222,13 @@ def recompute_statements(
     columns = ", ".join(COMPONENTS)
     at = connection.ops.adapt_datetimefield_value(now)
     compute = f"""
-        CREATE TEMPORARY TABLE {nightly.SCRATCH} ON COMMIT DROP AS
+        CREATE TEMPORARY TABLE {score_rows.SCRATCH} ON COMMIT DROP AS
         WITH {", ".join(ctes)}
         SELECT mid, cid, score, {columns} FROM scored"""  # noqa: S608 - interpolates only our table names
     statements = [(compute, params)]
-    if mode == nightly.REBUILD:
-        statements.append(nightly.rebuild_statement(today=today, weights=w))
+    if mode == score_rows.REBUILD:
+        statements.append(score_rows.rebuild_statement(today=today, weights=w))
     statements.append(
-        nightly.write_statement(today=today, at=at, weights=w, components=COMPONENTS, mode=mode)
+        score_rows.write_statement(today=today, at=at, weights=w, components=COMPONENTS, mode=mode)
     )
-    return [*statements, (f"DROP TABLE {nightly.SCRATCH}", [])]
+    return [*statements, (f"DROP TABLE {score_rows.SCRATCH}", [])]

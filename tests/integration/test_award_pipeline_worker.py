@@ -19,7 +19,7 @@ from django.db.models import Count, F, Sum
 from kombu.exceptions import OperationalError as BrokerUnreachable
 
 from programs.models import EntryKind, LedgerEntry, Membership, Purchase, PurchaseStatus
-from programs.services.jobs import ledger_drift
+from programs.services.due import ledger_drift
 from programs.tasks import SWEEP_AFTER_SECONDS, award_purchases_task, sweep_received_purchases_task
 
 pytestmark = [

@@ -34,7 +34,7 @@ from programs.models import (
     TierMetric,
     TierSubscription,
 )
-from programs.services.jobs import ledger_drift
+from programs.services.due import ledger_drift
 
 ANNA = "anna.schmidt@example.com"
 

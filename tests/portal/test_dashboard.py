@@ -5,7 +5,7 @@ import pytest
 from django.utils import timezone
 
 from programs.models import PointLot, TierMetric
-from programs.services.jobs import points_release_due
+from programs.services.due import points_release_due
 from programs.services.memberships import membership_enroll
 from tests.factories import ProgramFactory, TierFactory
 

@@ -4,7 +4,7 @@ import pytest
 from django.utils import timezone
 
 from programs.models import LedgerEntry
-from programs.services.jobs import points_release_due
+from programs.services.due import points_release_due
 from programs.services.ledger import Actor
 from programs.services.purchase_refunds import purchase_refund
 from programs.services.rewards import reward_redeem

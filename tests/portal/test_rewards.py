@@ -3,7 +3,7 @@ from django.utils import timezone
 
 from loyalty_site.portal.models import EmailConfirmation
 from programs.models import Redemption, RedemptionStatus
-from programs.services.jobs import points_release_due
+from programs.services.due import points_release_due
 from programs.services.ledger import Actor
 from programs.services.memberships import membership_enroll
 from programs.services.rewards import reward_redeem

@@ -3,7 +3,7 @@
 from django.db.models import Sum
 
 from programs.models import Membership, PointLot, Program
-from programs.services.jobs import ledger_drift
+from programs.services.due import ledger_drift
 
 
 def program_set(program: Program, **fields) -> Program:

@@ -22,7 +22,7 @@ from programs.models import (
     TierKind,
     TierSubscription,
 )
-from programs.services.jobs import ledger_drift
+from programs.services.due import ledger_drift
 from tests.factories import CustomerFactory, ProgramFactory, StaffFactory
 
 

@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from programs.models import EarnRule, Purchase, PurchaseStatus, Refund
-from programs.services.jobs import ledger_drift
+from programs.services.due import ledger_drift
 from programs.tasks import award_purchases_task
 from tests.factories import PartnerFactory, ProgramFactory, StaffFactory
 

@@ -27,7 +27,7 @@ from programs.models import (
     PurchaseStatus,
     WebhookEvent,
 )
-from programs.services.jobs import ledger_drift, points_expire_due
+from programs.services.due import ledger_drift, points_expire_due
 from programs.services.memberships import membership_enroll
 from programs.services.purchases import purchases_award
 from programs.services.purchases_batch import PurchaseItem, purchases_record_many

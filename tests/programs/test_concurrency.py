@@ -27,7 +27,7 @@ from programs.models import (
     Refund,
     ReturnPolicy,
 )
-from programs.services.jobs import ledger_drift, points_expire_due, points_release_due
+from programs.services.due import ledger_drift, points_expire_due, points_release_due
 from programs.services.memberships import membership_enroll
 from programs.services.purchase_refunds import RefundLine, purchase_refund
 from programs.services.purchases import purchase_record, purchases_award

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from programs.models import ActionRule, EntryKind, ExpiryPolicy, LedgerEntry, PointLot
 from programs.services.actions import action_record
-from programs.services.jobs import points_expire_due
+from programs.services.due import points_expire_due
 from programs.services.rewards import reward_redeem
 from tests.factories import RewardFactory
 from tests.programs.bookkeeping import assert_books_balance, program_set

@@ -8,8 +8,8 @@ from dateutil.relativedelta import relativedelta
 from django.utils import timezone
 
 from programs.models import EntryKind, ExpiryPolicy, LedgerEntry, PointLot
-from programs.services import jobs
-from programs.services.jobs import points_expire_due
+from programs.services import due
+from programs.services.due import points_expire_due
 from programs.services.memberships import membership_enroll
 from programs.services.rewards import reward_redeem
 from tests.factories import CustomerFactory, RewardFactory
@@ -78,7 +78,7 @@ def test_partly_spent_lot_expires_only_what_is_left(program, tiers, buy, system)
 
 def test_a_member_whose_lots_span_batches_stays_consistent(program, tiers, buy, monkeypatch):
     memberships, now = members_with_old_and_new_lots(program, buy, 3)
-    monkeypatch.setattr(jobs, "BATCH", 3)  # the 6 due lots in batches of 3: split members
+    monkeypatch.setattr(due, "BATCH", 3)  # the 6 due lots in batches of 3: split members
 
     assert points_expire_due(now=now) == 90
 

@@ -7,8 +7,8 @@ import pytest
 from django.db.models import Sum
 
 from programs.models import EntryKind, LedgerEntry, Redemption
-from programs.services import jobs
-from programs.services.jobs import points_expire_due
+from programs.services import due
+from programs.services.due import points_expire_due
 from programs.services.rewards import reward_redeem
 from tests.factories import RewardFactory
 from tests.programs.bookkeeping import assert_books_balance
@@ -24,7 +24,7 @@ def test_job_runs_and_redemptions_at_once_expire_each_lot_once(
     memberships, now = members_with_old_and_new_lots(program, buy, 8)  # 30 due, 5 not each
     reward = RewardFactory(program=program, points_cost=5)
     redeemers = memberships[::-2]  # from the highest id down, against the job's order
-    monkeypatch.setattr(jobs, "BATCH", 3)  # the job commits in several batches
+    monkeypatch.setattr(due, "BATCH", 3)  # the job commits in several batches
 
     def work(i):
         if i < 2:

@@ -22,7 +22,7 @@ from programs.models import (
     PointLot,
     RedemptionOrder,
 )
-from programs.services import jobs
+from programs.services import due
 from programs.services.actions import points_adjust
 from programs.services.ledger import lots_expire
 from programs.services.locking import lock_membership
@@ -117,8 +117,8 @@ def assert_the_job_matches_one_by_one(program, now, batch, monkeypatch) -> dict:
         expected = books()
         transaction.set_rollback(True)
 
-    monkeypatch.setattr(jobs, "BATCH", batch)  # members split across batches too
-    assert jobs.points_expire_due(now=now) == expected_total
+    monkeypatch.setattr(due, "BATCH", batch)  # members split across batches too
+    assert due.points_expire_due(now=now) == expected_total
     assert books() == expected
     for membership in Membership.objects.all():
         assert_books_balance(membership)
@@ -126,7 +126,7 @@ def assert_the_job_matches_one_by_one(program, now, batch, monkeypatch) -> dict:
         released_at__isnull=False, expired_at__isnull=True, remaining__gt=0, expires_at__lte=now
     ).exists()
 
-    assert jobs.points_expire_due(now=now + timedelta(minutes=1)) == 0  # idempotent
+    assert due.points_expire_due(now=now + timedelta(minutes=1)) == 0  # idempotent
     assert books() == expected
     assert LedgerEntry.objects.filter(kind=EntryKind.EXPIRE).count() == sum(
         1 for rows in expected["entries"].values() for row in rows if row[0] == EntryKind.EXPIRE
@@ -204,6 +204,6 @@ def test_the_job_writes_what_expiring_one_by_one_writes(
                 except LoyaltyError:
                     pass  # not enough points: the member could not do it
         now = today + timedelta(days=days_later)
-        jobs.points_release_due(now=now)
+        due.points_release_due(now=now)
         assert_the_job_matches_one_by_one(program, now, batch, monkeypatch)
         transaction.set_rollback(True)

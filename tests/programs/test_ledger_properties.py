@@ -73,7 +73,7 @@ from programs.models import (
     TierWindow,
 )
 from programs.services.actions import action_record
-from programs.services.jobs import (
+from programs.services.due import (
     ledger_drift,
     points_expire_due,
     points_release_due,

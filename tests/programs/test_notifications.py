@@ -14,7 +14,7 @@ from programs.models import ExpiryPolicy, TierChange
 from programs.notifications.models import EmailState, Notification, NotificationKind
 from programs.notifications.services import notifications_for_event, points_expiry_warn
 from programs.services import events
-from programs.services.jobs import referrals_release_due
+from programs.services.due import referrals_release_due
 from programs.services.ledger import Actor
 from programs.services.memberships import membership_enroll
 from programs.services.referrals import referral_register

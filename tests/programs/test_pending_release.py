@@ -9,7 +9,7 @@ from django.utils import timezone
 from programs.errors import InsufficientPoints
 from programs.models import EntryKind, PointLot
 from programs.services.actions import points_adjust
-from programs.services.jobs import points_release_due
+from programs.services.due import points_release_due
 from programs.services.rewards import reward_redeem
 from tests.factories import RewardFactory, StaffFactory
 from tests.programs.bookkeeping import assert_books_balance, program_set

@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from programs.errors import RedemptionNotCancellable
 from programs.models import EntryKind, ExpiryPolicy, LedgerEntry, PointLot, RedemptionOrder
-from programs.services.jobs import points_expire_due
+from programs.services.due import points_expire_due
 from programs.services.rewards import redemption_cancel, reward_redeem
 from tests.factories import RewardFactory
 from tests.programs.bookkeeping import assert_books_balance, program_set

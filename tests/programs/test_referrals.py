@@ -10,7 +10,7 @@ from django.utils import timezone
 from customers.services import customer_create
 from programs.errors import ReferralNotAllowed
 from programs.models import EntrySource, Referral, ReferralStatus, ReturnPolicy, RiskVerdict
-from programs.services.jobs import referrals_release_due
+from programs.services.due import referrals_release_due
 from programs.services.memberships import (
     membership_close,
     membership_enroll,

@@ -25,7 +25,7 @@ from programs.models import (
     TierChange,
     TierChangeReason,
 )
-from programs.services.jobs import points_expire_due, points_release_due
+from programs.services.due import points_expire_due, points_release_due
 from programs.services.purchase_refunds import RefundLine, purchase_refund
 from programs.services.rewards import redemption_cancel, reward_redeem
 from tests.factories import RewardFactory

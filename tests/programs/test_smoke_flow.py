@@ -1,7 +1,7 @@
 from decimal import Decimal
 
 from programs.models import EntryKind, PurchaseStatus
-from programs.services.jobs import ledger_drift
+from programs.services.due import ledger_drift
 from programs.services.rewards import redemption_cancel, reward_redeem
 from tests.factories import RewardFactory
 

@@ -20,7 +20,7 @@ from programs.models import (
     TierChangeReason,
     TierKind,
 )
-from programs.services.jobs import tiers_review_due
+from programs.services.due import tiers_review_due
 from programs.services.ledger import Actor
 from programs.services.purchase_refunds import purchase_refund
 from programs.services.subscriptions import tier_subscription_buy

@@ -18,7 +18,7 @@ from programs.models import (
     TierWindow,
 )
 from programs.services.actions import action_record
-from programs.services.jobs import tiers_review_due
+from programs.services.due import tiers_review_due
 from programs.services.purchase_refunds import purchase_refund
 from programs.services.tier_figures import qualification
 from programs.services.tiers import membership_tier_upgrade

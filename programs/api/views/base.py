@@ -14,8 +14,7 @@ from programs.api.parsers import JSONParser
 from programs.api.permissions import HasApiKeyScope
 from programs.api.throttling import ApiKeyRateThrottle
 from programs.models import ApiKey, Membership, Partner, PartnerCustomer, Program
-from programs.selectors import partner_member_get, partner_programs
-from programs.services.partner_members import partner_member_memberships_fast
+from programs.selectors import partner_member_get, partner_member_memberships, partner_programs
 
 logger = logging.getLogger("programs.api")
 BODY_METHODS = {"POST", "PUT", "PATCH"}
@@ -133,7 +132,7 @@ class PartnerAPIView(GenericAPIView):
         """The member's visible memberships (only the one in ``slug`` if given) in one
         query. When none is found, ``member_link`` and ``member_membership`` answer, so the
         errors stay the same."""
-        memberships = partner_member_memberships_fast(partner=self.partner, external_id=external_id)
+        memberships = partner_member_memberships(partner=self.partner, external_id=external_id)
         if slug:
             memberships = [m for m in memberships if m.program.slug == slug]
         if memberships:

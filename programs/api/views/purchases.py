@@ -28,12 +28,13 @@ from programs.api.serializers.purchases import (
 from programs.api.views.base import PartnerAPIView
 from programs.errors import LoyaltyError
 from programs.models import Membership, Purchase
-from programs.selectors import partner_member_get, partner_purchases
-from programs.services.ledger import Actor
-from programs.services.partner_members import (
-    partner_member_memberships_fast,
+from programs.selectors import (
+    partner_member_get,
+    partner_member_memberships,
     partner_members_memberships,
+    partner_purchases,
 )
+from programs.services.ledger import Actor
 from programs.services.purchase_refunds import RefundLine, purchase_refund
 from programs.services.purchases import LineData, purchase_record
 from programs.services.purchases_batch import PurchaseItem, purchases_record_many
@@ -170,7 +171,7 @@ class PurchaseCreateView(PartnerAPIView):
     def _memberships(self, external_id: str) -> list[Membership] | None:
         """The member's visible memberships in one query; only when there are none, a
         second tells an unknown member (None) from one without memberships."""
-        memberships = partner_member_memberships_fast(
+        memberships = partner_member_memberships(
             partner=self.partner, external_id=external_id, related=("program", "tier")
         )
         if memberships:

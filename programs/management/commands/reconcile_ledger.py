@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from programs.services.jobs import ledger_drift
+from programs.services.due import ledger_drift
 
 
 class Command(BaseCommand):

@@ -16,9 +16,9 @@ from programs.models import (
     PurchaseLine,
     PurchaseStatus,
 )
-from programs.services.bulk import ids_reserve, rows_insert_values, rows_update_values
 from programs.services.memberships import membership_enroll
 from programs.services.purchases import LineData, purchase_record, purchases_award
+from programs.services.table_rows import ids_reserve, rows_insert_values, rows_update_values
 from tests.factories import CustomerFactory
 
 

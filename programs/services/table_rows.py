@@ -1,4 +1,4 @@
-"""Writing many rows back at once, for the batch paths (``programs.services.awarding``)."""
+"""Writing many rows of a table at once, for the batch paths (postings and awarding)."""
 
 import json
 from collections.abc import Iterable, Sequence
