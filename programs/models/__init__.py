@@ -9,6 +9,7 @@ from .api import (
     WebhookEventType,
     WebhookSubscription,
 )
+from .figures import MembershipFigures
 from .ledger import ActorType, EntryKind, EntrySource, LedgerEntry, LotAllocation, PointLot
 from .membership import (
     Membership,
@@ -57,6 +58,7 @@ __all__ = [
     "LimitPeriod",
     "LotAllocation",
     "Membership",
+    "MembershipFigures",
     "MembershipStatus",
     "MembershipStatusChange",
     "Partner",
