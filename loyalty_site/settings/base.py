@@ -191,6 +191,12 @@ CONTENT_SECURITY_POLICY = {
     },
 }
 
+# Outbound calls to addresses partners choose (webhooks, loyalty_site/core/outbound.py) go to
+# public addresses only, checked when saved and again at every send. A development server
+# (DEBUG) may call local receivers; an operator whose partners sit on a closed network can
+# allow it explicitly.
+OUTBOUND_ALLOW_PRIVATE_NETWORKS = env_bool("OUTBOUND_ALLOW_PRIVATE_NETWORKS", default=DEBUG)
+
 # --- Internationalisation -------------------------------------------------------------------
 LANGUAGE_CODE = "de"
 LANGUAGES = [("de", _("German")), ("en", _("English"))]

@@ -10,26 +10,27 @@
   ``Loyalty-Signature: t=<unix time>,v1=<hex HMAC-SHA256 of "<t>.<body>">`` with the
   subscription's secret; receivers refuse old timestamps, so a captured request cannot be
   replayed later (``webhook_signature_verify`` shows how).
+* Every POST goes through ``loyalty_site.core.outbound``: the host is resolved again at
+  send time and must still be public, the connection goes to the address checked,
+  redirects are not followed and the whole call is bounded; a refusal is logged on the
+  delivery like any failed attempt.
 """
 
 import hashlib
 import hmac
-import ipaddress
+import http.client
 import json
 import logging
 import secrets
-import socket
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterable
 from datetime import timedelta
-from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from loyalty_site.core import outbound
 from loyalty_site.core.outbox import Attempt, Outbox, Outcome
 from programs.errors import SubscriptionLimitReached
 from programs.models import (
@@ -77,39 +78,11 @@ def _events_chosen(events: Iterable[str]) -> list[str]:
     return [e for e in WebhookEventType.values if e in wanted]
 
 
-def webhook_url_problem(url: str, *, allow_local: bool) -> str | None:
-    """Why a partner may not subscribe ``url``, or None. Outside ``allow_local`` (DEBUG) the
-    URL must be https and its host must resolve only to public addresses, so a partner
-    cannot make the worker call the platform's own network (SSRF)."""
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError:
-        return "This is not a valid URL."
-    schemes = ("https", "http") if allow_local else ("https",)
-    if parts.scheme not in schemes:
-        return "The URL must start with https://."
-    if parts.username or parts.password:
-        return "The URL must not contain a user name or password."
-    host = parts.hostname
-    if not host:
-        return "The URL has no host."
-    if allow_local:
-        return None
-    try:
-        found = socket.getaddrinfo(host, port or 443, type=socket.SOCK_STREAM)
-    except (OSError, UnicodeError, ValueError):
-        return f"The host {host} cannot be resolved."
-    for *_, sockaddr in found:
-        address = ipaddress.ip_address(str(sockaddr[0]).split("%")[0])
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-            address = address.ipv4_mapped
-        if not address.is_global:
-            return (
-                f"The host {host} resolves to {address}, a private, loopback or reserved "
-                "address; webhooks go to public addresses only."
-            )
-    return None
+def webhook_url_problem(url: str) -> str | None:
+    """Why a partner may not subscribe ``url``, or None: https, no credentials, and a host
+    that resolves only to public addresses (``loyalty_site.core.outbound``; checked again
+    at every delivery), unless ``OUTBOUND_ALLOW_PRIVATE_NETWORKS`` is on (development)."""
+    return outbound.url_problem(url, allow_private=settings.OUTBOUND_ALLOW_PRIVATE_NETWORKS)
 
 
 @transaction.atomic
@@ -198,38 +171,37 @@ def webhook_signature_verify(
     return hmac.compare_digest(expected, parts.get("v1", ""))
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args, **kwargs):
-        return None  # a redirect is an answer like any other non-2xx: not followed
-
-
-_opener = urllib.request.build_opener(_NoRedirects)
-
-
 def _send(subscription: WebhookSubscription, event: WebhookEvent) -> tuple[int | None, str]:
+    """POST the event; (status, "") for an answer, (None, why) when there was none or the
+    call was refused (the host now resolves to a private address, for example)."""
     body = json.dumps(event.payload, separators=(",", ":")).encode()
     timestamp = int(time.time())
-    request = urllib.request.Request(  # noqa: S310 - http(s) URLs only, checked on creation
-        subscription.url,
-        data=body,
-        method="POST",
-        headers={
-            "Content-Type": "application/json",
-            "User-Agent": USER_AGENT,
-            "Loyalty-Event-Id": str(event.event_id),
-            "Loyalty-Event-Type": event.type,
-            "Loyalty-Signature": (
-                f"t={timestamp},v1={webhook_signature(subscription.secret, timestamp, body)}"
-            ),
-        },
-    )
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        "Loyalty-Event-Id": str(event.event_id),
+        "Loyalty-Event-Type": event.type,
+        "Loyalty-Signature": (
+            f"t={timestamp},v1={webhook_signature(subscription.secret, timestamp, body)}"
+        ),
+    }
     try:
-        with _opener.open(request, timeout=TIMEOUT_SECONDS) as response:
-            return response.status, ""
-    except urllib.error.HTTPError as exc:
-        return exc.code, f"HTTP {exc.code}"
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        return None, str(getattr(exc, "reason", exc))[:500]
+        answer = outbound.post(
+            subscription.url,
+            body,
+            headers,
+            deadline=TIMEOUT_SECONDS,
+            allow_private=settings.OUTBOUND_ALLOW_PRIVATE_NETWORKS,
+        )
+    except outbound.Refused as exc:
+        return None, f"refused: {exc}"[:500]
+    except TimeoutError as exc:
+        return None, f"timed out: {exc}"[:500]
+    except (OSError, ValueError, http.client.HTTPException) as exc:
+        return None, (str(exc) or type(exc).__name__)[:500]
+    if 200 <= answer.status < 300:
+        return answer.status, ""
+    return answer.status, f"HTTP {answer.status}"
 
 
 def _load(delivery_ids: list[int]) -> dict[int, WebhookDelivery]:

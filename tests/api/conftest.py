@@ -164,7 +164,8 @@ class Receiver:
 
 
 @pytest.fixture
-def receiver():
+def receiver(settings):
+    settings.OUTBOUND_ALLOW_PRIVATE_NETWORKS = True  # the receiver listens on 127.0.0.1
     server = Receiver()
     yield server
     server.close()
