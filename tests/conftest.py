@@ -60,3 +60,15 @@ def _default_language():
     translation.activate(settings.LANGUAGE_CODE)
     yield
     translation.deactivate()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_counters():
+    """Rate-limit windows last an hour: each test starts with none used (the test cache is
+    in the process, and so are the counters kept while it is unreachable)."""
+    from django.core.cache import cache
+
+    from loyalty_site.core import counters
+
+    cache.clear()
+    counters.local_counters = counters.LocalCounters()

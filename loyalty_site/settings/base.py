@@ -167,6 +167,16 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_USERNAME_CALLABLE = "loyalty_site.portal.backends.login_username"
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "portal/lockout.html"
+# Abuse limits of the public portal pages (loyalty_site/portal/limits.py): attempts per
+# client address and per e-mail address in a fixed window, "<count>/<s|min|hour|day>".
+# Over a limit: 429 with a page that says when to try again. Every attempt counts, so a
+# referral link cannot be used to mail arbitrary addresses faster than "signup" allows.
+PORTAL_LIMITS = {
+    "signup": {"ip": "30/hour", "email": "5/hour"},
+    "confirm_resend": {"ip": "30/hour", "email": "5/hour"},
+    "password_reset": {"ip": "30/hour", "email": "5/hour"},
+    "referral": {"ip": "120/hour"},
+}
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 60 * 60 * 24 * 14, minimum=300)
@@ -215,6 +225,9 @@ MONEY_MAX_DIGITS = 14
 MONEY_DECIMAL_PLACES = 2
 # Value of one point in the default currency, for the outstanding-points liability.
 POINT_VALUE = env_decimal("POINT_VALUE", "0.01")
+# Points a till holds to pay an order are released by themselves after this many minutes
+# unless captured or voided first (programs.services.holds).
+POINTS_HOLD_MINUTES = env_int("POINTS_HOLD_MINUTES", 15, minimum=1)
 # Surveys: never invite a customer more often than every SURVEY_COOLDOWN_DAYS (any survey);
 # after-purchase invitations go out SURVEY_PURCHASE_DELAY_DAYS after the purchase; one
 # reminder SURVEY_REMINDER_AFTER_DAYS after the invitation if still unanswered.

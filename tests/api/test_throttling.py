@@ -5,7 +5,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
 
-from programs.api.throttling import parse_rate
+from loyalty_site.core.counters import parse_rate
 from tests.api.conftest import assert_problem, client_for
 
 THREE_PER_MINUTE = override_settings(

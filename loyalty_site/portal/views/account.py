@@ -24,6 +24,7 @@ from django.views.generic import FormView
 
 from customers.models import Customer
 from loyalty_site.portal.forms import LoginForm, SignupForm
+from loyalty_site.portal.limits import limit_wait, too_many_attempts
 from loyalty_site.portal.models import EmailConfirmation
 from loyalty_site.portal.services import (
     ConfirmationInvalid,
@@ -110,6 +111,8 @@ class SignupView(FormView):
             return redirect(f"{reverse('portal:dashboard')}?program={self.program.slug}")
         if request.user.is_authenticated:
             raise Http404("this login has no customer record")
+        if wait := limit_wait("signup", request, email=request.POST.get("email")):
+            return too_many_attempts(request, wait)
         return super().post(request, *args, **kwargs)
 
     def form_valid(self, form):
@@ -144,6 +147,8 @@ class ReferralView(View):
     """A friend's link /r/<code>: remember the code, go to the program's sign-up."""
 
     def get(self, request, code):
+        if wait := limit_wait("referral", request):
+            return too_many_attempts(request, wait)
         referrer = (
             Membership.objects.select_related("program", "customer")
             .filter(referral_code=code.strip().upper(), program__is_active=True)
@@ -193,6 +198,8 @@ class ConfirmView(View):
 @method_decorator(login_required, name="dispatch")
 class ConfirmResendView(View):
     def post(self, request):
+        if wait := limit_wait("confirm_resend", request, email=request.user.email):
+            return too_many_attempts(request, wait)
         confirmation = EmailConfirmation.objects.filter(
             user=request.user, confirmed_at__isnull=True
         ).first()
@@ -207,6 +214,11 @@ class PasswordResetView(auth_views.PasswordResetView):
     email_template_name = "portal/emails/password_reset.txt"
     subject_template_name = "portal/emails/password_reset_subject.txt"
     success_url = reverse_lazy("portal:password_reset_done")
+
+    def post(self, request, *args, **kwargs):
+        if wait := limit_wait("password_reset", request, email=request.POST.get("email")):
+            return too_many_attempts(request, wait)
+        return super().post(request, *args, **kwargs)
 
     @property
     def extra_email_context(self):
