@@ -3,6 +3,10 @@
 A child that exits on its own (a crash, an out-of-memory kill) is started again after a
 delay that doubles from 1 s up to 30 s and falls back to 1 s once it has stayed up a minute,
 so one failing process does not take the others down. Ctrl-C or SIGTERM stops all three.
+
+Without SITE_URL, the children get SITE_URL from --addr, so links in e-mails the worker sends
+point at the port the web server listens on. With --quiet (what `make run` passes) the
+children print warnings and errors only: no start-up banners, no log line per request or task.
 """
 
 import os
@@ -37,9 +41,11 @@ class Child:
     """One supervised process, in a process group of its own: after it exits, what it
     left behind (a worker's pool processes) is killed with the group."""
 
-    def __init__(self, name: str, argv: list[str]):
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], *, stdout=None):
         self.name = name
         self.argv = argv
+        self.env = env
+        self.stdout = stdout
         self.process: subprocess.Popen | None = None
         self.started_at = 0.0
         self.delay = FIRST_DELAY
@@ -48,7 +54,9 @@ class Child:
 
     def start(self) -> None:
         # our own argv; process_group=0 puts the child in a group of its own
-        self.process = subprocess.Popen(self.argv, env=os.environ.copy(), process_group=0)  # noqa: S603
+        self.process = subprocess.Popen(  # noqa: S603
+            self.argv, env=self.env, stdout=self.stdout, process_group=0
+        )
         self.started_at = time.monotonic()
         self.restart_at = None
 
@@ -93,20 +101,29 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--addr", default="127.0.0.1:8000")
         parser.add_argument("--concurrency", type=int, default=2)
+        parser.add_argument(
+            "--quiet",
+            action="store_true",
+            help="Children print warnings and errors only (LOG_LEVEL defaults to WARNING).",
+        )
 
-    def handle(self, *args, addr, concurrency, **options):
+    def handle(self, *args, addr, concurrency, quiet, **options):
         broker_prepare(app)
         python = sys.executable
+        env = children_environment(addr, quiet=quiet)
+        level = env.get("LOG_LEVEL", "INFO")
+        celery = [python, "-m", "celery", *(["--quiet"] if quiet else []), "-A", "loyalty_site"]
+        web_stdout = subprocess.DEVNULL if quiet else None  # runserver's start-up chatter
         children = [
-            Child("web", [python, "manage.py", "runserver", addr, "--noreload"]),
+            Child("web", [python, "manage.py", "runserver", addr, "--noreload"], env,
+                  stdout=web_stdout),
             Child("worker", [
-                python, "-m", "celery", "-A", "loyalty_site", "worker",
-                "--loglevel", "INFO", "--concurrency", str(concurrency),
-            ]),
+                *celery, "worker", "--loglevel", level, "--concurrency", str(concurrency),
+            ], env),
             Child("beat", [
-                python, "-m", "celery", "-A", "loyalty_site", "beat", "--loglevel", "INFO",
+                *celery, "beat", "--loglevel", level,
                 "--schedule", str(settings.VAR_DIR / "celerybeat-schedule"),
-            ]),
+            ], env),
         ]  # fmt: skip
         # Set explicitly: a shell starts a background job with SIGINT ignored.
         for signum in (signal.SIGINT, signal.SIGTERM):
@@ -158,6 +175,19 @@ class Command(BaseCommand):
             "",
         ]
         self.stdout.write("\n".join(lines))
+
+
+def children_environment(addr: str, *, quiet: bool) -> dict[str, str]:
+    """The environment of web, worker and beat: SITE_URL follows --addr unless it is set."""
+    env = os.environ.copy()
+    if not settings.SITE_URL_FROM_ENV:
+        host, _, port = addr.rpartition(":")
+        if host in ("", "0.0.0.0", "[::]"):  # noqa: S104 - listening everywhere, linking locally
+            host = "127.0.0.1"
+        env["SITE_URL"] = f"http://{host}:{port}"
+    if quiet:
+        env.setdefault("LOG_LEVEL", "WARNING")
+    return env
 
 
 def _raise_stop(signum, frame):
