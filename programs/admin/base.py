@@ -10,6 +10,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils.html import format_html
 
 from programs.errors import LoyaltyError
 
@@ -93,10 +94,46 @@ class LatestRowsFormSet(forms.BaseInlineFormSet):
         return self._latest
 
 
-def tier_label(tier) -> str | None:
-    """A tier by name (its str() would load the program); None shows as the admin's empty
-    value."""
-    return tier.name if tier is not None else None
+# What an empty value shows, in lists and on change pages alike (a display method that
+# returned None would print "None" on a change page).
+EMPTY = "\N{EN DASH}"
+
+
+def tier_label(tier) -> str:
+    """A tier by name (its str() would load the program), or the empty value."""
+    return tier.name if tier is not None else EMPTY
+
+
+def field_shown(name: str, label, *, ordering: str | None = None):
+    """A read-only column or field showing the model field ``name`` under ``label``: some
+    relations carry no translated verbose name, and the admin must speak German."""
+
+    def show(self, obj):
+        value = getattr(obj, name)
+        if value is None:
+            return EMPTY
+        opts = getattr(value, "_meta", None)
+        if opts is None or value.__class__ not in self.admin_site._registry:
+            return value
+        url = reverse(
+            f"{self.admin_site.name}:{opts.app_label}_{opts.model_name}_change", args=[value.pk]
+        )
+        return format_html('<a href="{}">{}</a>', url, value)
+
+    show.__name__ = f"{name}_shown"
+    return admin.display(description=label, ordering=ordering or name)(show)
+
+
+def titled_filter(title, base=admin.RelatedFieldListFilter):
+    """A field's list filter under ``title`` (instead of the field's verbose name):
+    ``list_filter = [("program", titled_filter(_("program")))]``."""
+
+    class TitledFilter(base):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.title = title
+
+    return TitledFilter
 
 
 def add_domain_error(

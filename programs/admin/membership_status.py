@@ -5,7 +5,8 @@ from django import forms
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
-from programs.admin.base import LatestRowsFormSet, ReadOnlyInline
+from programs.admin.base import EMPTY, LatestRowsFormSet, ReadOnlyInline
+from programs.admin.wording import reason_text
 from programs.models import Membership, MembershipStatus, MembershipStatusChange
 from programs.services.memberships import (
     membership_close,
@@ -47,12 +48,16 @@ class StatusChangeInline(ReadOnlyInline):
     model = MembershipStatusChange
     formset = LatestRowsFormSet
     verbose_name_plural = _("status changes (newest 50)")
-    fields = ("created_at", "from_status", "to_status", "reason", "by")
+    fields = ("created_at", "from_status", "to_status", "reason_shown", "by")
     readonly_fields = fields
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("changed_by")
 
+    @admin.display(description=_("reason"))
+    def reason_shown(self, obj):
+        return reason_text(obj.reason)
+
     @admin.display(description=_("changed by"))
     def by(self, obj):
-        return obj.changed_by.get_username() if obj.changed_by else None
+        return obj.changed_by.get_username() if obj.changed_by else EMPTY

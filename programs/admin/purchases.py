@@ -10,12 +10,15 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
 from programs.admin.base import (
+    EMPTY,
     ReadOnlyInline,
     ServiceWrittenAdmin,
     add_domain_error,
     render_form_page,
 )
 from programs.admin.forms import PurchaseEntryForm, RefundForm, reference_new
+from programs.admin.ledger import LedgerReasonDisplay
+from programs.admin.wording import reason_text
 from programs.errors import LoyaltyError
 from programs.models import Campaign, LedgerEntry, Purchase, PurchaseLine, PurchaseStatus, Refund
 from programs.services.ledger import Actor
@@ -48,11 +51,11 @@ class RefundInline(ReadOnlyInline):
     readonly_fields = fields
 
 
-class PurchaseLedgerInline(ReadOnlyInline):
+class PurchaseLedgerInline(LedgerReasonDisplay, ReadOnlyInline):
     model = LedgerEntry
     fk_name = "purchase"
     verbose_name_plural = _("ledger entries")
-    fields = ("created_at", "kind", "points", "pending_points", "balance_after", "reason")
+    fields = ("created_at", "kind", "points", "pending_points", "balance_after", "reason_shown")
     readonly_fields = fields
 
 
@@ -69,7 +72,7 @@ class PurchaseAdmin(ServiceWrittenAdmin):
         "status",
         "points_awarded",
         "refunded_amount",
-        "failure_reason",
+        "failure_reason_shown",
     )
     list_select_related = ("membership__customer", "membership__program", "partner")
     list_filter = ("status", "program", "partner")
@@ -98,8 +101,8 @@ class PurchaseAdmin(ServiceWrittenAdmin):
             {
                 "fields": (
                     "status",
-                    "status_reason",
-                    "failure_reason",
+                    "status_reason_shown",
+                    "failure_reason_shown",
                     "points_expected",
                     "points_awarded",
                     "breakdown_table",
@@ -126,8 +129,8 @@ class PurchaseAdmin(ServiceWrittenAdmin):
         "currency",
         "occurred_at",
         "status",
-        "status_reason",
-        "failure_reason",
+        "status_reason_shown",
+        "failure_reason_shown",
         "points_expected",
         "points_awarded",
         "breakdown_table",
@@ -148,11 +151,19 @@ class PurchaseAdmin(ServiceWrittenAdmin):
             .select_related("membership__customer", "membership__program", "program", "partner")
         )
 
+    @admin.display(description=_("status reason"))
+    def status_reason_shown(self, obj):
+        return reason_text(obj.status_reason) or EMPTY
+
+    @admin.display(description=_("failure reason"))
+    def failure_reason_shown(self, obj):
+        return reason_text(obj.failure_reason) or EMPTY
+
     @admin.display(description=_("points breakdown"))
     def breakdown_table(self, obj):
         breakdown = obj.breakdown or {}
         if not breakdown:
-            return None
+            return EMPTY
         bonuses = breakdown.get("campaign_points", {})
         names = dict(
             Campaign.objects.filter(pk__in=[int(pk) for pk in bonuses]).values_list("pk", "name")

@@ -6,8 +6,16 @@ from django.shortcuts import redirect
 from django.urls import path
 from django.utils.translation import gettext_lazy as _
 
-from programs.admin.base import ServiceWrittenAdmin, add_domain_error, render_form_page
+from programs.admin.base import (
+    EMPTY,
+    ServiceWrittenAdmin,
+    add_domain_error,
+    field_shown,
+    render_form_page,
+    titled_filter,
+)
 from programs.admin.forms import ConfirmForm, ReasonForm
+from programs.admin.wording import risk_reasons_text
 from programs.errors import LoyaltyError
 from programs.models import Referral, ReferralStatus
 from programs.services.referrals import referral_approve, referral_reject
@@ -45,13 +53,13 @@ class ReviewQueueFilter(admin.SimpleListFilter):
 class ReferralAdmin(ServiceWrittenAdmin):
     list_display = (
         "created_at",
-        "referrer",
-        "referee",
+        "referrer_shown",
+        "referee_shown",
         "status",
         "risk",
-        "risk_reasons",
-        "qualifying_purchase",
-        "rejection_reason",
+        "risk_reasons_shown",
+        "qualifying_purchase_shown",
+        "rejection_reason_shown",
     )
     list_select_related = (
         "referrer__customer",
@@ -60,29 +68,44 @@ class ReferralAdmin(ServiceWrittenAdmin):
         "referee__program",
         "qualifying_purchase",
     )
-    list_filter = (ReviewQueueFilter, "risk", "program")
+    list_filter = (ReviewQueueFilter, "risk", ("program", titled_filter(_("program"))))
     search_fields = ("referrer__customer__email", "referee__customer__email")
     search_help_text = _("E-mail of the referrer or of the friend.")
     show_full_result_count = False
     fields = (
-        "program",
-        "referrer",
-        "referee",
+        "program_shown",
+        "referrer_shown",
+        "referee_shown",
         "status",
         "risk",
-        "risk_reasons",
+        "risk_reasons_shown",
         "signup_ip",
         "signup_device_id",
-        "qualifying_purchase",
+        "qualifying_purchase_shown",
         "release_at",
         "rewarded_at",
-        "rejection_reason",
-        "reviewed_by",
+        "rejection_reason_shown",
+        "reviewed_by_shown",
         "reviewed_at",
         "created_at",
     )
     readonly_fields = fields
     actions = ["approve_referrals", "reject_referrals"]
+
+    # The relations carry no translated verbose name; the stored codes are English.
+    program_shown = field_shown("program", _("program"))
+    referrer_shown = field_shown("referrer", _("referrer"), ordering="referrer__customer__email")
+    referee_shown = field_shown("referee", _("friend"), ordering="referee__customer__email")
+    qualifying_purchase_shown = field_shown("qualifying_purchase", _("qualifying purchase"))
+    reviewed_by_shown = field_shown("reviewed_by", _("reviewed by"))
+
+    @admin.display(description=_("risk reasons"))
+    def risk_reasons_shown(self, obj):
+        return risk_reasons_text(obj.risk_reasons) or EMPTY
+
+    @admin.display(description=_("rejection reason"))
+    def rejection_reason_shown(self, obj):
+        return risk_reasons_text(obj.rejection_reason) or EMPTY
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related(*self.list_select_related, "program")
@@ -126,7 +149,7 @@ class ReferralAdmin(ServiceWrittenAdmin):
             title=_("Approve referral"),
             submit_label=_("Approve"),
             intro=_("Risk reasons: %(reasons)s. Approved referrals are rewarded as usual.")
-            % {"reasons": ", ".join(referral.risk_reasons) or "-"},
+            % {"reasons": risk_reasons_text(referral.risk_reasons) or EMPTY},
         )
 
     def reject_view(self, request, object_id):

@@ -7,7 +7,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from programs.admin.base import ServiceWrittenAdmin, tier_label
+from programs.admin.base import ServiceWrittenAdmin, field_shown, tier_label, titled_filter
 from programs.errors import LoyaltyError
 from programs.models import Redemption, Reward, Tier
 from programs.services.ledger import Actor
@@ -70,6 +70,7 @@ class RewardForm(forms.ModelForm):
             "active_until",
             "per_member_limit",
         )
+        labels = {"program": _("program")}  # the model field has no translated name
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -102,7 +103,7 @@ class RewardAdmin(admin.ModelAdmin):
     form = RewardForm
     list_display = (
         "name",
-        "program",
+        "program_shown",
         "points_cost",
         "stock",
         "min_tier_name",
@@ -112,7 +113,12 @@ class RewardAdmin(admin.ModelAdmin):
         "is_active",
     )
     list_select_related = ("program", "min_tier")
-    list_filter = ("is_active", "program", StockFilter, WindowFilter)
+    list_filter = (
+        "is_active",
+        ("program", titled_filter(_("program"))),
+        StockFilter,
+        WindowFilter,
+    )
     search_fields = ("name",)
     fieldsets = (
         (None, {"fields": ("program", "name", "description", "is_active")}),
@@ -122,6 +128,8 @@ class RewardAdmin(admin.ModelAdmin):
             {"fields": ("min_tier", "active_from", "active_until", "per_member_limit")},
         ),
     )
+
+    program_shown = field_shown("program", _("program"), ordering="program__name")
 
     @admin.display(description=_("minimum tier"), ordering="min_tier__rank")
     def min_tier_name(self, obj):
@@ -161,8 +169,8 @@ class RewardAdmin(admin.ModelAdmin):
 class RedemptionAdmin(ServiceWrittenAdmin):
     list_display = (
         "voucher_code",
-        "membership",
-        "reward",
+        "membership_shown",
+        "reward_shown",
         "points",
         "status",
         "created_at",
@@ -170,15 +178,15 @@ class RedemptionAdmin(ServiceWrittenAdmin):
         "cancelled_at",
     )
     list_select_related = ("membership__customer", "membership__program", "reward")
-    list_filter = ("status", "reward__program")
+    list_filter = ("status", ("reward__program", titled_filter(_("program"))))
     search_fields = ("=voucher_code", "membership__customer__email")
     search_help_text = _("Exact voucher code, or the member's e-mail.")
     date_hierarchy = "created_at"
     show_full_result_count = False
     fields = (
         "voucher_code",
-        "membership",
-        "reward",
+        "membership_shown",
+        "reward_shown",
         "points",
         "status",
         "created_at",
@@ -187,6 +195,8 @@ class RedemptionAdmin(ServiceWrittenAdmin):
     )
     readonly_fields = fields
     actions = ["cancel_redemptions", "mark_used"]
+    membership_shown = field_shown("membership", _("membership"))
+    reward_shown = field_shown("reward", _("reward"), ordering="reward__name")
 
     def get_queryset(self, request):
         return (

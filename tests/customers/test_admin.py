@@ -97,7 +97,7 @@ def test_change_page_shows_memberships_read_only(staff_client):
     inline = response.context["inline_admin_formsets"][0]
     assert not inline.has_add_permission
     assert not inline.has_change_permission
-    assert dict(response.context["object_tools"])["Enroll in a program"]
+    assert dict(response.context["object_tools"])["In ein Programm aufnehmen"]
 
 
 def test_enroll_from_the_customer_page(staff_client):

@@ -45,7 +45,7 @@ def test_queue_lists_referrals_waiting_for_review(staff_client, suspicious, prog
 
     response = staff_client.get(reverse(CHANGELIST))
     assert list(response.context["cl"].result_list) == [waiting]
-    assert "same_ip" in response.content.decode()
+    assert "dieselbe IP-Adresse wie der Empfehlende" in response.content.decode()
 
 
 def test_approve_action(staff_client, staff, suspicious):
