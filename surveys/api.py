@@ -1,5 +1,6 @@
 """Partner API for surveys: invite a member (scope write, idempotent), list the surveys
-of your programs, and the NPS of your own members (scope read)."""
+of your programs, and the NPS of your own members (scope read), counted as on the staff
+dashboard (docs/metrics.md)."""
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
@@ -12,6 +13,7 @@ from programs.api.schema import EXTERNAL_ID, PROGRAM_QUERY, problems
 from programs.api.serializers.base import QuerySerializer, StrictSerializer
 from programs.api.views.base import PartnerAPIView
 from programs.selectors import partner_programs
+from surveys.metrics.formulas import MIN_ANSWERS
 from surveys.models import Channel, Survey
 from surveys.selectors import partner_nps
 from surveys.services.invitations import invitation_create
@@ -50,13 +52,22 @@ class NpsQuery(QuerySerializer):
 
 class NpsSerializer(serializers.Serializer):
     program = serializers.SlugField(allow_null=True)
-    responses = serializers.IntegerField()
+    responses = serializers.IntegerField(
+        help_text="Answers counted: each member's latest NPS answer in the period, one per member."
+    )
     promoters = serializers.IntegerField()
     passives = serializers.IntegerField()
     detractors = serializers.IntegerField()
     nps = serializers.FloatField(allow_null=True, help_text="-100..100; null without answers.")
-    standard_error = serializers.FloatField(allow_null=True)
-    margin_of_error = serializers.FloatField(allow_null=True, help_text="95 %, in points.")
+    too_few_answers = serializers.BooleanField(
+        help_text=f"True below {MIN_ANSWERS} answers: no margin of error is given then."
+    )
+    standard_error = serializers.FloatField(
+        allow_null=True, help_text="Adjusted Wald, in points; null with too few answers."
+    )
+    margin_of_error = serializers.FloatField(
+        allow_null=True, help_text="95 %, in points; null with too few answers."
+    )
 
 
 class SurveyListView(PartnerAPIView):
@@ -131,8 +142,11 @@ class SurveyNpsView(PartnerAPIView):
         tags=[TAG],
         operation_id="surveys_nps",
         summary="NPS of your members",
-        description="Net Promoter Score over the answered NPS surveys of the members you "
-        "linked, in your programs (or `program`), optionally in [`since`, `until`).",
+        description="Net Promoter Score of your members (the customers you linked) in your "
+        "programs (or `program`), optionally over [`since`, `until`). Each member counts "
+        "once, with their latest NPS answer in the period; the staff dashboard counts the "
+        f"same way. Below {MIN_ANSWERS} answers `too_few_answers` is true and no margin "
+        "of error is given.",
         parameters=[
             PROGRAM_QUERY,
             OpenApiParameter("since", OpenApiTypes.DATETIME, description="Answered at or after."),
@@ -154,6 +168,7 @@ class SurveyNpsView(PartnerAPIView):
             "responses": sum(counts.values()),
             **counts,
             "nps": result.score if result else None,
+            "too_few_answers": result is None or result.too_few_answers,
             "standard_error": result.standard_error if result else None,
             "margin_of_error": result.margin_of_error if result else None,
         }

@@ -30,7 +30,7 @@ def _svg(title: str, body: list[str], height: int = H) -> SafeString:
 
 
 def _x_labels(labels: list[str], x_of, height: int = H) -> list[str]:
-    step = max(1, len(labels) // 9)
+    step = max(1, -(-len(labels) // 9))  # at most 9 labels: they fit at 375 px
     return [
         f'<text x="{x_of(i):.1f}" y="{height - 12}" text-anchor="middle" class="tick">'
         f"{escape(label)}</text>"
@@ -72,10 +72,28 @@ def empty(title: str, message: str) -> SafeString:
     )
 
 
+def _segments(points: list, x_of) -> list[list[tuple]]:
+    """Runs of consecutive defined points as (x, *point); None (undefined) breaks a run:
+    a gap, not a zero."""
+    segments, segment = [], []
+    for i, p in enumerate(points):
+        if p is None:
+            if segment:
+                segments.append(segment)
+            segment = []
+        else:
+            segment.append((x_of(i), *p))
+    if segment:
+        segments.append(segment)
+    return segments
+
+
 def line_with_band(
     title: str, labels: list[str], points: list[tuple | None], lo: float = -100, hi: float = 100
 ) -> SafeString:
-    """``points``: per label (value, margin) or None (undefined: a gap, not a zero)."""
+    """``points``: per label (value, margin, note) or None (undefined: a gap, not a zero).
+    A margin of None (too few answers) draws no band there and a hollow dot; ``note``
+    is the dot's tooltip."""
     n = len(labels)
     x_of = lambda i: LEFT + (W - LEFT - RIGHT) * (i + 0.5) / max(n, 1)  # noqa: E731
     y_of = lambda v: TOP + (H - TOP - BOTTOM) * (hi - max(lo, min(hi, v))) / (hi - lo)  # noqa: E731
@@ -83,28 +101,48 @@ def line_with_band(
     body.append(
         f'<line x1="{LEFT}" x2="{W - RIGHT}" y1="{y_of(0):.1f}" y2="{y_of(0):.1f}" class="zero"/>'
     )
-    segment: list[tuple[float, float, float]] = []
-    segments = []
-    for i, p in enumerate(points):
-        if p is None:
-            if segment:
-                segments.append(segment)
-            segment = []
-        else:
-            segment.append((x_of(i), p[0], p[1]))
-    if segment:
-        segments.append(segment)
-    for seg in segments:
-        upper = " ".join(f"{x:.1f},{y_of(v + m):.1f}" for x, v, m in seg)
-        lower = " ".join(f"{x:.1f},{y_of(v - m):.1f}" for x, v, m in reversed(seg))
+    banded = [p if p is not None and p[1] is not None else None for p in points]
+    for seg in _segments(banded, x_of):
+        upper = " ".join(f"{x:.1f},{y_of(v + m):.1f}" for x, v, m, _ in seg)
+        lower = " ".join(f"{x:.1f},{y_of(v - m):.1f}" for x, v, m, _ in reversed(seg))
         body.append(f'<polygon points="{upper} {lower}" class="band"/>')
-        line = " ".join(f"{x:.1f},{y_of(v):.1f}" for x, v, _ in seg)
+    for seg in _segments(points, x_of):
+        line = " ".join(f"{x:.1f},{y_of(v):.1f}" for x, v, _m, _n in seg)
         body.append(f'<polyline points="{line}" class="line"/>')
-        for x, v, m in seg:
+        for x, v, m, note in seg:
             body.append(
-                f'<circle cx="{x:.1f}" cy="{y_of(v):.1f}" r="3.5" class="dot">'
-                f"<title>{v:.1f} ± {m:.1f}</title></circle>"
+                f'<circle cx="{x:.1f}" cy="{y_of(v):.1f}" r="3.5" '
+                f'class="{"dot" if m is not None else "dot-few"}">'
+                f"<title>{escape(note)}</title></circle>"
             )
+    body += _x_labels(labels, x_of)
+    return _svg(title, body)
+
+
+SERIES_CLASSES = 6
+"""Lines of ``lines`` are coloured by the classes series-0 .. series-5 (dashboard.css)."""
+
+
+def lines(
+    title: str, labels: list[str], series: list[tuple[str, list[float | None]]]
+) -> SafeString:
+    """Shares 0..1 as percentages, one line per ``(name, values)``; None is a gap."""
+    n = len(labels)
+    x_of = lambda i: LEFT + (W - LEFT - RIGHT) * (i + 0.5) / max(n, 1)  # noqa: E731
+    y_of = lambda v: TOP + (H - TOP - BOTTOM) * (1 - max(0, min(1, v)))  # noqa: E731
+    body = _y_axis(0, 1, y_of, fmt=lambda v: f"{v * 100:.0f} %")
+    for k, (name, values) in enumerate(series):
+        css = f"series-{k % SERIES_CLASSES}"
+        points = [None if v is None else (v,) for v in values]
+        for seg in _segments(points, x_of):
+            line = " ".join(f"{x:.1f},{y_of(v):.1f}" for x, v in seg)
+            body.append(f'<polyline points="{line}" class="line {css}"/>')
+        for i, v in enumerate(values):
+            if v is not None:
+                body.append(
+                    f'<circle cx="{x_of(i):.1f}" cy="{y_of(v):.1f}" r="3" class="dot {css}">'
+                    f"<title>{escape(name)} {escape(labels[i])}: {v * 100:.1f} %</title></circle>"
+                )
     body += _x_labels(labels, x_of)
     return _svg(title, body)
 
@@ -175,9 +213,13 @@ def horizontal_bars(title: str, rows: list[tuple[str, int]]) -> SafeString:
 
 
 def heatmap(
-    title: str, row_labels: list[str], col_labels: list[str], cells: list[list[float | None]]
+    title: str,
+    row_labels: list[str],
+    col_labels: list[str],
+    cells: list[list[float | str | None]],
 ) -> SafeString:
-    """Shares 0..1 as shades of blue; None (no customers) as an empty cell."""
+    """Shares 0..1 as shades of blue; None (no customers) as an empty cell; a string (a
+    window that has not passed yet) as a grey cell with "…" and the string as tooltip."""
     cell_h, label_w = 24, 90
     height = TOP + cell_h * (len(row_labels) + 1) + 6
     cell_w = (W - label_w - RIGHT) / max(len(col_labels), 1)
@@ -194,17 +236,21 @@ def heatmap(
         )
         for j, share in enumerate(cells[i]):
             x = label_w + cell_w * j
+            box = f'<rect x="{x:.1f}" y="{y}" width="{cell_w - 2:.1f}" height="{cell_h - 2}"'
             if share is None:
+                body.append(f'{box} class="nodata"/>')
+                continue
+            if isinstance(share, str):
                 body.append(
-                    f'<rect x="{x:.1f}" y="{y}" width="{cell_w - 2:.1f}" '
-                    f'height="{cell_h - 2}" class="nodata"/>'
+                    f'{box} class="notyet"><title>{escape(share)}</title></rect>'
+                    f'<text x="{x + cell_w / 2:.1f}" y="{y + 16}" text-anchor="middle" '
+                    f'class="tick">…</text>'
                 )
                 continue
             lightness = 95 - 60 * min(share, 1)
             text_class = "cell-dark" if lightness < 60 else "cell"
             body.append(
-                f'<rect x="{x:.1f}" y="{y}" width="{cell_w - 2:.1f}" height="{cell_h - 2}" '
-                f'fill="hsl(210, 70%, {lightness:.0f}%)"/><text x="{x + cell_w / 2:.1f}" '
+                f'{box} fill="hsl(210, 70%, {lightness:.0f}%)"/><text x="{x + cell_w / 2:.1f}" '
                 f'y="{y + 16}" text-anchor="middle" class="{text_class}">{share * 100:.0f} %</text>'
             )
     return _svg(title, body, height=height)

@@ -7,6 +7,7 @@ from celery import shared_task
 from django.db import OperationalError
 
 from surveys.services import invitation_emails, invitations
+from surveys.services.member_value import member_value_fit_all
 from surveys.services.snapshots import snapshots_build
 
 CHUNK = 50  # e-mails claimed at a time
@@ -58,3 +59,11 @@ def build_snapshots_task(months: int = 2) -> int:
     """Nightly: recompute the last ``months`` months (late answers and returns land in
     the previous month too) and the cohorts."""
     return snapshots_build(months=months)
+
+
+@shared_task(soft_time_limit=1800, time_limit=1900)
+def fit_member_value_task() -> int:
+    """Nightly: fit BG/NBD and Gamma-Gamma per program and write every member's
+    probability alive, expected purchases and predicted CLV. Safe to run twice (the
+    second fit replaces the first); a program that fails is parked, the others go on."""
+    return member_value_fit_all()

@@ -10,8 +10,8 @@ Formula (weights and constants are edited by staff in ``EngagementWeights``)::
     monetary    = sat(sum of (amount - refunded) * decay(p.occurred_at), monetary_scale)
     portal      = sat(sum of count * decay(day) over the customer's portal visits and
                       logins (PortalActivityDay), portal_scale)
-    surveys     = sat(sum of decay(submitted_at) over the membership's survey responses,
-                      surveys_scale)
+    surveys     = sat(sum of decay(submitted_at) over the membership's answered survey
+                      responses, surveys_scale)      # a declined (dismissed) one counts 0
     referrals   = sat(sum of decay(rewarded_at) over referrals rewarded to the member as
                       referrer, referrals_scale)
     redemptions = sat(sum of decay(created_at) over redemptions not cancelled,
@@ -21,7 +21,8 @@ Formula (weights and constants are edited by staff in ``EngagementWeights``)::
 
 Default weights: recency 25, frequency 20, monetary 20, portal 10, surveys 5,
 referrals 10, redemptions 10; half-life 90 days. Survey participation is read from the
-surveys' ``Response`` (membership, submitted_at).
+surveys' ``Response`` (membership, submitted_at) with status ``answered``: a member who
+declines an invitation has not engaged, so a dismissed response adds nothing.
 
 A customer's score is the best of their memberships' scores
 (``surveys.engagement.selectors.customer_engagement``).
@@ -40,7 +41,9 @@ statements, whatever the number of customers: the components come from grouped
 aggregates joined to the memberships. The scores are computed into a temporary table,
 because only a statement that does not write gets a parallel plan, and one statement
 writes the scores, the churn flags and the day's history from it; the churn-drop window
-is cached in the score rows (``surveys.engagement.score_rows``).
+is cached in the score rows (``surveys.engagement.score_rows``). One more statement, in
+the same transaction, copies the scores and churn flags just written into the
+per-membership figures the engine reads (``programs.services.figures``).
 """
 
 import math
@@ -58,9 +61,10 @@ from programs.models import (
     Referral,
     ReferralStatus,
 )
+from programs.services.figures import figures_engagement_write
 from surveys.engagement import score_rows
-from surveys.engagement.models import EngagementWeights, PortalActivityDay
-from surveys.models import Response
+from surveys.engagement.models import EngagementScore, EngagementWeights, PortalActivityDay
+from surveys.models import Response, ResponseStatus
 
 COMPONENTS = (
     "recency",
@@ -136,7 +140,19 @@ def engagement_recompute(now: datetime | None = None) -> int:
         scored = cursor.rowcount
         for statement, params in writes:
             cursor.execute(statement, params)
+        figures_copy(now)
         return scored
+
+
+def figures_copy(at: datetime) -> int:
+    """Copy the scores and churn flags the recompute at ``at`` wrote into the
+    per-membership figures (one statement; the fitted CLV figures stay as they are)."""
+    return figures_engagement_write(
+        source=f"""SELECT membership_id, score AS engagement_score, churn_risk,
+                         computed_at AS engagement_computed_at
+                  FROM {EngagementScore._meta.db_table} WHERE computed_at = %s""",  # noqa: S608 - our table name only
+        params=[at],
+    )
 
 
 def recompute_statements(
@@ -184,15 +200,18 @@ def recompute_statements(
         PurchaseStatus.AWARDED.value,
         ReferralStatus.REWARDED.value,
         RedemptionStatus.CANCELLED.value,
+        ResponseStatus.ANSWERED.value,
     ]
     responses = Response._meta
     table = responses.db_table
     member_column = responses.get_field("membership").column
     time_column = responses.get_field("submitted_at").column
+    status_column = responses.get_field("status").column
     ctes.append(
         f"""surveys AS {sql.materialized} (
         SELECT {member_column} AS mid, SUM({sql.decay(time_column)}) AS s
-        FROM {table} WHERE {member_column} IS NOT NULL GROUP BY {member_column})"""  # noqa: S608 - interpolates only our table names and numbers
+        FROM {table} WHERE {member_column} IS NOT NULL AND {status_column} = %s
+        GROUP BY {member_column})"""  # noqa: S608 - interpolates only our table names and numbers
     )
     survey_join, survey_value = "LEFT JOIN surveys sv ON sv.mid = m.id", "sv.s"
     ctes.append(

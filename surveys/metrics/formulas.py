@@ -1,6 +1,7 @@
 """Survey and loyalty metric formulas: pure functions, no database access.
 
-Each metric is defined exactly once here, with its formula in the docstring.
+Each metric is defined exactly once, with its formula in the docstring: here, or for
+the points programme (redemption, liability, breakage) in :mod:`surveys.metrics.points`.
 
 Conventions:
 
@@ -22,6 +23,11 @@ from typing import Literal
 
 Z_95 = 1.96
 """Two-sided 95 % standard-normal quantile used for margins of error."""
+
+MIN_ANSWERS = 30
+"""Below this many answers (one per member and span) a figure shows "too few answers", no
+margin: the normal approximation needs about 30; below, the margin swings from 0 (one or
+identical answers) to over 100 points (two answers). docs/metrics.md, "Small samples"."""
 
 NPS_SCALE = range(11)
 CSAT_SCALE = range(1, 6)
@@ -115,6 +121,50 @@ def nps(promoters: int, passives: int, detractors: int) -> NpsResult | None:
         n=n,
         promoter_share=p,
         detractor_share=d,
+        standard_error=standard_error,
+        margin_of_error=Z_95 * standard_error,
+    )
+
+
+@dataclass(frozen=True)
+class NpsReport:
+    """NPS as shown (dashboard, CSV, partner API): see :func:`nps_report`."""
+
+    score: float
+    n: int
+    standard_error: float | None
+    margin_of_error: float | None
+
+    @property
+    def too_few_answers(self) -> bool:
+        return self.margin_of_error is None
+
+
+def nps_report(promoters: int, passives: int, detractors: int) -> NpsReport | None:
+    """The NPS with the margin of error people are shown.
+
+    Score as :func:`nps`. The margin is the adjusted Wald interval (Rocks, "Interval
+    Estimation for the Net Promoter Score", The American Statistician 70(4), 2016, the
+    best of the methods compared there): add 3 answers, 3/4 of them promoters and 3/4
+    detractors, then
+
+        p' = (promoters + 3/4) / (n + 3),   d' = (detractors + 3/4) / (n + 3)
+        SE = 100 * sqrt((p' + d' - (p' - d')^2) / (n + 3)),   margin = 1.96 * SE
+
+    never 0, not even when all answers are alike. Below ``MIN_ANSWERS`` answers: no
+    standard error and no margin ("too few answers"). ``None`` without answers.
+    """
+    result = nps(promoters, passives, detractors)
+    if result is None:
+        return None
+    if result.n < MIN_ANSWERS:
+        return NpsReport(score=result.score, n=result.n, standard_error=None, margin_of_error=None)
+    n = result.n + 3
+    p, d = (promoters + 0.75) / n, (detractors + 0.75) / n
+    standard_error = 100 * math.sqrt((p + d - (p - d) ** 2) / n)
+    return NpsReport(
+        score=result.score,
+        n=result.n,
         standard_error=standard_error,
         margin_of_error=Z_95 * standard_error,
     )
@@ -332,30 +382,7 @@ def activity_band(days_since_activity: int | None) -> ActivityBand:
     return "dormant"
 
 
-# --- Program health -------------------------------------------------------------------------
-
-
-def redemption_rate(points_issued: int, points_redeemed: int) -> float | None:
-    """Share of issued points that were redeemed in the same period(s).
-
-        redemption rate = points redeemed / points issued
-
-    Can exceed 1 in a period that redeems points issued earlier. Undefined (``None``) when
-    no points were issued.
-    """
-    _require_non_negative({"points_issued": points_issued, "points_redeemed": points_redeemed})
-    return _ratio(points_redeemed, points_issued)
-
-
-def points_liability(outstanding_points: int, value_per_point: Decimal) -> Decimal:
-    """Outstanding points liability in money: outstanding points x value of one point.
-
-    liability = outstanding points * value per point   (rounded to cents, half up)
-    """
-    _require_non_negative({"outstanding_points": outstanding_points})
-    if value_per_point < 0:
-        raise ValueError("value_per_point must be >= 0")
-    return (outstanding_points * value_per_point).quantize(Decimal("0.01"), "ROUND_HALF_UP")
+# --- Referrals (points health: surveys.metrics.points) ------------------------------------
 
 
 def referral_conversion(referrals: int, converted: int) -> float | None:

@@ -1,6 +1,7 @@
 """Surveys (questions, invitations, responses) and the nightly metric snapshots."""
 
-from .snapshot import CohortSnapshot, MetricsDashboard, MetricSnapshot
+from .member_value import MemberValueFit
+from .snapshot import CohortSnapshot, MetricsDashboard, MetricSnapshot, SpanKind, SpanSnapshot
 from .survey import (
     Answer,
     Channel,
@@ -19,11 +20,14 @@ __all__ = [
     "CohortSnapshot",
     "Invitation",
     "InvitationEmailState",
+    "MemberValueFit",
     "MetricSnapshot",
     "MetricsDashboard",
     "Question",
     "Response",
     "ResponseStatus",
+    "SpanKind",
+    "SpanSnapshot",
     "Survey",
     "SurveyKind",
 ]

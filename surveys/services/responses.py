@@ -84,6 +84,23 @@ def answers_clean(questions: list[Question], raw: dict[str, object]) -> list[Ans
     return answers
 
 
+CLI_QUESTIONS = ("recommend", "buy_again", "try_other")
+
+
+def main_scores(kind: str, answers: list[Answer]) -> tuple[int | None, int | None]:
+    """The response's main score: the answer to its first scale question, None if that
+    was skipped (an optional question left empty is no answer, never a low one); and for
+    a CLI survey the sum of its three answers, None unless all three were answered. A
+    response without them is kept but counts in no figure of that kind."""
+    first_scale = next((a for a in answers if a.question.is_scale), None)
+    score = first_scale.value if first_scale is not None else None
+    if kind != SurveyKind.CLI:
+        return score, None
+    values = {a.question.code: a.value for a in answers}
+    parts = [values.get(code) for code in CLI_QUESTIONS]
+    return score, None if None in parts else sum(parts)
+
+
 def _award(invitation: Invitation, now: datetime) -> int:
     rule = invitation.survey.action_rule
     if rule is None or not rule.is_active:
@@ -115,10 +132,7 @@ def response_submit(
     questions = list(survey.questions.order_by("position"))
     cleaned = answers_clean(questions, answers)
     values = {a.question.code: a.value for a in cleaned if a.value is not None}
-    score = next((a.value for a in cleaned if a.value is not None), None)
-    cli_total = None
-    if survey.kind == SurveyKind.CLI:
-        cli_total = values["recommend"] + values["buy_again"] + values["try_other"]
+    score, cli_total = main_scores(survey.kind, cleaned)
     comment = next((a.text for a in cleaned if a.text), "")
     response = _response_create(invitation, ResponseStatus.ANSWERED, now, score, cli_total, comment)
     for answer in cleaned:

@@ -128,7 +128,7 @@ def test_staff_metrics_dashboard_renders_without_a_violation(
     page.goto(f"{base}/admin/surveys/metricsdashboard/?months=36")
     page.wait_for_load_state("networkidle")
     charts = page.locator("svg.chart")
-    assert charts.count() == 6
+    assert charts.count() == 7  # with retention per period (issue 17)
     assert charts.first.bounding_box()["height"] > 0
     # The dashboard's own stylesheet (no inline <style>) lays it out and colours the legend.
     assert page.eval_on_selector(".kpis", "e => getComputedStyle(e).display") == "grid"

@@ -207,7 +207,7 @@ def test_the_metrics_dashboard_draws_its_charts_within_the_policy(staff, member,
     snapshots_build(months=None)
     response = staff.get(DASHBOARD + "?months=36")
     html = response.content.decode()
-    assert html.count('class="chart"') == 6
+    assert html.count('class="chart"') == 7  # with retention per period (issue 17)
     assert "surveys/dashboard.css" in html
     assert_strict(policy(response))
     assert_keeps_to_policy(response)

@@ -5,6 +5,7 @@ from decimal import Decimal
 import pytest
 
 from surveys.metrics.formulas import (
+    MIN_ANSWERS,
     CesResult,
     NpsResult,
     ces,
@@ -16,6 +17,7 @@ from surveys.metrics.formulas import (
     historical_clv,
     nps,
     nps_bucket,
+    nps_report,
     repurchase_rate,
     retention_rate,
     upsell_ratio,
@@ -255,3 +257,47 @@ def test_retention_rejects_more_retained_than_at_start():
     # 150 at end - 10 new = 140 retained out of only 100
     with pytest.raises(ValueError, match="retained customers cannot exceed"):
         churn_rate(100, 150, 10)
+
+
+# --- NPS as shown: small samples and the adjusted-Wald margin -----------------------------
+
+
+def test_nps_report_matches_the_published_vector():
+    # p = 1/2, d = 1/6, n = 324: 162 promoters, 108 passives, 54 detractors.
+    # Adjusted Wald: n' = 327, p' = 162.75/327 = 0.497706, d' = 54.75/327 = 0.167431,
+    # Var = 0.665138 - 0.330275^2 = 0.556057, SE = 100 * sqrt(0.556057/327) = 4.12368,
+    # margin = 1.96 * 4.12368 = 8.0824 (the plain Wald margin of the vector is 8.1 too)
+    report = nps_report(162, 108, 54)
+    assert report.score == pytest.approx(33.3333, abs=1e-4)
+    assert report.standard_error == pytest.approx(4.12368, abs=1e-5)
+    assert report.margin_of_error == pytest.approx(8.0824, abs=1e-4)
+    assert not report.too_few_answers
+
+
+@pytest.mark.parametrize(
+    ("promoters", "passives", "detractors"), [(1, 0, 0), (1, 0, 1), (29, 0, 0)]
+)
+def test_nps_report_below_thirty_answers_has_no_margin(promoters, passives, detractors):
+    report = nps_report(promoters, passives, detractors)
+    assert report.n == promoters + passives + detractors < MIN_ANSWERS == 30
+    assert (report.standard_error, report.margin_of_error) == (None, None)
+    assert report.too_few_answers
+
+
+def test_nps_report_of_identical_answers_has_a_margin_above_zero():
+    # 30 passives: NPS 0. n' = 33, p' = d' = 0.75/33 = 0.022727: Var = 0.045455,
+    # SE = 100 * sqrt(0.045455/33) = 3.71135, margin = 7.2742 (plain Wald: 0)
+    report = nps_report(0, 30, 0)
+    assert report.score == 0
+    assert report.margin_of_error == pytest.approx(7.2742, abs=1e-4)
+
+
+def test_nps_report_margin_never_exceeds_100_points():
+    # the widest case at n = 30: half promoters, half detractors. n' = 33,
+    # p' = d' = 15.75/33 = 0.477273, Var = 0.954545, SE = 100 * sqrt(0.954545/33) = 17.0075,
+    # margin = 1.96 * 17.0075 = 33.3348
+    assert nps_report(15, 0, 15).margin_of_error == pytest.approx(33.3348, abs=1e-4)
+
+
+def test_nps_report_without_answers_is_undefined():
+    assert nps_report(0, 0, 0) is None

@@ -1,6 +1,7 @@
 """Hand-computed answers for the activity, program-health and stored-totals formulas."""
 
 from decimal import Decimal
+from fractions import Fraction
 
 import pytest
 
@@ -10,9 +11,15 @@ from surveys.metrics.formulas import (
     ces_from_totals,
     cli_from_answers,
     cli_from_totals,
-    points_liability,
-    redemption_rate,
     referral_conversion,
+)
+from surveys.metrics.points import (
+    breakage_share,
+    expected_breakage,
+    money_round,
+    points_liability,
+    points_value,
+    redemption_rate,
 )
 
 
@@ -76,3 +83,26 @@ def test_cli_from_totals_matches_cli_from_answers():
     assert cli_from_totals(0, 0) is None
     with pytest.raises(ValueError, match="more than 30"):
         cli_from_totals(31, 1)
+
+
+def test_points_value_is_exact_and_money_round_rounds_once():
+    # 3 points at 0.005 = 0.015 each; two rows: 0.015 + 0.015 = 0.03 exact, 0.04 rounded per row
+    rows = [points_value(3, Decimal("0.005")), points_value(3, Decimal("0.005"))]
+    assert rows == [Decimal("0.015"), Decimal("0.015")]
+    assert money_round(sum(rows)) == Decimal("0.03")
+    assert sum(money_round(r) for r in rows) == Decimal("0.04")
+    assert money_round(Decimal("12.5"), 0) == Decimal("13")  # a currency without cents
+    assert money_round(Fraction(1, 3)) == Decimal("0.33")
+    with pytest.raises(ValueError, match="must be >= 0"):
+        points_value(-1, Decimal("0.01"))
+
+
+def test_breakage_share_and_expected_breakage():
+    # 1,000 points issued, 150 expired: 15 %; 400 outstanding at 0.01 = 4.00 x 15 % = 0.60
+    share = breakage_share(1000, 150)
+    assert share == Fraction(3, 20)
+    assert expected_breakage(400, Decimal("0.01"), share) == Fraction(3, 5)
+    assert breakage_share(0, 0) is None
+    assert expected_breakage(400, Decimal("0.01"), None) is None
+    with pytest.raises(ValueError, match="cannot exceed"):
+        breakage_share(10, 11)

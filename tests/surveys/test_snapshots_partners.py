@@ -1,6 +1,6 @@
-"""Metric snapshots per partner and for all partners: ledger movements and answers carry at
-most one partner, so the all-partners figures are exactly the partner figures plus those
-of no partner."""
+"""Metric snapshots per partner and for all members: a partner's rows count its members
+(the customers it linked, in its programs) and all they did there, whichever partner
+reported it; a customer linked by two partners counts for both, once in all members."""
 
 from datetime import timedelta
 
@@ -8,8 +8,8 @@ import pytest
 from django.db.models import Sum
 from django.utils import timezone
 
-from programs.models import LedgerEntry
 from programs.services.actions import points_adjust
+from programs.services.memberships import partner_customer_link
 from surveys.models import MetricSnapshot
 from surveys.services.invitations import invitation_create
 from surveys.services.responses import response_submit
@@ -18,7 +18,7 @@ from tests.factories import PartnerFactory, StaffFactory
 
 pytestmark = pytest.mark.django_db
 
-FIELDS = ("points_issued", "points_redeemed", "nps_promoters", "nps_detractors")
+FIELDS = ("points_issued", "nps_promoters", "nps_detractors", "members")
 
 
 def totals(**filters) -> dict[str, int]:
@@ -26,32 +26,45 @@ def totals(**filters) -> dict[str, int]:
     return {name: value or 0 for name, value in sums.items()}
 
 
-def test_all_partner_rows_are_partner_rows_plus_rows_of_no_partner(
-    program, partner, member, buy, nps_survey
-):
-    other = PartnerFactory(slug="laden", programs=[program])
+def test_partner_rows_count_the_partners_members(program, partner, member, buy, nps_survey):
+    shop = PartnerFactory(slug="laden", programs=[program])
     now = timezone.now()
     first, second, third = member(), member(), member()
-    buy(first, "40.00", occurred_at=now - timedelta(days=2))  # awarded for the partner
-    buy(second, "25.00", occurred_at=now - timedelta(days=1))
+    partner_customer_link(partner=partner, customer=first.customer, external_id="f")
+    partner_customer_link(partner=partner, customer=second.customer, external_id="s")
+    partner_customer_link(partner=shop, customer=second.customer, external_id="s")
+    buy(first, "40.00", occurred_at=now - timedelta(days=2))  # reported by the partner
+    buy(third, "25.00", occurred_at=now - timedelta(days=1))  # a customer nobody linked
     points_adjust(
         membership=second, points=30, reason="Kulanz", user=StaffFactory(), idempotency_key="k1"
-    )  # a staff adjustment: no partner
-    for membership, score, via in ((first, 10, partner), (second, 2, other), (third, 9, None)):
+    )  # a staff adjustment of the member both partners linked
+    for membership, score in ((first, 10), (second, 2), (third, 9)):
         invitation = invitation_create(
-            survey=nps_survey, membership=membership, channel="staff", partner=via, now=now
+            survey=nps_survey, membership=membership, channel="staff", now=now
         )
         response_submit(invitation_id=invitation.pk, answers={"recommend": score}, now=now)
 
     snapshots_build(now=now + timedelta(minutes=1))
 
-    issued = LedgerEntry.objects.filter(kind="earn").aggregate(total=Sum("points"))["total"]
-    by_partner = totals(partner=partner)
-    by_other = totals(partner=other)
+    # every member answered once and earned 50 survey points
     everyone = totals(partner__isnull=True)
-    assert everyone["points_issued"] == issued + 30  # earns (incl. survey points) + adjustment
-    assert by_partner["points_issued"] == 40 + 25  # the two purchases' points, 1 per euro
-    assert by_other["points_issued"] == 0
-    assert (everyone["nps_promoters"], everyone["nps_detractors"]) == (2, 1)
-    assert (by_partner["nps_promoters"], by_partner["nps_detractors"]) == (1, 0)
-    assert (by_other["nps_promoters"], by_other["nps_detractors"]) == (0, 1)
+    assert everyone == {
+        "points_issued": 40 + 25 + 30 + 3 * 50,
+        "nps_promoters": 2,
+        "nps_detractors": 1,
+        "members": 3,
+    }
+    # the partner's members: first and second
+    assert totals(partner=partner) == {
+        "points_issued": 40 + 30 + 2 * 50,
+        "nps_promoters": 1,
+        "nps_detractors": 1,
+        "members": 2,
+    }
+    # the shop's member: second, though the shop reported nothing
+    assert totals(partner=shop) == {
+        "points_issued": 30 + 50,
+        "nps_promoters": 0,
+        "nps_detractors": 1,
+        "members": 1,
+    }

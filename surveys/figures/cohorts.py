@@ -1,0 +1,67 @@
+"""Repurchase cohorts: members by the month of their first purchase in the program, and
+how many bought again within 30, 90, 180 and 365 days of it."""
+
+from datetime import timedelta
+
+from django.db import connection
+from django.utils import timezone
+
+from programs.models import PurchaseStatus
+from surveys.figures.buyers import PURCHASES
+from surveys.figures.scope import MEMBERSHIPS, SCOPE_TABLE, scope_params
+
+REPURCHASE_WINDOWS = (30, 90, 180, 365)
+
+_WITHIN = ",\n    ".join(
+    f"count(*) FILTER (WHERE f.next_at <= f.first_at + %(within_{days})s)"
+    for days in REPURCHASE_WINDOWS
+)
+# The first purchase is the earliest; the next one the earliest strictly after it.
+_COHORTS_SQL = f"""
+WITH {SCOPE_TABLE},
+live AS (
+    SELECT membership_id, occurred_at FROM {PURCHASES} WHERE status <> %(rejected)s
+),
+first AS (
+    SELECT membership_id, min(occurred_at) AS first_at FROM live GROUP BY membership_id
+),
+following AS (
+    SELECT f.membership_id, f.first_at,
+        min(l.occurred_at) FILTER (WHERE l.occurred_at > f.first_at) AS next_at
+    FROM first f
+    JOIN live l ON l.membership_id = f.membership_id
+    GROUP BY f.membership_id, f.first_at
+)
+SELECT date_trunc('month', f.first_at AT TIME ZONE %(tz)s)::date, m.program_id, m.tier_id,
+    sc.partner_id, count(*),
+    {_WITHIN}
+FROM following f
+JOIN {MEMBERSHIPS} m ON m.id = f.membership_id
+JOIN scope sc ON sc.membership_id = f.membership_id
+GROUP BY 1, 2, 3, 4
+"""  # noqa: S608 - table names from the models
+
+
+def cohort_counts() -> list[dict]:
+    """Per cohort month, program, tier (now) and partner: ``customers`` and
+    ``within_<days>`` for each repurchase window."""
+    params = {
+        **scope_params(),
+        "tz": timezone.get_current_timezone_name(),
+        "rejected": PurchaseStatus.REJECTED,
+        **{f"within_{days}": timedelta(days=days) for days in REPURCHASE_WINDOWS},
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_COHORTS_SQL, params)
+        found = cursor.fetchall()
+    names = ["customers", *(f"within_{days}" for days in REPURCHASE_WINDOWS)]
+    return [
+        {
+            "cohort": cohort,
+            "program": program,
+            "tier": tier,
+            "partner": partner,
+            **dict(zip(names, counts, strict=True)),
+        }
+        for cohort, program, tier, partner, *counts in found
+    ]
