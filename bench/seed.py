@@ -271,13 +271,13 @@ class Seeder:
 
         columns = ["membership_id", "kind", "points", "pending_points", "balance_after",
                    "pending_after", "source", "purchase_id", "actor_type", "actor_partner_id",
-                   "reason", "idempotency_key", "created_at"]  # fmt: skip
+                   "reason", "idempotency_key", "created_at", "effective_at"]  # fmt: skip
         select = """
             SELECT p.membership_id, 'earn', p.points_awarded, 0,
                    sum(p.points_awarded) OVER (PARTITION BY p.membership_id
                                                ORDER BY p.processed_at, p.id),
                    0, 'purchase', p.id, 'partner', p.partner_id, 'order ' || p.order_id,
-                   'purchase:' || p.id || ':earn', p.processed_at /*extra*/
+                   'purchase:' || p.id || ':earn', p.processed_at, p.occurred_at /*extra*/
             FROM programs_purchase p
             WHERE p.status = 'awarded' AND p.points_awarded > 0
             ORDER BY p.processed_at, p.id

@@ -33,6 +33,11 @@ app.conf.beat_schedule = {
         "task": "programs.tasks.release_pending_points_task",
         "schedule": crontab(minute="*/15"),
     },
+    "points-holds-expire": {
+        "task": "programs.tasks.expire_points_holds_task",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
     "points-expire": {
         "task": "programs.tasks.expire_points_task",
         "schedule": crontab(hour=2, minute=10),
@@ -54,6 +59,10 @@ app.conf.beat_schedule = {
         "task": "programs.api.tasks.purge_idempotency_records_task",
         "schedule": crontab(hour=4, minute=0),
     },
+    "api-keys-expiring": {
+        "task": "programs.api.tasks.announce_expiring_api_keys_task",
+        "schedule": crontab(hour=9, minute=0),
+    },
     "surveys-send": {
         "task": "surveys.tasks.send_due_invitations_task",
         "schedule": crontab(minute="*/10"),
@@ -65,6 +74,10 @@ app.conf.beat_schedule = {
     "surveys-remind": {
         "task": "surveys.tasks.send_reminders_task",
         "schedule": crontab(hour=10, minute=30),
+    },
+    "metrics-member-value": {
+        "task": "surveys.tasks.fit_member_value_task",
+        "schedule": crontab(hour=3, minute=15),
     },
     "metrics-snapshots": {
         "task": "surveys.tasks.build_snapshots_task",

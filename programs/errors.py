@@ -157,3 +157,26 @@ class ReferralNotAllowed(LoyaltyError):
 class InvalidTierChange(LoyaltyError):
     code = "invalid_tier_change"
     default_message = _("This tier change is not possible.")
+
+
+class PointsPaymentUnavailable(LoyaltyError):
+    code = "points_payment_unavailable"
+    default_message = _("This program does not take points as payment: no point value is set.")
+
+
+class HoldNotHeld(LoyaltyError):
+    code = "hold_not_held"
+    status = 409
+    default_message = _("This hold no longer reserves points: it was captured or voided.")
+
+
+class HoldExpired(LoyaltyError):
+    code = "hold_expired"
+    status = 409
+    default_message = _("This hold has expired and its points are released; place a new hold.")
+
+
+class CaptureExceedsHold(LoyaltyError):
+    code = "capture_exceeds_hold"
+    status = 409
+    default_message = _("A capture can take at most the points the hold reserved.")

@@ -1,8 +1,9 @@
 """Reads for the partner API: every queryset here is scoped to what one partner may see.
 
 A partner sees the customers it has linked (``PartnerCustomer``), their memberships in the
-programs it takes part in, the purchases it posted itself, and the redemptions of its
-linked members in its programs. Anything else does not exist for it (404).
+programs it takes part in, the purchases it posted and the points holds it placed itself,
+and the redemptions of its linked members in its programs. Anything else does not exist
+for it (404).
 """
 
 from collections.abc import Iterable
@@ -20,6 +21,7 @@ from programs.models import (
     Partner,
     PartnerCustomer,
     PointLot,
+    PointsHold,
     Program,
     Purchase,
     Redemption,
@@ -37,7 +39,8 @@ def partner_programs(*, partner: Partner) -> QuerySet[Program]:
 
 
 def partner_members(*, partner: Partner) -> QuerySet[PartnerCustomer]:
-    """The partner's links, each with ``visible_memberships`` prefetched."""
+    """The partner's links, each with ``visible_memberships`` prefetched (with their
+    program, tier and figures)."""
     return (
         PartnerCustomer.objects.filter(partner=partner)
         .select_related("customer")
@@ -45,7 +48,7 @@ def partner_members(*, partner: Partner) -> QuerySet[PartnerCustomer]:
             Prefetch(
                 "customer__memberships",
                 queryset=Membership.objects.filter(program__partners=partner)
-                .select_related("program", "tier")
+                .select_related("program", "tier", "figures")
                 .order_by("program__slug"),
                 to_attr="visible_memberships",
             )
@@ -168,10 +171,25 @@ def partner_redemptions(*, partner: Partner) -> QuerySet[Redemption]:
     )
 
 
+def partner_holds(*, partner: Partner) -> QuerySet[PointsHold]:
+    """Holds the partner placed itself, in its programs, with the member's external id."""
+    external_id = PartnerCustomer.objects.filter(
+        partner=partner, customer=OuterRef("membership__customer")
+    ).values("external_id")[:1]
+    return (
+        PointsHold.objects.filter(partner=partner, membership__program__partners=partner)
+        .select_related("membership__program")
+        .annotate(member_external_id=Subquery(external_id))
+    )
+
+
 def membership_history(*, memberships: Iterable[Membership | int]) -> QuerySet[LedgerEntry]:
-    """Ledger entries of these memberships (the caller passes only visible ones)."""
-    return LedgerEntry.objects.filter(membership__in=memberships).select_related(
-        "membership__program", "purchase"
+    """Ledger entries of these memberships (the caller passes only visible ones), newest
+    first by when they count (``effective_at``: a purchase's date), not when recorded."""
+    return (
+        LedgerEntry.objects.filter(membership__in=memberships)
+        .select_related("membership__program", "purchase", "hold")
+        .order_by("-effective_at", "-id")
     )
 
 

@@ -13,6 +13,7 @@ from programs.api.tasks import (  # noqa: F401 - registered with the worker thro
 )
 from programs.models import Purchase, PurchaseStatus
 from programs.services import due
+from programs.services.holds import holds_expire_due
 from programs.services.purchases import purchases_award
 
 logger = logging.getLogger(__name__)
@@ -77,6 +78,12 @@ def release_pending_points_task() -> int:
 @shared_task(ignore_result=True, autoretry_for=TRANSIENT, retry_backoff=True, max_retries=5)
 def expire_points_task() -> int:
     return due.points_expire_due()
+
+
+@shared_task(ignore_result=True, autoretry_for=TRANSIENT, retry_backoff=True, max_retries=5)
+def expire_points_holds_task() -> int:
+    """Release points held for payments that were neither captured nor voided in time."""
+    return holds_expire_due()
 
 
 @shared_task(ignore_result=True, autoretry_for=TRANSIENT, retry_backoff=True, max_retries=5)

@@ -4,9 +4,14 @@
   partners, the staff user), created as staff would in the admin;
 * ``catalogue``: names, the assortment and baskets;
 * ``history``: customers with 18 months of purchases, returns, actions and referrals;
-* ``anna``: the portal demo customer; ``today``: subscriptions, a staff tier, redemptions.
+* ``anna``: the portal demo customer; ``today``: subscriptions, a staff tier, redemptions;
+* ``nights``: the nightly jobs, run on the nights of the story.
 
-Everything customers do goes through the services. The load is one transaction.
+Everything customers do goes through the services, dated as the story says: an order's
+points at the order's date (``effective_at``), a redemption on the day it was made,
+expiry on the night it fell due. The load is one transaction; the engagement scores and
+the metric snapshots, computed by the nightly tasks, are computed after it, so every
+chart of the dashboard is filled at once.
 """
 
 import random
@@ -16,10 +21,12 @@ from django.utils import timezone
 
 from loyalty_site.demo.anna import anna_create, anna_redeem
 from loyalty_site.demo.history import DemoHistory
+from loyalty_site.demo.nights import nights_run
 from loyalty_site.demo.programs import demo_present, demo_programs_create
 from loyalty_site.demo.surveys import demo_surveys_create
 from loyalty_site.demo.today import rewards_redeem, subscriptions_buy, vip_override
 from programs.services import due
+from surveys.engagement.scores import engagement_recompute
 from surveys.services.snapshots import snapshots_build
 
 __all__ = ["DemoDrift", "demo_load", "demo_present"]
@@ -39,7 +46,9 @@ def demo_load(*, customers: int, seed: int) -> DemoHistory:
         anna_create(history)
         for profile, scenario in history.plan(customers - 1):
             history.customer(profile, scenario)
-        # Settle the history before today's activity: release and expire what is due.
+        # Settle the history before today's activity: release, expire and reward referrers
+        # on the nights things fell due, then what is due today.
+        nights_run(until=now)
         due.points_release_due()
         due.points_expire_due()
         subscribers = subscriptions_buy(history)
@@ -53,6 +62,8 @@ def demo_load(*, customers: int, seed: int) -> DemoHistory:
         if drift:
             raise DemoDrift(f"Ledger drift after loading the demo data: {drift[:5]}")
         demo_surveys_create(programs=[history.setup.coffee, history.setup.city], rng=rng, now=now)
-    # The figures of the survey history, in a transaction of their own (snapshots_build's).
+    # What the nightly tasks compute, each in a transaction of its own: the engagement
+    # scores, then the snapshots (whose engagement bands read the scores).
+    engagement_recompute(now=now)
     snapshots_build(months=None, now=now)
     return history

@@ -94,17 +94,19 @@ def _city(history: DemoHistory, anna: Shopper) -> None:
 
 
 def anna_redeem(history: DemoHistory) -> None:
-    """A coffee she has had, a mug still to collect, a cake she changed her mind about,
-    and a day at the pool with her city card points."""
-    anna, setup = history.anna, history.setup
+    """A coffee she had in the summer, a cake she changed her mind about the next day, a
+    day at the pool with her city card points, and a mug still to collect."""
+    anna, setup, now = history.anna, history.setup, history.now
     actor = Actor.for_customer(anna.customer.user)
     rewards = setup.rewards
 
-    def redeem(membership, reward):
-        return reward_redeem(membership=membership, reward=reward, actor=actor)
+    def redeem(membership, reward, days_ago: int):
+        when = history.at(now - timedelta(days=days_ago), (10, 17))
+        return reward_redeem(membership=membership, reward=reward, actor=actor, at=when), when
 
-    redemption_mark_used(redemption=redeem(anna.membership, rewards["Heißgetränk nach Wahl"]))
-    redeem(anna.membership, rewards["Keramikbecher mit Röstereilogo"])
-    cake = redeem(anna.membership, rewards["Stück Kuchen nach Wahl"])
-    redemption_cancel(redemption=cake, actor=actor)
-    redeem(anna.city, setup.city_rewards["Freibad-Tageskarte"])
+    coffee, when = redeem(anna.membership, rewards["Heißgetränk nach Wahl"], 150)
+    redemption_mark_used(redemption=coffee, at=when + timedelta(minutes=2))
+    cake, when = redeem(anna.membership, rewards["Stück Kuchen nach Wahl"], 60)
+    redemption_cancel(redemption=cake, actor=actor, at=when + timedelta(days=1))
+    redeem(anna.city, setup.city_rewards["Freibad-Tageskarte"], 45)
+    redeem(anna.membership, rewards["Keramikbecher mit Röstereilogo"], 6)

@@ -1,12 +1,15 @@
-"""What happens on the day the demo is loaded (the services date these writes now):
-subscriptions bought, a tier set by staff, rewards redeemed."""
+"""What happens after the history: subscriptions bought and a tier set by staff on the
+day the demo is loaded, and the rewards members redeemed over the past year, each dated
+on a day the member came by to buy."""
+
+from datetime import datetime, timedelta
 
 from dateutil.relativedelta import relativedelta
 
 from loyalty_site.demo.history import DemoHistory
 from loyalty_site.demo.shopper import Shopper
 from programs.errors import LoyaltyError
-from programs.models import Membership, Redemption
+from programs.models import Membership, Purchase, Redemption, Reward
 from programs.services.ledger import Actor
 from programs.services.rewards import redemption_cancel, redemption_mark_used, reward_redeem
 from programs.services.subscriptions import tier_subscription_buy
@@ -51,19 +54,41 @@ def vip_override(history: DemoHistory, *, exclude: list[Shopper]) -> None:
     )
 
 
-def _redeem(membership: Membership, rewards, rng, actor) -> Redemption | None:
+def _offered(reward: Reward, when: datetime) -> bool:
+    return (reward.active_from is None or reward.active_from <= when) and (
+        reward.active_until is None or when < reward.active_until
+    )
+
+
+def _redeem(membership: Membership, rewards, rng, actor, when: datetime) -> Redemption | None:
     membership.refresh_from_db(fields=["balance"])
-    affordable = [r for r in rewards if r.points_cost <= membership.balance]
+    affordable = [r for r in rewards if r.points_cost <= membership.balance and _offered(r, when)]
     if not affordable:
         return None
     try:
-        return reward_redeem(membership=membership, reward=rng.choice(affordable), actor=actor)
+        return reward_redeem(
+            membership=membership, reward=rng.choice(affordable), actor=actor, at=when
+        )
     except LoyaltyError:  # out of stock, tier too low, limit reached: as in real life
         return None
 
 
+def visit_days(history: DemoHistory, membership: Membership, count: int) -> list[datetime]:
+    """Up to ``count`` moments, oldest first, shortly after purchases of the last year: a
+    member redeems when they come by."""
+    since = history.now - relativedelta(months=12)
+    bought = list(
+        Purchase.objects.filter(membership=membership, occurred_at__gte=since)
+        .order_by("occurred_at")
+        .values_list("occurred_at", flat=True)
+    )
+    chosen = sorted(history.rng.sample(bought, min(count, len(bought))))
+    return [min(moment + timedelta(minutes=5), history.end) for moment in chosen]
+
+
 def rewards_redeem(history: DemoHistory) -> None:
-    """Members who still come by redeem; most vouchers are used at once, a few cancelled."""
+    """Members who still come by redeem on their visits of the last year; most vouchers
+    are used at once, a few cancelled the next day."""
     rng = history.rng
     coffee_rewards = list(history.setup.rewards.values())
     city_rewards = list(history.setup.city_rewards.values())
@@ -72,14 +97,16 @@ def rewards_redeem(history: DemoHistory) -> None:
         if shopper is history.anna:
             continue
         if rng.random() < REDEEM_CHANCE.get(shopper.profile, 0):
-            for _ in range(rng.randint(1, 3)):
-                redemption = _redeem(shopper.membership, coffee_rewards, rng, actor)
+            for when in visit_days(history, shopper.membership, rng.randint(1, 3)):
+                redemption = _redeem(shopper.membership, coffee_rewards, rng, actor, when)
                 if redemption is None:
                     break
                 roll = rng.random()
                 if roll < 0.55:
-                    redemption_mark_used(redemption=redemption)
+                    redemption_mark_used(redemption=redemption, at=when + timedelta(minutes=2))
                 elif roll < 0.6:
-                    redemption_cancel(redemption=redemption, actor=actor)
+                    cancelled = min(when + timedelta(days=1), history.end)
+                    redemption_cancel(redemption=redemption, actor=actor, at=cancelled)
         if shopper.city and rng.random() < 0.25:
-            _redeem(shopper.city, city_rewards, rng, actor)
+            for when in visit_days(history, shopper.city, 1):
+                _redeem(shopper.city, city_rewards, rng, actor, when)

@@ -43,6 +43,7 @@ def customer_data_export(*, customer: Customer) -> dict:
             .values(
                 "membership__program__name",
                 "created_at",
+                "effective_at",
                 "kind",
                 "points",
                 "pending_points",

@@ -57,18 +57,20 @@ def ledger_history(
     date_from: date | None = None,
     date_to: date | None = None,
 ) -> QuerySet[LedgerEntry]:
+    """A membership's entries, newest first by when they count (``effective_at``: an order
+    shows at its purchase date, however late it was reported); the dates filter the same."""
     entries = LedgerEntry.objects.filter(membership=membership)
     if kinds:
         entries = entries.filter(kind__in=kinds)
     tz = timezone.get_current_timezone()
     if date_from:
-        entries = entries.filter(created_at__gte=datetime.combine(date_from, time.min, tz))
+        entries = entries.filter(effective_at__gte=datetime.combine(date_from, time.min, tz))
     if date_to:
         end = datetime.combine(date_to + timedelta(days=1), time.min, tz)
-        entries = entries.filter(created_at__lt=end)
+        entries = entries.filter(effective_at__lt=end)
     return entries.select_related(
-        "purchase", "redemption__reward", "action_event__rule", "referral"
-    ).order_by("-created_at", "-id")
+        "purchase", "redemption__reward", "action_event__rule", "referral", "hold"
+    ).order_by("-effective_at", "-id")
 
 
 @dataclass(frozen=True)

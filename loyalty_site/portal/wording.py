@@ -76,7 +76,31 @@ def entry_text(entry: LedgerEntry) -> str:
         if order:
             return _("Returned: order %(order)s") % {"order": order}
         return _("Points taken back after a return")
+    if entry.hold_id:
+        return payment_text(entry)
     return _("Correction by our team")
+
+
+def payment_text(entry: LedgerEntry) -> str:
+    """Paying with points at a shop: reserved, paid, released, given back."""
+    order = entry.hold.order_reference
+    texts = {
+        EntryKind.HOLD: (
+            _("Points reserved for a payment"),
+            _("Points reserved for order %(order)s"),
+        ),
+        EntryKind.CAPTURE: (_("Paid with points"), _("Paid with points: order %(order)s")),
+        EntryKind.HOLD_RELEASE: (
+            _("Reserved points released"),
+            _("Reserved points released: order %(order)s"),
+        ),
+        EntryKind.CAPTURE_REFUND: (
+            _("Points back for a return"),
+            _("Points back for a return: order %(order)s"),
+        ),
+    }
+    plain, with_order = texts[entry.kind]
+    return with_order % {"order": order} if order else plain
 
 
 # History filter: what a member looks for, mapped to ledger kinds.
@@ -86,6 +110,10 @@ HISTORY_KINDS = {
     "expired": (gettext_lazy("Expired"), [EntryKind.EXPIRE]),
     "returned": (gettext_lazy("Returned"), [EntryKind.REVERSE]),
     "adjusted": (gettext_lazy("Corrections"), [EntryKind.ADJUST]),
+    "paid": (
+        gettext_lazy("Paid with points"),
+        [EntryKind.HOLD, EntryKind.HOLD_RELEASE, EntryKind.CAPTURE, EntryKind.CAPTURE_REFUND],
+    ),
 }
 
 REFERRAL_STATUS = {

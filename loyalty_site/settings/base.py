@@ -33,7 +33,7 @@ SITE_URL_FROM_ENV = env_str("SITE_URL").rstrip("/")
 SITE_URL = SITE_URL_FROM_ENV or "http://127.0.0.1:8000"
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "loyalty_site.admin_config.StaffAdminConfig",  # django.contrib.admin with the staff site
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

@@ -3,33 +3,45 @@
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
-from programs.admin.base import ReadOnlyInline, ServiceWrittenAdmin
+from programs.admin.base import ReadOnlyInline, ServiceWrittenAdmin, field_shown
+from programs.admin.wording import reason_text
 from programs.models import LedgerEntry, LotAllocation
+
+
+class LedgerReasonDisplay:
+    """A ledger entry's reason in the reader's language (the stored row stays as written)."""
+
+    @admin.display(description=_("reason"))
+    def reason_shown(self, obj):
+        return reason_text(obj.reason)
 
 
 class LotAllocationInline(ReadOnlyInline):
     model = LotAllocation
-    fields = ("lot", "points")
+    fields = ("lot_shown", "points_shown")
     readonly_fields = fields
     verbose_name_plural = _("drawn from lots")
+    lot_shown = field_shown("lot", _("points package"))
+    points_shown = field_shown("points", _("points"))
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("lot")
 
 
 @admin.register(LedgerEntry)
-class LedgerEntryAdmin(ServiceWrittenAdmin):
+class LedgerEntryAdmin(LedgerReasonDisplay, ServiceWrittenAdmin):
     list_display = (
         "created_at",
         "membership",
         "kind",
         "points",
         "pending_points",
+        "held_points",
         "balance_after",
         "pending_after",
         "source",
         "actor",
-        "reason",
+        "reason_shown",
     )
     list_select_related = (
         "membership__customer",
@@ -48,21 +60,32 @@ class LedgerEntryAdmin(ServiceWrittenAdmin):
         "kind",
         "points",
         "pending_points",
+        "held_points",
         "balance_after",
         "pending_after",
         "source",
-        "purchase",
-        "redemption",
-        "referral",
-        "action_event",
+        "purchase_shown",
+        "redemption_shown",
+        "referral_shown",
+        "action_event_shown",
+        "hold_shown",
         "actor_type",
-        "actor_partner",
-        "actor_user",
-        "reason",
+        "actor_partner_shown",
+        "actor_user_shown",
+        "reason_shown",
         "idempotency_key",
     )
     readonly_fields = fields
     inlines = [LotAllocationInline]
+
+    # The relations carry no translated verbose name.
+    purchase_shown = field_shown("purchase", _("purchase"))
+    redemption_shown = field_shown("redemption", _("redemption"))
+    referral_shown = field_shown("referral", _("referral"))
+    action_event_shown = field_shown("action_event", _("action"))
+    hold_shown = field_shown("hold", _("points hold"))
+    actor_partner_shown = field_shown("actor_partner", _("partner"))
+    actor_user_shown = field_shown("actor_user", _("staff member"))
 
     @admin.display(description=_("caused by"))
     def actor(self, obj):

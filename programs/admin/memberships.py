@@ -7,10 +7,18 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from programs.admin.base import (
+    EMPTY,
     LatestRowsFormSet,
     ReadOnlyInline,
     ServiceWrittenAdmin,
     tier_label,
+)
+from programs.admin.holds import PointsHoldInline
+from programs.admin.ledger import LedgerReasonDisplay
+from programs.admin.membership_figures import (
+    FIGURE_FIELDS,
+    FIGURES_FIELDSET,
+    MembershipFiguresDisplay,
 )
 from programs.admin.membership_operations import MembershipOperations
 from programs.admin.membership_status import StatusChangeInline
@@ -34,7 +42,7 @@ class TierFilter(admin.SimpleListFilter):
         return queryset.filter(tier_id=self.value()) if self.value() else queryset
 
 
-class LedgerEntryInline(ReadOnlyInline):
+class LedgerEntryInline(LedgerReasonDisplay, ReadOnlyInline):
     model = LedgerEntry
     formset = LatestRowsFormSet
     verbose_name_plural = _("latest ledger entries (newest 50)")
@@ -43,11 +51,12 @@ class LedgerEntryInline(ReadOnlyInline):
         "kind",
         "points",
         "pending_points",
+        "held_points",
         "balance_after",
         "pending_after",
         "source",
         "actor_type",
-        "reason",
+        "reason_shown",
     )
     readonly_fields = fields
 
@@ -76,11 +85,11 @@ class TierChangeInline(ReadOnlyInline):
 
     @admin.display(description=_("changed by"))
     def by(self, obj):
-        return obj.changed_by.get_username() if obj.changed_by else None
+        return obj.changed_by.get_username() if obj.changed_by else EMPTY
 
 
 @admin.register(Membership)
-class MembershipAdmin(MembershipOperations, ServiceWrittenAdmin):
+class MembershipAdmin(MembershipOperations, MembershipFiguresDisplay, ServiceWrittenAdmin):
     allow_add = True
     list_display = (
         "customer",
@@ -115,6 +124,7 @@ class MembershipAdmin(MembershipOperations, ServiceWrittenAdmin):
                     "available_display",
                     "balance",
                     "pending",
+                    "held",
                     "debt",
                     "lifetime_earned",
                     "last_activity_at",
@@ -136,6 +146,7 @@ class MembershipAdmin(MembershipOperations, ServiceWrittenAdmin):
                 )
             },
         ),
+        FIGURES_FIELDSET,
     )
     readonly_fields = (
         "customer",
@@ -147,6 +158,7 @@ class MembershipAdmin(MembershipOperations, ServiceWrittenAdmin):
         "available_display",
         "balance",
         "pending",
+        "held",
         "debt",
         "lifetime_earned",
         "last_activity_at",
@@ -158,8 +170,9 @@ class MembershipAdmin(MembershipOperations, ServiceWrittenAdmin):
         "override_until",
         "subscription_tier_display",
         "subscription_until",
+        *FIGURE_FIELDS,
     )
-    inlines = [LedgerEntryInline, TierChangeInline, StatusChangeInline]
+    inlines = [LedgerEntryInline, PointsHoldInline, TierChangeInline, StatusChangeInline]
 
     def get_queryset(self, request):
         return (
@@ -172,10 +185,11 @@ class MembershipAdmin(MembershipOperations, ServiceWrittenAdmin):
                 "qualified_tier",
                 "override_tier",
                 "subscription_tier",
+                "figures",
             )
         )
 
-    @admin.display(description=_("available points"))
+    @admin.display(description=_("points to spend"))
     def available_display(self, obj):
         return obj.available
 

@@ -7,6 +7,7 @@ to ``programs/admin/__init__.py``.
 
 from django import forms
 from django.contrib import admin, messages
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -17,7 +18,13 @@ from programs.models import (
     WebhookEventType,
     WebhookSubscription,
 )
-from programs.services.api_keys import api_key_create, api_key_revoke, api_keys_changed
+from programs.services.api_keys import (
+    ANNOUNCE_DAYS,
+    api_key_create,
+    api_key_revoke,
+    api_keys_changed,
+    api_keys_expiring,
+)
 from programs.services.webhooks import webhook_delivery_replay, webhook_subscription_create
 
 
@@ -31,7 +38,7 @@ class ApiKeyForm(forms.ModelForm):
 
     class Meta:
         model = ApiKey
-        fields = ["partner", "name", "scopes"]
+        fields = ["partner", "name", "scopes", "expires_at"]
 
 
 @admin.register(ApiKey)
@@ -44,12 +51,24 @@ class ApiKeyAdmin(admin.ModelAdmin):
         "scope_list",
         "active",
         "created_at",
+        "expires_at",
         "last_used_at",
     ]
-    list_filter = ["partner", ("revoked_at", admin.EmptyFieldListFilter)]
+    list_filter = [
+        "partner",
+        ("revoked_at", admin.EmptyFieldListFilter),
+        ("expires_at", admin.EmptyFieldListFilter),
+    ]
     search_fields = ["prefix", "name", "partner__name"]
     list_select_related = ["partner"]
-    readonly_fields = ["prefix", "created_at", "created_by", "last_used_at", "revoked_at"]
+    readonly_fields = [
+        "prefix",
+        "created_at",
+        "created_by",
+        "last_used_at",
+        "revoked_at",
+        "expiry_announced_at",
+    ]
     actions = ["revoke"]
 
     def get_readonly_fields(self, request, obj=None):
@@ -59,8 +78,8 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
     def get_fields(self, request, obj=None):
         if obj is None:
-            return ["partner", "name", "scopes"]
-        return ["partner", "name", "scopes", *self.readonly_fields]
+            return ["partner", "name", "scopes", "expires_at"]
+        return ["partner", "name", "scopes", "expires_at", *self.readonly_fields]
 
     @admin.display(description=_("scopes"))
     def scope_list(self, obj: ApiKey) -> str:
@@ -69,6 +88,17 @@ class ApiKeyAdmin(admin.ModelAdmin):
     @admin.display(description=_("active"), boolean=True)
     def active(self, obj: ApiKey) -> bool:
         return obj.is_active
+
+    def changelist_view(self, request, extra_context=None):
+        expiring = api_keys_expiring(now=timezone.now())
+        if expiring:
+            self.message_user(
+                request,
+                _("Expiring within %(days)d days: %(keys)s.")
+                % {"days": ANNOUNCE_DAYS, "keys": ", ".join(str(k) for k in expiring)},
+                messages.WARNING,
+            )
+        return super().changelist_view(request, extra_context)
 
     def has_delete_permission(self, request, obj=None):
         return False  # revoke instead: the key stays for the record
@@ -83,6 +113,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
             name=form.cleaned_data["name"],
             scopes=form.cleaned_data["scopes"],
             created_by=request.user,
+            expires_at=form.cleaned_data.get("expires_at"),
         )
         obj.pk, obj.prefix, obj.created_at = key.pk, key.prefix, key.created_at
         messages.warning(

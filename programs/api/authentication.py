@@ -8,7 +8,7 @@ from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
 
 from programs.models import ApiKey, Partner
-from programs.services.api_keys import api_key_authenticate, api_key_prefix_of
+from programs.services.api_keys import KeyRefused, api_key_check, api_key_prefix_of
 
 logger = logging.getLogger("programs.api")
 
@@ -39,13 +39,22 @@ class ApiKeyAuthentication(BaseAuthentication):
         plaintext = self._credentials(request)
         if plaintext is None:
             return None
-        api_key = api_key_authenticate(plaintext)
-        if api_key is None:
-            logger.info("api key refused: %s", api_key_prefix_of(plaintext) or "<malformed>")
+        try:
+            api_key = api_key_check(plaintext)
+        except KeyRefused as refused:
+            prefix = api_key_prefix_of(plaintext) or "<malformed>"
+            logger.info("api key refused (%s): %s", refused.reason, prefix)
+            if refused.reason == "expired":
+                expired = refused.api_key.expires_at.isoformat(timespec="seconds")
+                raise exceptions.AuthenticationFailed(
+                    f"The API key {prefix} expired at {expired}. Use another active key of "
+                    "yours, or ask the operator for a new one.",
+                    code="api_key_expired",
+                ) from None
             raise exceptions.AuthenticationFailed(
                 "The API key is not valid: it is unknown, malformed or revoked.",
                 code="invalid_api_key",
-            )
+            ) from None
         return PartnerPrincipal(partner=api_key.partner, api_key=api_key), api_key
 
     def _credentials(self, request) -> str | None:

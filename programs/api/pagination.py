@@ -2,6 +2,7 @@
 
 import re
 
+from django.utils.dateparse import parse_datetime
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import CursorPagination
 
@@ -39,7 +40,7 @@ class IdCursorPagination(CursorPagination):
             valid = False
         else:
             valid = (
-                cursor is None or cursor.position is None or bool(_POSITION.match(cursor.position))
+                cursor is None or cursor.position is None or self.position_valid(cursor.position)
             )
         if not valid:
             raise ValidationError(
@@ -47,3 +48,21 @@ class IdCursorPagination(CursorPagination):
                 code="invalid_cursor",
             )
         return cursor
+
+    def position_valid(self, position: str) -> bool:
+        return bool(_POSITION.match(position))
+
+
+class EffectiveCursorPagination(IdCursorPagination):
+    """A ledger history: newest first by when entries count (``effective_at``), then id.
+    Entries of one moment are told apart by DRF's offset within the position. A late report
+    of an old purchase files its entry at the purchase's date, behind pages already read."""
+
+    ordering = ("-effective_at", "-id")
+
+    def position_valid(self, position: str) -> bool:
+        try:
+            parsed = parse_datetime(position)
+        except ValueError:
+            return False
+        return parsed is not None and parsed.tzinfo is not None

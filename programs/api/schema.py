@@ -49,14 +49,21 @@ _PROBLEMS = {
         ],
     ),
     401: (
-        "No API key, or a key that is unknown, malformed or revoked.",
+        "No API key, or a key that is unknown, malformed, revoked or expired.",
         [
             _example(
                 401,
                 "invalid_api_key",
                 "Authentication is required.",
                 "The API key is not valid: it is unknown, malformed or revoked.",
-            )
+            ),
+            _example(
+                401,
+                "api_key_expired",
+                "Authentication is required.",
+                "The API key lk_live_ab12cd34 expired at 2027-01-31T00:00:00+00:00. Use "
+                "another active key of yours, or ask the operator for a new one.",
+            ),
         ],
     ),
     403: (

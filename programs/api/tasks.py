@@ -6,6 +6,7 @@ The worker finds them once ``programs/tasks.py`` imports them (see docs/api.md).
 from celery import shared_task
 from django.db import OperationalError
 
+from programs.services.api_keys import api_keys_expiry_announce
 from programs.services.idempotency import idempotency_records_purge
 from programs.services.webhook_events import DELIVERY_CHUNK
 from programs.services.webhooks import webhook_deliveries_due, webhook_deliveries_send
@@ -40,3 +41,9 @@ def sweep_webhook_deliveries_task() -> int:
 def purge_idempotency_records_task() -> int:
     """Forget Idempotency-Keys older than a day (their keys may then be reused)."""
     return idempotency_records_purge()
+
+
+@shared_task(ignore_result=True)
+def announce_expiring_api_keys_task() -> int:
+    """Tell partners by webhook about their keys that expire soon (once per key)."""
+    return api_keys_expiry_announce()

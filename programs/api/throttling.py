@@ -20,6 +20,7 @@ from programs.models import ApiKey
 
 SCOPE = "api_key"
 
+
 class ApiKeyRateThrottle(BaseThrottle):
     def __init__(self):
         self.limit, self.duration = parse_rate(api_settings.DEFAULT_THROTTLE_RATES[SCOPE])

@@ -3,6 +3,14 @@
 
 from django.urls import path
 
+from programs.api.views.holds import (
+    HoldCaptureView,
+    HoldDetailView,
+    HoldVoidView,
+    MemberHoldCreateView,
+    MemberQuoteView,
+)
+from programs.api.views.keys import CurrentKeyView
 from programs.api.views.members import (
     MemberBalanceView,
     MemberDetailView,
@@ -30,6 +38,7 @@ from programs.api.views.webhooks import (
 )
 
 urlpatterns = [
+    path("keys/current", CurrentKeyView.as_view(), name="key-current"),
     path("members", MemberListView.as_view(), name="member-list"),
     path("members/<str:external_id>", MemberDetailView.as_view(), name="member-detail"),
     path("members/<str:external_id>/balance", MemberBalanceView.as_view(), name="member-balance"),
@@ -50,6 +59,11 @@ urlpatterns = [
         MemberReferralView.as_view(),
         name="member-referral",
     ),
+    path("members/<str:external_id>/quotes", MemberQuoteView.as_view(), name="member-quotes"),
+    path("members/<str:external_id>/holds", MemberHoldCreateView.as_view(), name="member-holds"),
+    path("holds/<int:id>", HoldDetailView.as_view(), name="hold-detail"),
+    path("holds/<int:id>/capture", HoldCaptureView.as_view(), name="hold-capture"),
+    path("holds/<int:id>/void", HoldVoidView.as_view(), name="hold-void"),
     path("purchases", PurchaseCreateView.as_view(), name="purchase-list"),
     path("purchases/batch", PurchaseBatchView.as_view(), name="purchase-batch"),
     path("purchases/<int:id>", PurchaseDetailView.as_view(), name="purchase-detail"),

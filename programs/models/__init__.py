@@ -10,6 +10,7 @@ from .api import (
     WebhookSubscription,
 )
 from .figures import MembershipFigures
+from .holds import HoldStatus, PointsHold
 from .ledger import ActorType, EntryKind, EntrySource, LedgerEntry, LotAllocation, PointLot
 from .membership import (
     Membership,
@@ -52,6 +53,7 @@ __all__ = [
     "EntryKind",
     "EntrySource",
     "ExpiryPolicy",
+    "HoldStatus",
     "IdempotencyRecord",
     "IdempotencyState",
     "LedgerEntry",
@@ -64,6 +66,7 @@ __all__ = [
     "Partner",
     "PartnerCustomer",
     "PointLot",
+    "PointsHold",
     "Program",
     "Purchase",
     "PurchaseLine",

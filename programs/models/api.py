@@ -3,6 +3,7 @@
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from .partner import Partner
@@ -42,6 +43,18 @@ class ApiKey(models.Model):
     )
     last_used_at = models.DateTimeField(_("last used"), null=True, blank=True, editable=False)
     revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True, editable=False)
+    expires_at = models.DateTimeField(
+        _("expires"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "Empty: the key does not expire. Rotate by creating the new key first: a "
+            "partner may have several active keys."
+        ),
+    )
+    expiry_announced_at = models.DateTimeField(
+        _("expiry announced"), null=True, blank=True, editable=False
+    )
 
     class Meta:
         verbose_name = _("API key")
@@ -52,8 +65,12 @@ class ApiKey(models.Model):
         return f"{self.prefix} ({self.name})"
 
     @property
+    def is_expired(self) -> bool:
+        return self.expires_at is not None and self.expires_at <= timezone.now()
+
+    @property
     def is_active(self) -> bool:
-        return self.revoked_at is None
+        return self.revoked_at is None and not self.is_expired
 
     def has_scope(self, scope: str) -> bool:
         return scope in self.scopes
@@ -115,6 +132,9 @@ class WebhookEventType(models.TextChoices):
     REFERRAL_REWARDED = "referral.rewarded", _("Referral rewarded")
     SURVEY_RESPONDED = "survey.responded", _("Survey answered")
     PURCHASE_FAILED = "purchase.failed", _("Purchase failed")
+    HOLD_CAPTURED = "hold.captured", _("Points hold captured")
+    HOLD_VOIDED = "hold.voided", _("Points hold voided or expired")
+    API_KEY_EXPIRING = "api_key.expiring", _("API key expiring")
 
 
 class WebhookSubscription(models.Model):

@@ -10,7 +10,7 @@ from .membership import Membership
 # into these indexes.
 LEDGER_SPARSE_LINKS = [
     models.Index(fields=[name], condition=Q(**{f"{name}__isnull": False}), name=f"ledger_{name}")
-    for name in ("redemption", "referral", "action_event", "actor_user")
+    for name in ("redemption", "referral", "action_event", "actor_user", "hold")
 ]
 
 
@@ -22,6 +22,10 @@ class EntryKind(models.TextChoices):
     EXPIRE = "expire", _("Expired")
     REVERSE = "reverse", _("Reversed (return)")
     ADJUST = "adjust", _("Adjusted by staff")
+    HOLD = "hold", _("Held for a payment")
+    HOLD_RELEASE = "hold_release", _("Hold released")
+    CAPTURE = "capture", _("Paid with points")
+    CAPTURE_REFUND = "capture_refund", _("Payment with points refunded")
 
 
 class EntrySource(models.TextChoices):
@@ -30,6 +34,7 @@ class EntrySource(models.TextChoices):
     REFERRAL = "referral", _("Referral")
     REDEMPTION = "redemption", _("Redemption")
     STAFF = "staff", _("Staff adjustment")
+    PAYMENT = "payment", _("Payment with points")
     SYSTEM = "system", _("System")
 
 
@@ -45,7 +50,10 @@ class LedgerEntry(models.Model):
 
     ``points`` changes the available balance, ``pending_points`` the pending one; an earn
     during the return window moves only pending points, its release moves them across.
+    ``held_points`` changes the points a partner's hold reserved: a hold moves points
+    from available to held, a capture spends held points, a release moves them back.
     ``idempotency_key`` names the cause (``purchase:42:earn``), so no cause applies twice.
+    ``created_at`` is when the entry was recorded, ``effective_at`` when it counts.
     """
 
     # Indexed by ledger_membership_recent, which it leads.
@@ -59,6 +67,7 @@ class LedgerEntry(models.Model):
     kind = models.CharField(_("kind"), max_length=20, choices=EntryKind.choices)
     points = models.IntegerField(_("points"), default=0)
     pending_points = models.IntegerField(_("pending points"), default=0)
+    held_points = models.IntegerField(_("held points"), default=0)
     balance_after = models.BigIntegerField(_("available after"))
     pending_after = models.BigIntegerField(_("pending after"))
     source = models.CharField(_("source"), max_length=20, choices=EntrySource.choices)
@@ -90,6 +99,14 @@ class LedgerEntry(models.Model):
         related_name="entries",
         db_index=False,
     )
+    hold = models.ForeignKey(
+        "programs.PointsHold",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="entries",
+        db_index=False,
+    )
     actor_type = models.CharField(_("caused by"), max_length=10, choices=ActorType.choices)
     actor_partner = models.ForeignKey(
         "programs.Partner", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
@@ -104,7 +121,17 @@ class LedgerEntry(models.Model):
     )
     reason = models.CharField(_("reason"), max_length=255, blank=True)
     idempotency_key = models.CharField(_("idempotency key"), max_length=200, unique=True)
+    # The time recorded (when the entry was written) ...
     created_at = models.DateTimeField(_("when"), db_index=True)
+    # ... and the time it counts in business terms: a purchase's date for its earn and
+    # return entries, else the time recorded. Tiers, expiry, metrics and history read it.
+    effective_at = models.DateTimeField(
+        _("effective"),
+        help_text=_(
+            "When the entry counts in business terms (the purchase's date for its points); "
+            "the time recorded is its creation time."
+        ),
+    )
 
     class Meta:
         verbose_name = _("ledger entry")
@@ -112,7 +139,8 @@ class LedgerEntry(models.Model):
         ordering = ["-created_at", "-id"]
         constraints = [
             models.CheckConstraint(
-                condition=~Q(points=0) | ~Q(pending_points=0), name="ledgerentry_moves_points"
+                condition=~Q(points=0) | ~Q(pending_points=0) | ~Q(held_points=0),
+                name="ledgerentry_moves_points",
             ),
             models.CheckConstraint(
                 condition=Q(pending_after__gte=0), name="ledgerentry_pending_gte_0"
@@ -120,7 +148,7 @@ class LedgerEntry(models.Model):
         ]
         indexes = [
             models.Index(
-                fields=["membership", "-created_at", "-id"], name="ledger_membership_recent"
+                fields=["membership", "-effective_at", "-id"], name="ledger_membership_recent"
             ),
             models.Index(fields=["kind", "created_at"], name="ledger_kind_created"),
             *LEDGER_SPARSE_LINKS,

@@ -15,11 +15,12 @@ class MembershipStatus(models.TextChoices):
 class Membership(models.Model):
     """A customer in one program: balances, tier, referral code.
 
-    ``balance``, ``debt`` and ``pending`` are caches of the ledger (64-bit, like every sum
-    of points), written only by ``programs.services.ledger``: sum(entry.points) ==
-    balance - debt and sum(entry.pending_points) == pending, always. ``tier`` is the
-    effective tier, derived from the qualified tier, an active staff override and an
-    active subscription.
+    ``balance``, ``debt``, ``pending`` and ``held`` are caches of the ledger (64-bit, like
+    every sum of points), written only by ``programs.services.postings``: sum(entry.points)
+    == balance - debt, sum(entry.pending_points) == pending and sum(entry.held_points) ==
+    held (points reserved by a partner's hold, out of the available balance), always.
+    ``tier`` is the effective tier, derived from the qualified tier, an active staff
+    override and an active subscription.
     """
 
     customer = models.ForeignKey(
@@ -48,6 +49,12 @@ class Membership(models.Model):
         help_text=_("Points owed after returns of spent points; blocks redemptions."),
     )
     pending = models.BigIntegerField(_("pending points"), default=0, editable=False)
+    held = models.BigIntegerField(
+        _("points held"),
+        default=0,
+        editable=False,
+        help_text=_("Reserved by a partner to pay an order; not available until released."),
+    )
     lifetime_earned = models.BigIntegerField(_("points earned in total"), default=0, editable=False)
     last_activity_at = models.DateTimeField(_("last activity"), null=True, blank=True)
 
@@ -114,6 +121,7 @@ class Membership(models.Model):
             models.CheckConstraint(condition=Q(balance__gte=0), name="membership_balance_gte_0"),
             models.CheckConstraint(condition=Q(debt__gte=0), name="membership_debt_gte_0"),
             models.CheckConstraint(condition=Q(pending__gte=0), name="membership_pending_gte_0"),
+            models.CheckConstraint(condition=Q(held__gte=0), name="membership_held_gte_0"),
             models.CheckConstraint(
                 condition=Q(balance=0) | Q(debt=0), name="membership_balance_or_debt"
             ),

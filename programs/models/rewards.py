@@ -1,5 +1,6 @@
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from .membership import Membership
@@ -59,7 +60,8 @@ class Redemption(models.Model):
         choices=RedemptionStatus.choices,
         default=RedemptionStatus.ISSUED,
     )
-    created_at = models.DateTimeField(_("redeemed"), auto_now_add=True)
+    # Not auto_now_add: a history being loaded (the demo) dates a redemption in the past.
+    created_at = models.DateTimeField(_("redeemed"), default=timezone.now, editable=False)
     used_at = models.DateTimeField(_("used"), null=True, blank=True)
     cancelled_at = models.DateTimeField(_("cancelled"), null=True, blank=True)
 

@@ -293,6 +293,7 @@ def _credit(purchase, member: Member, points: int, program, now, writes: _Writes
         pending_points=points if pending else 0,
         reason=reason,
         at=now,
+        effective_at=purchase.occurred_at,  # the business time, as the lot's earned_at
         purchase_id=purchase.pk,
     )
     member.changed = True

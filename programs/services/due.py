@@ -197,10 +197,25 @@ def ledger_drift() -> list[dict]:
 
     rows = (
         Membership.objects.annotate(
-            ledger_available=ledger_sum("points"), ledger_pending=ledger_sum("pending_points")
+            ledger_available=ledger_sum("points"),
+            ledger_pending=ledger_sum("pending_points"),
+            ledger_held=ledger_sum("held_points"),
         )
-        .exclude(ledger_available=F("balance") - F("debt"), ledger_pending=F("pending"))
-        .values("pk", "balance", "debt", "pending", "ledger_available", "ledger_pending")
+        .exclude(
+            ledger_available=F("balance") - F("debt"),
+            ledger_pending=F("pending"),
+            ledger_held=F("held"),
+        )
+        .values(
+            "pk",
+            "balance",
+            "debt",
+            "pending",
+            "held",
+            "ledger_available",
+            "ledger_pending",
+            "ledger_held",
+        )
     )
     return [
         {
@@ -209,6 +224,8 @@ def ledger_drift() -> list[dict]:
             "ledger_available": row["ledger_available"],
             "cached_pending": row["pending"],
             "ledger_pending": row["ledger_pending"],
+            "cached_held": row["held"],
+            "ledger_held": row["ledger_held"],
         }
         for row in rows
     ]

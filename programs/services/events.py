@@ -21,6 +21,8 @@ REWARD_REDEEMED = WebhookEventType.REWARD_REDEEMED.value
 REFERRAL_REWARDED = WebhookEventType.REFERRAL_REWARDED.value
 SURVEY_RESPONDED = WebhookEventType.SURVEY_RESPONDED.value
 PURCHASE_FAILED = WebhookEventType.PURCHASE_FAILED.value
+HOLD_CAPTURED = WebhookEventType.HOLD_CAPTURED.value
+HOLD_VOIDED = WebhookEventType.HOLD_VOIDED.value
 WEBHOOK_TYPES = frozenset(WebhookEventType.values)
 
 

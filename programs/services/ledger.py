@@ -47,12 +47,14 @@ def append_entry(
     actor: Actor,
     points: int = 0,
     pending_points: int = 0,
+    held_points: int = 0,
     reason: str = "",
     at: datetime | None = None,
+    effective_at: datetime | None = None,
     **links,
 ) -> LedgerEntry:
     """Write one entry and move the membership's cached balances by the same amounts
-    (``postings``: a batch of one)."""
+    (``postings``: a batch of one; ``at`` and ``effective_at`` as there)."""
     postings = Postings()
     posted = postings.post(
         membership,
@@ -62,8 +64,10 @@ def append_entry(
         actor=actor,
         points=points,
         pending_points=pending_points,
+        held_points=held_points,
         reason=reason,
         at=at,
+        effective_at=effective_at,
         **links,
     )
     postings.write()
@@ -99,8 +103,9 @@ def points_earn(
 ) -> LedgerEntry:
     """Credit points as a new lot: pending until ``available_at`` if that lies ahead.
 
-    ``earned_at`` (default: now) dates the lot for expiry and FIFO order, e.g. the day of
-    the purchase, while the entry itself is dated when it is written."""
+    ``earned_at`` (default: now) is the business time, e.g. the day of the purchase or
+    action: the entry's ``effective_at`` and the lot's date for expiry and FIFO order; the
+    entry is recorded when it is written (``at``, default now)."""
     now = at or timezone.now()
     pending = available_at is not None and available_at > now
     entry = append_entry(
@@ -113,6 +118,7 @@ def points_earn(
         pending_points=points if pending else 0,
         reason=reason,
         at=now,
+        effective_at=earned_at,
         **links,
     )
     lot = PointLot.objects.create(
@@ -120,10 +126,10 @@ def points_earn(
         earn_entry=entry,
         points=points,
         remaining=points,
-        earned_at=earned_at or now,
+        earned_at=entry.effective_at,
         available_at=available_at if pending else now,
         released_at=None if pending else now,
-        expires_at=lot_expiry(membership.program, earned_at or now),
+        expires_at=lot_expiry(membership.program, entry.effective_at),
     )
     if not pending:
         _settle_debt(entry, [lot])
@@ -209,6 +215,7 @@ def points_spend(
     idempotency_key: str,
     actor: Actor,
     reason: str = "",
+    effective_at: datetime | None = None,
     **links,
 ) -> LedgerEntry:
     """Debit available points (redeem, negative adjustment), drawing on lots. The caller
@@ -221,6 +228,7 @@ def points_spend(
         actor=actor,
         points=-points,
         reason=reason,
+        effective_at=effective_at,
         **links,
     )
     taken = consume_lots(membership, entry, points)
@@ -234,33 +242,39 @@ def points_spend(
 def points_restore(
     membership: Membership,
     *,
-    spent_entry: LedgerEntry,
     kind: str,
     source: str,
     idempotency_key: str,
     actor: Actor,
+    spent_entry: LedgerEntry | None = None,
+    draws: list[tuple[PointLot, int]] | None = None,
+    held_points: int = 0,
     reason: str = "",
+    effective_at: datetime | None = None,
     **links,
 ) -> LedgerEntry:
-    """Undo a spend: give the points back to the very lots they came from. Points that
-    return to a lot that has meanwhile expired expire again at once."""
-    allocations = list(spent_entry.allocations.select_related("lot"))
-    total = sum(a.points for a in allocations)
+    """Undo a spend: give the points back to the very lots they came from, all that
+    ``spent_entry`` drew or the ``draws`` given (a lot and its points; a released hold also
+    moves ``held_points``). Points that return to a lot that has meanwhile expired expire
+    again at once."""
+    if draws is None:
+        draws = [(a.lot, a.points) for a in spent_entry.allocations.select_related("lot")]
     entry = append_entry(
         membership,
         kind=kind,
         source=source,
         idempotency_key=idempotency_key,
         actor=actor,
-        points=total,
+        points=sum(points for _lot, points in draws),
+        held_points=held_points,
         reason=reason,
+        effective_at=effective_at,
         **links,
     )
     now = timezone.now()
     lots = []
-    for allocation in allocations:
-        lot = allocation.lot
-        lot.remaining += allocation.points
+    for lot, points in draws:
+        lot.remaining += points
         lots.append(lot)
     PointLot.objects.bulk_update(lots, ["remaining"])
     _settle_debt(entry, lots)

@@ -8,12 +8,23 @@ expiry, returns, redemptions, adjustments and referral bonuses all post here, th
 ledger operations (``programs.services.ledger``) or the award batches
 (``programs.services.awarding``).
 
+An entry has two times: ``created_at``, when it was recorded, and ``effective_at``, when
+it counts in business terms (a purchase's date for its earn and return entries; otherwise
+the time recorded). Tiers, expiry, metrics and the histories read the business time; the
+balances move in the order entries are recorded.
+
 The caller holds the memberships' locks (``programs.services.locking``) in the
 transaction. Invariants kept, per membership:
 
 * sum(entry.points) == balance - debt (a debit beyond the balance opens a debt, which the
   next available points pay back first)
 * sum(entry.pending_points) == pending
+* sum(entry.held_points) == held, and held >= 0: a two-phase debit (a partner's hold,
+  ``programs.services.holds``) first moves points from available to held (points -N,
+  held_points +N), then a capture spends held points (held_points -C) and a release
+  moves the rest back (points +R, held_points -R). Held points are out of the available
+  balance, so the points a member owns are sum(points + held_points) == balance + held
+  - debt; the caller never holds more than the available balance.
 * lifetime_earned == sum of earned points, pending or available
 """
 
@@ -29,8 +40,8 @@ from programs.services.table_rows import ids_reserve, rows_insert_values, rows_u
 
 # Every column of an entry, in the model's order (so a row is also a whole instance).
 ENTRY_COLUMNS = [f.attname for f in LedgerEntry._meta.concrete_fields]
-LINKS = ("purchase", "redemption", "referral", "action_event")
-BALANCE_FIELDS = ("balance", "debt", "pending", "lifetime_earned", "updated_at")
+LINKS = ("purchase", "redemption", "referral", "action_event", "hold")
+BALANCE_FIELDS = ("balance", "debt", "pending", "held", "lifetime_earned", "updated_at")
 
 
 @dataclass(frozen=True)
@@ -114,17 +125,23 @@ class Postings:
         actor: Actor,
         points: int = 0,
         pending_points: int = 0,
+        held_points: int = 0,
         reason: str = "",
         at: datetime | None = None,
+        effective_at: datetime | None = None,
         **links,
     ) -> Posted:
-        """Move ``membership``'s cached balances by ``points`` (available) and
-        ``pending_points``, and keep the entry that records it. ``links`` name the cause:
-        ``purchase=``, ``redemption=``, ``referral=``, ``action_event=`` (an instance) or
-        the same with ``_id`` (an id)."""
+        """Move ``membership``'s cached balances by ``points`` (available),
+        ``pending_points`` and ``held_points``, and keep the entry that records it.
+        ``links`` name the cause: ``purchase=``, ``redemption=``, ``referral=``,
+        ``action_event=``, ``hold=`` (an instance) or the same with ``_id`` (an id).
+        ``at`` is when the entry is recorded (default now), ``effective_at`` when it
+        counts in business terms (default ``at``)."""
+        recorded = at or timezone.now()
         available = membership.balance - membership.debt + points
         membership.balance, membership.debt = (available, 0) if available >= 0 else (0, -available)
         membership.pending += pending_points
+        membership.held += held_points
         if kind == EntryKind.EARN:
             membership.lifetime_earned += points + pending_points
         values = dict.fromkeys(ENTRY_COLUMNS)
@@ -134,6 +151,7 @@ class Postings:
             kind=kind,
             points=points,
             pending_points=pending_points,
+            held_points=held_points,
             balance_after=available,
             pending_after=membership.pending,
             source=source,
@@ -142,7 +160,8 @@ class Postings:
             actor_user_id=actor.user_id,
             reason=reason[:255],
             idempotency_key=idempotency_key,
-            created_at=at or timezone.now(),
+            created_at=recorded,
+            effective_at=effective_at or recorded,
             **_link_ids(links),
         )
         posted = Posted(values, membership)

@@ -23,6 +23,7 @@ from programs.models import (
     PurchaseStatus,
     Refund,
 )
+from programs.services.hold_refunds import order_holds_refund
 from programs.services.ledger import Actor
 from programs.services.locking import lock_memberships
 from programs.services.purchases import money_check, purchases_award
@@ -70,9 +71,11 @@ def purchase_refund(
     actor: Actor,
 ) -> tuple[Refund, bool]:
     """Record a (partial) return and reverse the points it takes away, per the program's
-    return policy. Idempotent on (purchase, refund_id): the same request again returns the
-    first refund, the same id with other lines or amount is an ``IdempotencyConflict``. Give
-    either returned ``lines`` (their value is the refunded amount) or an ``amount``. A
+    return policy; points the order was paid with come back pro rata
+    (``hold_refunds.order_holds_refund``). Idempotent on (purchase, refund_id): the same request
+    again returns the first refund, the same id with other lines or amount is an
+    ``IdempotencyConflict``. Give either returned ``lines`` (their value is the refunded
+    amount) or an ``amount``. A
     qualifying purchase of a referral returned below the minimum rejects the referral.
     A purchase parked as failed is refused (``PurchaseFailed``): its points were never
     awarded, so a return could not take them back when staff award it again."""
@@ -146,6 +149,7 @@ def purchase_refund(
                 idempotency_key=f"refund:{refund.pk}:reverse",
                 actor=actor,
                 reason=f"return {refund.refund_id} of order {purchase.order_id}",
+                effective_at=purchase.occurred_at,  # counts in the purchase's period
                 purchase=purchase,
             )
         refund.points_reversed = reversed_points
@@ -154,6 +158,8 @@ def purchase_refund(
         # when a cancelled redemption brings them back: ``returns.returned_points_reclaim``).
         purchase.points_reversed += due if due > 0 else 0
         purchase.save(update_fields=["refunded_amount", "points_reversed"])
+        # Points the member paid part of this order with come back pro rata.
+        order_holds_refund(membership=membership, purchase=purchase, refund=refund, actor=actor)
         referral_on_return(membership, purchase, actor)
         membership_subscription_after_refund(membership, purchase, timezone.now())
         membership_tier_after_return(membership, timezone.now())

@@ -169,7 +169,7 @@ def referral_on_purchase(referee: Membership, purchase: Purchase) -> None:
         referral.status = ReferralStatus.REVIEW
     if referral.status == ReferralStatus.SIGNED_UP:
         referral.status = ReferralStatus.QUALIFIED
-        _reward_referee(referral, referee)
+        _reward_referee(referral, referee, earned_at=purchase.occurred_at)
     referral.save()
 
 
@@ -216,7 +216,9 @@ def referral_on_return(referee: Membership, purchase: Purchase, actor: Actor) ->
     referral.save(update_fields=["status", "rejection_reason"])
 
 
-def _reward_referee(referral: Referral, referee: Membership) -> None:
+def _reward_referee(referral: Referral, referee: Membership, earned_at=None) -> None:
+    """The friend's welcome bonus, effective at ``earned_at`` (the qualifying purchase's
+    date; default now, e.g. when staff approve it)."""
     points = referral.program.referee_points
     if points:
         points_earn(
@@ -226,6 +228,7 @@ def _reward_referee(referral: Referral, referee: Membership) -> None:
             idempotency_key=f"referral:{referral.pk}:referee",
             actor=Actor.system(),
             reason="welcome bonus for joining through a referral",
+            earned_at=earned_at,
             referral=referral,
         )
 
@@ -293,6 +296,7 @@ def referral_release(referral_id: int, now=None) -> Referral:
                     idempotency_key=f"referral:{referral.pk}:referrer",
                     actor=Actor.system(),
                     reason="friend referred",
+                    earned_at=now,  # as rewarded_at: the job's moment
                     referral=referral,
                 )
             referral.status = ReferralStatus.REWARDED

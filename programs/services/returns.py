@@ -17,6 +17,8 @@ their lot when that redemption is cancelled; they are taken back then
 Every function expects the membership locked by the caller inside a transaction.
 """
 
+from datetime import datetime
+
 from django.db.models import Q, Sum
 from django.db.models.functions import Coalesce
 
@@ -68,10 +70,13 @@ def points_reverse(
     actor: Actor,
     reason: str,
     source: str = EntrySource.PURCHASE,
+    effective_at: datetime | None = None,
     **links,
 ) -> int:
     """Take back up to ``points`` credited by ``lot`` as the policy allows; one reverse
-    entry linked to the cause (``purchase=`` or ``referral=``). Returns the points taken."""
+    entry linked to the cause (``purchase=`` or ``referral=``), effective when the points
+    were earned (``effective_at``, default the lot's ``earned_at``: a return counts against
+    the period of the purchase it undoes). Returns the points taken."""
     policy = membership.program.return_policy
     from_pending = from_own = from_other = from_debt = 0
     if lot is not None:
@@ -99,6 +104,7 @@ def points_reverse(
         points=-(from_own + from_other + from_debt),
         pending_points=-from_pending,
         reason=reason,
+        effective_at=effective_at or (lot.earned_at if lot is not None else None),
         **links,
     )
     if from_pending or from_own:
@@ -146,6 +152,7 @@ def returned_points_reclaim(
             actor=actor,
             points=-take,
             reason=f"returned order {purchase.order_id}: points given back by a cancellation",
+            effective_at=purchase.occurred_at,
             purchase=purchase,
         )
         lot.remaining -= take

@@ -1,6 +1,7 @@
 """Redeeming rewards and cancelling unused redemptions."""
 
 import secrets
+from datetime import datetime
 
 from django.db import transaction
 from django.db.models import F
@@ -84,14 +85,17 @@ def reward_check(membership: Membership, reward: Reward, now=None) -> None:
 
 
 @transaction.atomic
-def reward_redeem(*, membership: Membership, reward: Reward, actor: Actor) -> Redemption:
-    """Spend the reward's points, take one from stock, issue a voucher code."""
+def reward_redeem(
+    *, membership: Membership, reward: Reward, actor: Actor, at: datetime | None = None
+) -> Redemption:
+    """Spend the reward's points, take one from stock, issue a voucher code. ``at``: when
+    the member redeemed (default now; a history being loaded, as the demo's, dates it)."""
     membership = lock_membership(membership.pk)
     reward = (
         Reward.objects.select_for_update(of=("self",)).select_related("min_tier").get(pk=reward.pk)
     )
-    membership_expire_overdue(membership)
-    reward_check(membership, reward)
+    membership_expire_overdue(membership, at)
+    reward_check(membership, reward, at)
     if reward.per_member_limit is not None:
         used = reward.redemptions.filter(membership=membership).exclude(
             status=RedemptionStatus.CANCELLED
@@ -105,6 +109,7 @@ def reward_redeem(*, membership: Membership, reward: Reward, actor: Actor) -> Re
         reward=reward,
         points=reward.points_cost,
         voucher_code=voucher_code_generate(),
+        created_at=at or timezone.now(),
     )
     points_spend(
         membership,
@@ -114,9 +119,12 @@ def reward_redeem(*, membership: Membership, reward: Reward, actor: Actor) -> Re
         idempotency_key=f"redemption:{redemption.pk}:redeem",
         actor=actor,
         reason=reward.name,
+        effective_at=at,
         redemption=redemption,
     )
-    membership.last_activity_at = timezone.now()
+    membership.last_activity_at = (
+        max(filter(None, (membership.last_activity_at, at))) if at else timezone.now()
+    )
     membership.save(update_fields=["last_activity_at", "updated_at"])
     event_record(
         type=events.REWARD_REDEEMED,
@@ -133,7 +141,9 @@ def reward_redeem(*, membership: Membership, reward: Reward, actor: Actor) -> Re
 
 
 @transaction.atomic
-def redemption_cancel(*, redemption: Redemption, actor: Actor) -> Redemption:
+def redemption_cancel(
+    *, redemption: Redemption, actor: Actor, at: datetime | None = None
+) -> Redemption:
     """Give an unused redemption's points back to the lots they came from; restock. Points
     that return to the lot of a purchase returned since are taken back at once."""
     membership = lock_membership(redemption.membership_id)
@@ -149,6 +159,7 @@ def redemption_cancel(*, redemption: Redemption, actor: Actor) -> Redemption:
         idempotency_key=f"redemption:{redemption.pk}:cancel",
         actor=actor,
         reason=redemption.reward.name,
+        effective_at=at,
         redemption=redemption,
     )
     # Points of a purchase returned meanwhile, which the return could not take because this
@@ -162,15 +173,15 @@ def redemption_cancel(*, redemption: Redemption, actor: Actor) -> Redemption:
         membership_tier_after_return(membership, timezone.now())
     Reward.objects.filter(pk=redemption.reward_id, stock__isnull=False).update(stock=F("stock") + 1)
     redemption.status = RedemptionStatus.CANCELLED
-    redemption.cancelled_at = timezone.now()
+    redemption.cancelled_at = at or timezone.now()
     redemption.save(update_fields=["status", "cancelled_at"])
     return redemption
 
 
 @transaction.atomic
-def redemption_mark_used(*, redemption: Redemption) -> Redemption:
+def redemption_mark_used(*, redemption: Redemption, at: datetime | None = None) -> Redemption:
     updated = Redemption.objects.filter(pk=redemption.pk, status=RedemptionStatus.ISSUED).update(
-        status=RedemptionStatus.USED, used_at=timezone.now()
+        status=RedemptionStatus.USED, used_at=at or timezone.now()
     )
     if updated != 1:
         raise RedemptionNotUsable()

@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from dateutil.relativedelta import relativedelta
-from django.db.models import OuterRef, Q, Subquery, Sum
+from django.db.models import Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -15,7 +15,6 @@ from programs.models import (
     EntryKind,
     LedgerEntry,
     Membership,
-    PointLot,
     Program,
     Purchase,
     PurchaseStatus,
@@ -55,38 +54,23 @@ def next_review(program: Program, now: datetime) -> datetime:
 
 
 def points_earned(membership_ids, start: datetime, end: datetime) -> dict[int, int]:
-    """Points earned (earn entries, net of their returns) per membership, dated by when they
-    were earned (the lot's ``earned_at``: the purchase's or action's own date), not by when
-    the entry was written: backdated history counts in the window it belongs to. A return
-    counts against the window of the points it takes back. Two set-based queries."""
-    earned = (
-        PointLot.objects.filter(
+    """Points earned (earn entries, net of their returns) per membership, dated by the
+    business time (``effective_at``: the purchase's or action's own date), not by when the
+    entry was recorded: backdated history counts in the window it belongs to. A return is
+    effective when the points it takes back were earned, so it counts against their
+    window. One set-based query."""
+    rows = (
+        LedgerEntry.objects.filter(
             membership_id__any=membership_ids,
-            earn_entry__kind=EntryKind.EARN,
-            earned_at__gte=start,
-            earned_at__lte=end,
+            kind__in=[EntryKind.EARN, EntryKind.REVERSE],
+            effective_at__gte=start,
+            effective_at__lte=end,
         )
-        .values("membership")
-        .annotate(total=Sum("points"))
-        .values_list("membership", "total")
-    )
-    source_lot = PointLot.objects.filter(
-        Q(earn_entry__purchase=OuterRef("purchase")) | Q(earn_entry__referral=OuterRef("referral")),
-        membership=OuterRef("membership"),
-        earn_entry__kind=EntryKind.EARN,
-    ).values("earned_at")[:1]
-    returned = (
-        LedgerEntry.objects.filter(membership_id__any=membership_ids, kind=EntryKind.REVERSE)
-        .annotate(earned_at=Subquery(source_lot))
-        .filter(earned_at__gte=start, earned_at__lte=end)
         .values("membership")
         .annotate(total=Coalesce(Sum("points"), 0) + Coalesce(Sum("pending_points"), 0))
         .values_list("membership", "total")
     )
-    totals: dict[int, int] = dict(earned)
-    for membership_id, total in returned:
-        totals[membership_id] = totals.get(membership_id, 0) + total
-    return totals
+    return dict(rows)
 
 
 def qualifying_value(membership: Membership, start: datetime, end: datetime) -> Decimal:

@@ -32,6 +32,13 @@ DELIVERY_CHUNK = 20  # deliveries per task: x 10 s timeout stays inside the task
 
 INSERT_ROWS = 2000  # rows per INSERT: PostgreSQL takes at most 65,535 parameters a statement
 
+# Events only the partner that caused them receives (named by ``partner_id`` in the data).
+OWN_PARTNER_ONLY = {
+    WebhookEventType.PURCHASE_FAILED,
+    WebhookEventType.HOLD_CAPTURED,
+    WebhookEventType.HOLD_VOIDED,
+}
+
 
 def _partner_views(
     type: str, data: dict, partner_ids: set[int], loaded: dict[str, dict]
@@ -63,7 +70,7 @@ def _partner_views(
         )
         for partner_id, view in views.items():
             view["referee"] = external_ids.get(partner_id)
-    elif type == WebhookEventType.PURCHASE_FAILED:
+    elif type in OWN_PARTNER_ONLY:
         for view in views.values():
             view.pop("partner_id", None)  # it chose the audience (``_audience``)
     elif type == WebhookEventType.TIER_CHANGED and data.get("change_id"):
@@ -76,8 +83,9 @@ def _partner_views(
 
 
 def _audience(type: str, data: dict, subscriptions: list) -> list:
-    """The subscriptions an event goes to: a failed purchase only to its own partner."""
-    if type == WebhookEventType.PURCHASE_FAILED:
+    """The subscriptions an event goes to: a failed purchase or a hold only to its own
+    partner."""
+    if type in OWN_PARTNER_ONLY:
         return [s for s in subscriptions if s[1] == data.get("partner_id")]
     return subscriptions
 
@@ -184,6 +192,35 @@ def webhook_events_emit(
             for event, subscription_id in pairs
         ],
         batch_size=INSERT_ROWS,
+    )
+    webhook_deliveries_enqueue([d.pk for d in deliveries])
+    return deliveries
+
+
+def partner_event_emit(*, partner, type: str, data: dict, at=None) -> list[WebhookDelivery]:
+    """Write an event about the partner itself (not a member: ``api_key.expiring``) for
+    each of its active subscriptions to ``type``. Call inside the transaction."""
+    at = at or timezone.now()
+    subscriptions = [
+        s.pk
+        for s in WebhookSubscription.objects.filter(partner=partner, is_active=True)
+        if type in s.events
+    ]
+    if not subscriptions or not partner.is_active:
+        return []
+    event_id = uuid.uuid4()
+    payload = {"id": str(event_id), "type": type, "created_at": at.isoformat(), "data": data}
+    event = WebhookEvent.objects.create(
+        event_id=event_id,
+        partner=partner,
+        type=type,
+        payload=json.loads(json.dumps(payload, cls=DjangoJSONEncoder)),
+    )
+    deliveries = WebhookDelivery.objects.bulk_create(
+        [
+            WebhookDelivery(event=event, subscription_id=pk, next_attempt_at=timezone.now())
+            for pk in subscriptions
+        ]
     )
     webhook_deliveries_enqueue([d.pk for d in deliveries])
     return deliveries

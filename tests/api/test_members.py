@@ -223,6 +223,39 @@ def test_history_is_paginated_newest_first(api, member):
     assert second["next"] is None
 
 
+def test_history_is_ordered_by_the_business_date(api, member):
+    now = timezone.now()
+    buy(api, "c-1", "10.00", order_id="new", occurred_at=(now - timedelta(days=2)).isoformat())
+    old_at = now - timedelta(days=40)
+    buy(api, "c-1", "20.00", order_id="late", occurred_at=old_at.isoformat())  # reported last
+    entries = api.get("/api/v1/members/c-1/history").json()["results"]
+    # The member fixture's order (now), then 2 days ago, then 40 days ago.
+    assert [e["order_id"] for e in entries] == ["order-c-1-300.00", "new", "late"]
+    late = entries[2]
+    assert late["effective_at"] == timezone.localtime(old_at).isoformat()
+    assert late["created_at"] > entries[0]["created_at"]  # recorded after the others
+    assert late["available_after"] == 330  # 300 + 10 + 20: balances run in recorded order
+
+
+def test_history_pages_through_entries_of_one_moment(api, member):
+    bought_at = timezone.now() - timedelta(days=5)
+    body = buy(api, "c-1", "30.00", order_id="split", occurred_at=bought_at.isoformat())
+    for n in (1, 2):  # two returns of 10.00: each effective at the purchase's moment
+        refund = {"refund_id": f"R-{n}", "amount": "10.00"}
+        response = api.post(f"/api/v1/purchases/{body['id']}/refunds", refund, format="json")
+        assert response.status_code in (200, 201), response.json()
+    first = api.get("/api/v1/members/c-1/history?page_size=2").json()
+    second = api.get(first["next"]).json()
+    # 4 entries: the fixture's earn (now), then at bought_at the returns R-2 and R-1 (-10
+    # each, newest id first) and the earn of 30 they return
+    assert [e["points"] for e in first["results"]] == [300, -10]
+    assert [e["points"] for e in second["results"]] == [-10, 30]
+    assert second["next"] is None
+    bad_position = "cD1ub3RhZGF0ZQ=="  # base64 of "p=notadate"
+    invalid = api.get(f"/api/v1/members/c-1/history?cursor={bad_position}")
+    assert_problem(invalid, 400, "validation_error")
+
+
 def test_history_hides_other_partners_order_ids(api, api_b, member):
     enroll(api_b, "b-same", email="c-1@example.com")  # B links the same customer
     buy(api_b, "b-same", "20.00", order_id="B-SECRET-1")

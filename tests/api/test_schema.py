@@ -7,6 +7,7 @@ import yaml
 from django.core.management import call_command
 
 ENDPOINTS = {
+    "/api/v1/keys/current": {"get"},
     "/api/v1/members": {"get"},
     "/api/v1/members/{external_id}": {"get", "put"},
     "/api/v1/members/{external_id}/balance": {"get"},
@@ -15,6 +16,11 @@ ENDPOINTS = {
     "/api/v1/members/{external_id}/redemptions": {"post"},
     "/api/v1/members/{external_id}/actions": {"post"},
     "/api/v1/members/{external_id}/referral": {"get"},
+    "/api/v1/members/{external_id}/quotes": {"post"},
+    "/api/v1/members/{external_id}/holds": {"post"},
+    "/api/v1/holds/{id}": {"get"},
+    "/api/v1/holds/{id}/capture": {"post"},
+    "/api/v1/holds/{id}/void": {"post"},
     "/api/v1/members/{external_id}/survey-invitations": {"post"},
     "/api/v1/purchases": {"post"},
     "/api/v1/purchases/batch": {"post"},

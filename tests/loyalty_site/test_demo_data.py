@@ -7,6 +7,7 @@ import pytest
 from django.apps import apps
 from django.core.management import CommandError, call_command
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from customers.models import Customer
@@ -35,6 +36,8 @@ from programs.models import (
     TierSubscription,
 )
 from programs.services.due import ledger_drift
+from surveys.engagement.models import EngagementScore
+from surveys.models import MetricSnapshot
 
 ANNA = "anna.schmidt@example.com"
 
@@ -145,6 +148,68 @@ def test_history_is_believable(demo):
 
 def test_ledger_has_no_drift(demo):
     assert ledger_drift() == []
+
+
+def test_an_order_counts_at_its_date_not_the_day_of_the_load(demo):
+    now = timezone.now()
+    old = (
+        Purchase.objects.filter(status=PurchaseStatus.AWARDED, points_awarded__gt=0)
+        .filter(occurred_at__lt=now - timedelta(days=300), subscription__isnull=True)
+        .earliest("occurred_at")
+    )
+    earn = LedgerEntry.objects.get(purchase=old, kind=EntryKind.EARN)
+    assert earn.effective_at == old.occurred_at  # e.g. an order of March shows in March
+    assert earn.created_at > now - timedelta(hours=1)  # recorded by the load
+    # Every earn of a purchase, and every return, is dated by its purchase.
+    purchase_entries = LedgerEntry.objects.filter(
+        purchase__isnull=False, kind__in=[EntryKind.EARN, EntryKind.REVERSE]
+    )
+    assert not purchase_entries.exclude(effective_at=F("purchase__occurred_at")).exists()
+
+
+def test_redemptions_are_spread_over_the_months_they_were_made(demo):
+    redeemed = LedgerEntry.objects.filter(kind=EntryKind.REDEEM)
+    months = {
+        timezone.localtime(at).strftime("%Y-%m")
+        for at in redeemed.values_list("effective_at", flat=True)
+    }
+    assert len(months) >= 3, months
+    for redemption in Redemption.objects.all():
+        entry = redemption.entries.get(kind=EntryKind.REDEEM)
+        assert entry.effective_at == redemption.created_at
+    anna = Customer.objects.get(email=ANNA)
+    cancelled = Redemption.objects.get(membership__customer=anna, status=RedemptionStatus.CANCELLED)
+    back = cancelled.entries.get(kind=EntryKind.REDEEM_CANCEL)
+    assert back.effective_at == cancelled.cancelled_at  # she changed her mind the next day
+    assert cancelled.created_at.date() < back.effective_at.date()
+
+
+def test_points_expired_on_the_night_they_fell_due(demo):
+    expired = LedgerEntry.objects.filter(kind=EntryKind.EXPIRE)
+    assert expired.exists()
+    # Anna's first city card points (27 and 26 months ago, 24 months' validity) lapsed
+    # two to three months before the load, not on the day of it.
+    anna_city = Membership.objects.get(customer__email=ANNA, program__slug="stadtkarte-freiburg")
+    lapsed = expired.filter(membership=anna_city)
+    assert lapsed.count() >= 2
+    assert all(
+        at < timezone.now() - timedelta(days=40)
+        for at in lapsed.values_list("effective_at", flat=True)
+    )
+    for entry in lapsed:
+        lot = entry.allocations.get().lot
+        assert lot.expires_at <= entry.effective_at < lot.expires_at + timedelta(days=1)
+
+
+def test_engagement_and_snapshots_are_computed_at_load(demo):
+    memberships = Membership.objects.count()
+    assert EngagementScore.objects.count() == memberships
+    assert Membership.objects.filter(figures__engagement_score__isnull=False).count() == (
+        memberships
+    )
+    assert (
+        MetricSnapshot.objects.filter(points_issued__gt=0).values("period").distinct().count() >= 12
+    )
 
 
 def test_too_few_customers_is_refused(demo):

@@ -40,6 +40,40 @@ FIGURES = {
 }
 
 
+# Entries whose backfilled effective_at is not what the services write today (all 0), and
+# the earn entries of purchases dated before the day the dump's demo was loaded.
+BUSINESS_TIMES_SQL = {
+    "purchase earn or return not at the purchase's date": """
+        SELECT count(*) FROM programs_ledgerentry e
+        JOIN programs_purchase p ON p.id = e.purchase_id
+        WHERE e.kind IN ('earn', 'reverse') AND e.effective_at <> p.occurred_at""",
+    "earn not at its lot's date": """
+        SELECT count(*) FROM programs_ledgerentry e
+        JOIN programs_pointlot l ON l.earn_entry_id = e.id
+        WHERE e.kind = 'earn' AND e.effective_at <> l.earned_at""",
+    "other entry not at its recording": """
+        SELECT count(*) FROM programs_ledgerentry
+        WHERE kind NOT IN ('earn', 'reverse') AND effective_at <> created_at""",
+    "purchase earns dated a day or more before their recording": """
+        SELECT count(*) > 0 FROM programs_ledgerentry
+        WHERE kind = 'earn' AND purchase_id IS NOT NULL
+            AND effective_at < created_at - interval '1 day'""",
+}
+BUSINESS_TIMES = {
+    "purchase earn or return not at the purchase's date": 0,
+    "earn not at its lot's date": 0,
+    "other entry not at its recording": 0,
+    "purchase earns dated a day or more before their recording": True,
+}
+
+
+def _business_times(url: str) -> dict:
+    with psycopg.connect(url) as conn:
+        return {
+            label: conn.execute(query).fetchone()[0] for label, query in BUSINESS_TIMES_SQL.items()
+        }
+
+
 def _url(name: str) -> str:
     db = connection.settings_dict
     credentials = quote(db["USER"] or "", safe="")
@@ -95,6 +129,7 @@ def test_the_8787e90_schema_migrates_with_every_sum_unchanged(legacy_database):
     assert migrated.returncode == 0, migrated.stderr[-3000:]
 
     assert _figures(legacy_database) == before
+    assert _business_times(legacy_database) == BUSINESS_TIMES
     reconciled = _manage(legacy_database, "reconcile_ledger")
     assert reconciled.returncode == 0, reconciled.stdout + reconciled.stderr[-2000:]
     # The moved rows are read through their new models, and staff permissions followed them.

@@ -2,6 +2,7 @@ from datetime import timedelta
 
 import pytest
 from django.utils import timezone
+from django.utils.formats import date_format
 
 from programs.models import LedgerEntry
 from programs.services.due import points_release_due
@@ -34,11 +35,23 @@ def test_history_filters_by_type_and_date(portal, membership, buy, reward):
     assert [line["entry"].kind for line in redeemed] == ["redeem"]
     today = timezone.localdate()
     yesterday = (today - timedelta(days=1)).isoformat()
+    # The order of 20 days ago is dated by the purchase, though it was recorded today.
     before = portal.get(f"/portal/history/?date_to={yesterday}").context["lines"]
-    assert before == []
+    assert [line["entry"].kind for line in before] == ["earn"]
     since = portal.get(f"/portal/history/?date_from={today.isoformat()}").context["lines"]
-    assert sorted(line["entry"].kind for line in since) == ["earn", "redeem"]
+    assert [line["entry"].kind for line in since] == ["redeem"]
     assert LedgerEntry.objects.count() == 2
+
+
+def test_history_shows_an_order_at_its_purchase_date(portal, membership, buy):
+    buy(membership, "10.00", days_ago=2, order_id="NEW-1")
+    buy(membership, "20.00", days_ago=40, order_id="OLD-1")  # reported after NEW-1
+    lines = portal.get("/portal/history/").context["lines"]
+    assert [line["entry"].purchase.order_id for line in lines] == ["NEW-1", "OLD-1"]
+    html = portal.get("/portal/history/").content.decode()
+    forty_days_ago = timezone.localtime(timezone.now() - timedelta(days=40, minutes=1))
+    assert date_format(forty_days_ago, "DATE_FORMAT") in html
+    assert date_format(timezone.localtime(), "DATE_FORMAT") not in html  # recorded, not shown
 
 
 def test_invalid_filters_show_errors_not_a_crash(portal, membership):

@@ -57,6 +57,40 @@ class TierSerializer(serializers.Serializer):
     rank = serializers.IntegerField()
 
 
+class MembershipFiguresSerializer(serializers.Serializer):
+    """What the platform computes about the membership, each with when it was computed
+    (null: not computed yet). No money figure: a partner must not learn what the
+    customer spends with other partners."""
+
+    engagement_score = serializers.DecimalField(
+        source="figures.engagement_score",
+        max_digits=5,
+        decimal_places=2,
+        allow_null=True,
+        help_text="0-100, recomputed nightly from purchases, portal visits, answered "
+        "surveys, referrals and redemptions in this program.",
+    )
+    churn_risk = serializers.BooleanField(
+        source="figures.churn_risk",
+        allow_null=True,
+        help_text="The engagement score is low or has dropped sharply.",
+    )
+    engagement_computed_at = serializers.DateTimeField(
+        source="figures.engagement_computed_at", allow_null=True
+    )
+    probability_alive = serializers.DecimalField(
+        source="figures.probability_alive",
+        max_digits=5,
+        decimal_places=4,
+        allow_null=True,
+        help_text="0-1: how likely the member still buys in this program (BG/NBD model, "
+        "fitted nightly). Null for members without a purchase.",
+    )
+    probability_alive_computed_at = serializers.DateTimeField(
+        source="figures.clv_computed_at", allow_null=True
+    )
+
+
 class MembershipSerializer(serializers.Serializer):
     program = serializers.SlugField(source="program.slug")
     status = serializers.ChoiceField(choices=MembershipStatus.choices)
@@ -65,7 +99,11 @@ class MembershipSerializer(serializers.Serializer):
     tier = TierSerializer(allow_null=True)
     available = serializers.IntegerField(source="balance", help_text="Spendable points.")
     pending = serializers.IntegerField(help_text="Points still in the return window.")
+    held = serializers.IntegerField(help_text="Points held to pay an order, not available.")
     debt = serializers.IntegerField(help_text="Points owed after returns; blocks redeeming.")
+    figures = MembershipFiguresSerializer(
+        source="*", help_text="Engagement, churn risk and probability alive (no money)."
+    )
 
 
 class MemberSerializer(serializers.Serializer):
@@ -118,6 +156,9 @@ class ProgramBalanceSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=MembershipStatus.choices, source="membership.status")
     available = serializers.IntegerField(source="membership.balance")
     pending = serializers.IntegerField(source="membership.pending")
+    held = serializers.IntegerField(
+        source="membership.held", help_text="Points held to pay an order, not available."
+    )
     debt = serializers.IntegerField(source="membership.debt")
     lifetime_earned = serializers.IntegerField(source="membership.lifetime_earned")
     expiring = ExpiringPointsSerializer(
@@ -140,6 +181,9 @@ class LedgerEntrySerializer(serializers.Serializer):
     source = serializers.ChoiceField(choices=EntrySource.choices)
     points = serializers.IntegerField(help_text="Change of the available points.")
     pending_points = serializers.IntegerField(help_text="Change of the pending points.")
+    held_points = serializers.IntegerField(
+        help_text="Change of the points held to pay an order (a hold, its capture or release)."
+    )
     available_after = serializers.IntegerField(
         source="balance_after", help_text="Available points after the entry (negative: debt)."
     )
@@ -148,7 +192,12 @@ class LedgerEntrySerializer(serializers.Serializer):
     purchase_id = serializers.SerializerMethodField()
     order_id = serializers.SerializerMethodField()
     redemption_id = serializers.IntegerField(allow_null=True)
-    created_at = serializers.DateTimeField()
+    hold_id = serializers.SerializerMethodField()
+    effective_at = serializers.DateTimeField(
+        help_text="When the entry counts: a purchase's date for its points and returns, "
+        "otherwise when it was recorded. The history is ordered by it, newest first."
+    )
+    created_at = serializers.DateTimeField(help_text="When the entry was recorded.")
 
     def _own(self, entry) -> bool:
         partner = self.context["partner"]
@@ -163,6 +212,10 @@ class LedgerEntrySerializer(serializers.Serializer):
         return (
             purchase.pk if purchase and purchase.partner_id == self.context["partner"].pk else None
         )
+
+    def get_hold_id(self, entry) -> int | None:
+        hold = entry.hold
+        return hold.pk if hold and hold.partner_id == self.context["partner"].pk else None
 
     def get_order_id(self, entry) -> str | None:
         purchase = entry.purchase

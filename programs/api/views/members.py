@@ -9,7 +9,7 @@ from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
-from programs.api.pagination import IdCursorPagination
+from programs.api.pagination import EffectiveCursorPagination, IdCursorPagination
 from programs.api.schema import EXTERNAL_ID, PAGINATION, PROGRAM_QUERY, SLUG, problems
 from programs.api.serializers.base import INVISIBLE_CHARACTERS, QuerySerializer
 from programs.api.serializers.members import (
@@ -205,14 +205,15 @@ class MemberBalanceView(PartnerAPIView):
 
 
 class MemberHistoryView(PartnerAPIView):
-    pagination_class = IdCursorPagination
+    pagination_class = EffectiveCursorPagination
     serializer_class = LedgerEntrySerializer
 
     @extend_schema(
         tags=[TAG],
         operation_id="members_history",
         summary="A member's points history (ledger)",
-        description="Every movement of points, newest first, cursor-paginated. Entries caused "
+        description="Every movement of points, newest first by when it counts (`effective_at`: "
+        "a purchase's date for its points and returns), cursor-paginated. Entries caused "
         "by other partners show no description or order id.",
         parameters=[EXTERNAL_ID, PROGRAM_QUERY, *PAGINATION],
         responses={200: LedgerEntrySerializer(many=True), **problems(400, 404, 422)},
