@@ -32,9 +32,7 @@ def limits(settings):
 
 
 def sign_up(client, program, email, ip="10.0.0.1"):
-    return client.post(
-        f"/portal/join/{program.slug}/", {**SIGNUP, "email": email}, REMOTE_ADDR=ip
-    )
+    return client.post(f"/portal/join/{program.slug}/", {**SIGNUP, "email": email}, REMOTE_ADDR=ip)
 
 
 def assert_too_many(response):
