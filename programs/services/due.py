@@ -180,9 +180,10 @@ def referrals_release_due(now=None) -> int:
     return sum(each_apply(ids, release, _skip_referral))
 
 
-def ledger_drift() -> list[dict]:
-    """Memberships whose cached balances differ from the sums of their ledger (should be
-    none). One query: the ledger sums as correlated subqueries, compared in SQL."""
+def ledger_drift(membership_ids: list[int] | None = None) -> list[dict]:
+    """Memberships (all, or ``membership_ids``) whose cached balances differ from the sums
+    of their ledger (should be none). One query: the ledger sums as correlated
+    subqueries, compared in SQL."""
 
     def ledger_sum(field):
         return Coalesce(
@@ -195,8 +196,11 @@ def ledger_drift() -> list[dict]:
             0,
         )
 
+    memberships = Membership.objects.all()
+    if membership_ids is not None:
+        memberships = memberships.filter(pk__in=membership_ids)
     rows = (
-        Membership.objects.annotate(
+        memberships.annotate(
             ledger_available=ledger_sum("points"),
             ledger_pending=ledger_sum("pending_points"),
             ledger_held=ledger_sum("held_points"),

@@ -48,7 +48,7 @@ def test_staff_complete_the_deletion_through_a_confirmation_page(client, member)
     url = reverse("admin:customers_customer_anonymize", args=[customer.pk])
     page = client.get(url)
     assert page.status_code == 200
-    assert "asked for deletion" in page.content.decode()
+    assert "die Löschung beantragt" in page.content.decode()
 
     refused = client.post(url, {})  # the confirmation box is required
     assert refused.status_code == 200

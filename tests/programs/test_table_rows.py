@@ -76,11 +76,11 @@ def test_reserved_ids_are_free_and_later_inserts_continue_after_them(members):
         assert not LedgerEntry.objects.filter(pk__in=ids).exists()
         fields = ["id", "membership_id", "kind", "points", "pending_points", "balance_after"]
         fields += ["pending_after", "source", "actor_type", "reason", "idempotency_key"]
-        fields += ["created_at"]
+        fields += ["created_at", "effective_at", "held_points"]
         kind, source, actor, reason, at = "adjust", "staff", "system", "bulk", now
         rows = [
-            [ids[0], membership.pk, kind, 5, 0, 5, 0, source, actor, reason, "test:1", at],
-            [ids[2], membership.pk, kind, 7, 0, 12, 0, source, actor, reason, "test:2", at],
+            [ids[0], membership.pk, kind, 5, 0, 5, 0, source, actor, reason, "test:1", at, at, 0],
+            [ids[2], membership.pk, kind, 7, 0, 12, 0, source, actor, reason, "test:2", at, at, 0],
         ]
         rows_insert_values(LedgerEntry, fields, rows)
     written = LedgerEntry.objects.filter(pk__in=ids).order_by("pk")
@@ -164,10 +164,13 @@ def test_a_copy_that_breaks_a_constraint_raises_djangos_integrity_error(members)
         "system",
         "k",
         timezone.now(),
+        timezone.now(),
+        0,
     ]
     fields = [
         "id", "membership_id", "kind", "points", "pending_points", "balance_after",
         "pending_after", "source", "reason", "actor_type", "idempotency_key", "created_at",
+        "effective_at", "held_points",
     ]  # fmt: skip
     with pytest.raises(IntegrityError, match="ledgerentry_moves_points"), transaction.atomic():
         rows_insert_values(LedgerEntry, fields, [row])
