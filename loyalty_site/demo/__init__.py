@@ -9,9 +9,9 @@
 
 Everything customers do goes through the services, dated as the story says: an order's
 points at the order's date (``effective_at``), a redemption on the day it was made,
-expiry on the night it fell due. The load is one transaction; the engagement scores and
-the metric snapshots, computed by the nightly tasks, are computed after it, so every
-chart of the dashboard is filled at once.
+expiry on the night it fell due. The load is one transaction; the engagement scores, the
+metric snapshots and the customer-value fit, computed by the nightly tasks, are computed
+after it, so every chart of the dashboard is filled at once.
 """
 
 import random
@@ -27,6 +27,7 @@ from loyalty_site.demo.surveys import demo_surveys_create
 from loyalty_site.demo.today import rewards_redeem, subscriptions_buy, vip_override
 from programs.services import due
 from surveys.engagement.scores import engagement_recompute
+from surveys.services.member_value import member_value_fit_all
 from surveys.services.snapshots import snapshots_build
 
 __all__ = ["DemoDrift", "demo_load", "demo_present"]
@@ -63,7 +64,9 @@ def demo_load(*, customers: int, seed: int) -> DemoHistory:
             raise DemoDrift(f"Ledger drift after loading the demo data: {drift[:5]}")
         demo_surveys_create(programs=[history.setup.coffee, history.setup.city], rng=rng, now=now)
     # What the nightly tasks compute, each in a transaction of its own: the engagement
-    # scores, then the snapshots (whose engagement bands read the scores).
+    # scores, then the snapshots (whose engagement bands read the scores), then the
+    # customer-value fit per program (predicted CLV, probability alive).
     engagement_recompute(now=now)
     snapshots_build(months=None, now=now)
+    member_value_fit_all(now=now)
     return history

@@ -37,7 +37,7 @@ from programs.models import (
 )
 from programs.services.due import ledger_drift
 from surveys.engagement.models import EngagementScore
-from surveys.models import MetricSnapshot
+from surveys.models import MemberValueFit, MetricSnapshot
 
 ANNA = "anna.schmidt@example.com"
 
@@ -210,6 +210,10 @@ def test_engagement_and_snapshots_are_computed_at_load(demo):
     assert (
         MetricSnapshot.objects.filter(points_issued__gt=0).values("period").distinct().count() >= 12
     )
+    # the customer-value fit ran for every program: fitted, or its failure parked
+    fits = MemberValueFit.objects.all()
+    assert fits.count() == Program.objects.count()
+    assert all(fit.fitted_at or fit.failure_reason for fit in fits)
 
 
 def test_too_few_customers_is_refused(demo):
