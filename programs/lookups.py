@@ -13,6 +13,7 @@ from django.db.models.lookups import Lookup
 
 from programs.models import (
     CampaignAward,
+    CampaignMember,
     LedgerEntry,
     Membership,
     PartnerCustomer,
@@ -36,6 +37,7 @@ ANY_FIELDS = [
     (Referral, "referee"),
     (TierSubscription, "purchase"),
     (CampaignAward, "membership"),
+    (CampaignMember, "membership"),
     (PointLot, "id"),
     (PointLot, "membership"),
     (LedgerEntry, "membership"),

@@ -11,7 +11,8 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from programs.admin.base import ReadOnlyInline, ServiceWrittenAdmin, render_form_page
-from programs.models import Partner, Tier
+from programs.models import Partner, Segment, Tier
+from surveys.campaign_views import CampaignListView, CampaignResultsView
 from surveys.dashboard import DashboardView, SnapshotRebuildView
 from surveys.errors import SurveyInactive
 from surveys.exports import RESPONSE_HEADER, csv_response, response_rows
@@ -46,6 +47,12 @@ class QuestionInline(admin.TabularInline):
 
 
 class SegmentForm(forms.Form):
+    segment = forms.ModelChoiceField(
+        Segment.objects.none(),
+        required=False,
+        label=_("saved segment"),
+        help_text=_("Invites exactly the segment's members; or leave empty and filter below."),
+    )
     tier = forms.ModelChoiceField(Tier.objects.none(), required=False, label=_("tier"))
     partner = forms.ModelChoiceField(Partner.objects.none(), required=False, label=_("partner"))
 
@@ -60,10 +67,21 @@ class SegmentForm(forms.Form):
 
     def __init__(self, *args, survey: Survey, **kwargs):
         super().__init__(*args, **kwargs)
+        self.fields["segment"].queryset = Segment.objects.filter(program=survey.program_id)
+        self.fields["segment"].empty_label = _("no saved segment")
         self.fields["tier"].queryset = Tier.objects.filter(program=survey.program_id)
         self.fields["partner"].queryset = Partner.objects.filter(programs=survey.program_id)
         self.fields["tier"].empty_label = _("every tier")
         self.fields["partner"].empty_label = _("every partner")
+
+    def clean(self):
+        cleaned = super().clean()
+        filters = ("tier", "partner", "engagement")
+        if cleaned.get("segment") and any(cleaned.get(name) is not None for name in filters):
+            raise forms.ValidationError(
+                _("Choose a saved segment or the filters, not both: a segment is sent as saved.")
+            )
+        return cleaned
 
 
 def _band(index: int | None) -> tuple[int, int] | None:
@@ -115,6 +133,7 @@ class SurveyAdmin(admin.ModelAdmin):
             try:
                 result = invitations_for_segment(
                     survey=survey,
+                    segment=form.cleaned_data["segment"],
                     tier=form.cleaned_data["tier"],
                     partner=form.cleaned_data["partner"],
                     engagement=_band(form.cleaned_data.get("engagement")),
@@ -309,5 +328,15 @@ class MetricsDashboardAdmin(admin.ModelAdmin):
                 "rebuild/",
                 self.admin_site.admin_view(SnapshotRebuildView.as_view()),
                 name="surveys_dashboard_rebuild",
+            ),
+            path(
+                "campaigns/",
+                self.admin_site.admin_view(CampaignListView.as_view(admin_site=self.admin_site)),
+                name="surveys_campaign_list",
+            ),
+            path(
+                "campaigns/<int:campaign_id>/results/",
+                self.admin_site.admin_view(CampaignResultsView.as_view(admin_site=self.admin_site)),
+                name="surveys_campaign_results",
             ),
         ]

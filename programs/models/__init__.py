@@ -9,6 +9,7 @@ from .api import (
     WebhookEventType,
     WebhookSubscription,
 )
+from .campaigns import Campaign, CampaignAward, CampaignEffect, CampaignMember
 from .figures import MembershipFigures
 from .holds import HoldStatus, PointsHold
 from .ledger import ActorType, EntryKind, EntrySource, LedgerEntry, LotAllocation, PointLot
@@ -38,7 +39,9 @@ from .program import (
 from .purchase import Purchase, PurchaseLine, PurchaseStatus, Refund
 from .referrals import Referral, ReferralStatus, RiskVerdict
 from .rewards import Redemption, RedemptionStatus, Reward
-from .rules import ActionEvent, ActionRule, Campaign, CampaignAward, EarnRule, LimitPeriod
+from .rules import ActionEvent, ActionRule, EarnRule, LimitPeriod
+from .segments import Segment, SegmentCondition, SegmentField, SegmentOperator
+from .what_if import WhatIfKind, WhatIfRun, WhatIfStatus
 
 __all__ = [
     "ActionEvent",
@@ -48,6 +51,8 @@ __all__ = [
     "ApiKeyScope",
     "Campaign",
     "CampaignAward",
+    "CampaignEffect",
+    "CampaignMember",
     "DowngradeMode",
     "EarnRule",
     "EntryKind",
@@ -82,6 +87,10 @@ __all__ = [
     "RiskVerdict",
     "Rounding",
     "RuleCombination",
+    "Segment",
+    "SegmentCondition",
+    "SegmentField",
+    "SegmentOperator",
     "SubscriptionPeriod",
     "Tier",
     "TierChange",
@@ -95,4 +104,7 @@ __all__ = [
     "WebhookEvent",
     "WebhookEventType",
     "WebhookSubscription",
+    "WhatIfKind",
+    "WhatIfRun",
+    "WhatIfStatus",
 ]

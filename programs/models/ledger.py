@@ -35,6 +35,7 @@ class EntrySource(models.TextChoices):
     REDEMPTION = "redemption", _("Redemption")
     STAFF = "staff", _("Staff adjustment")
     PAYMENT = "payment", _("Payment with points")
+    OCCASION = "occasion", _("Birthday or anniversary")
     SYSTEM = "system", _("System")
 
 

@@ -165,6 +165,16 @@ class Program(models.Model):
         _("referral cap period (days)"), default=365
     )
 
+    # Occasions: a daily job gives these once a year per member (0: none)
+    birthday_points = models.PositiveIntegerField(
+        _("birthday bonus (points)"), default=0, help_text=_("0: no birthday bonus.")
+    )
+    anniversary_points = models.PositiveIntegerField(
+        _("membership anniversary bonus (points)"),
+        default=0,
+        help_text=_("0: no anniversary bonus."),
+    )
+
     class Meta:
         verbose_name = _("program")
         verbose_name_plural = _("programs")

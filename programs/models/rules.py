@@ -1,5 +1,5 @@
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from .fields import factor_field
@@ -35,57 +35,6 @@ class EarnRule(models.Model):
 
     def __str__(self) -> str:
         return self.name
-
-
-class Campaign(models.Model):
-    """A bonus in a date window (double points weekend), optionally capped per member."""
-
-    program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="campaigns")
-    name = models.CharField(_("name"), max_length=120)
-    starts_at = models.DateTimeField(_("starts"))
-    ends_at = models.DateTimeField(_("ends"))
-    multiplier = factor_field(_("multiplier"), default=2)
-    category = models.CharField(
-        _("category"), max_length=64, blank=True, help_text=_("Empty: every category.")
-    )
-    cap_per_member = models.PositiveIntegerField(
-        _("bonus cap per member"), null=True, blank=True, help_text=_("Empty: no cap.")
-    )
-    is_active = models.BooleanField(_("active"), default=True)
-
-    class Meta:
-        verbose_name = _("bonus campaign")
-        verbose_name_plural = _("bonus campaigns")
-        ordering = ["-starts_at"]
-        constraints = [
-            models.CheckConstraint(
-                condition=Q(ends_at__gt=F("starts_at")), name="campaign_ends_after_start"
-            ),
-            models.CheckConstraint(
-                condition=Q(multiplier__gte=1), name="campaign_multiplier_gte_1"
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return self.name
-
-
-class CampaignAward(models.Model):
-    """Bonus points a campaign gave on one purchase; summed to enforce the per-member cap."""
-
-    campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="awards")
-    membership = models.ForeignKey(Membership, on_delete=models.PROTECT, related_name="+")
-    purchase = models.ForeignKey("programs.Purchase", on_delete=models.PROTECT, related_name="+")
-    points = models.PositiveIntegerField()
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["campaign", "purchase"], name="campaignaward_unique"),
-        ]
-        indexes = [models.Index(fields=["campaign", "membership"], name="campaignaward_member")]
-
-    def __str__(self) -> str:
-        return f"{self.campaign}: {self.points}"
 
 
 class LimitPeriod(models.TextChoices):

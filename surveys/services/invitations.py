@@ -1,5 +1,5 @@
-"""Inviting members to surveys: throttled, one at a time or set-based for a segment or
-after purchases. The e-mails go out from the worker after the commit
+"""Inviting members to surveys: throttled, one at a time or set-based for a segment (saved,
+or chosen by filters) or after purchases. The e-mails go out from the worker after the commit
 (``surveys.services.invitation_emails``)."""
 
 from dataclasses import dataclass
@@ -21,8 +21,10 @@ from programs.models import (
     PartnerCustomer,
     Purchase,
     PurchaseStatus,
+    Segment,
     Tier,
 )
+from programs.segments import segment_members as saved_segment_members
 from surveys.errors import InvitationThrottled, SurveyInactive
 from surveys.models import Channel, Invitation, Survey
 
@@ -134,17 +136,27 @@ class SegmentResult:
 def segment_members(
     *,
     survey: Survey,
+    segment: Segment | None = None,
     tier: Tier | None = None,
     partner: Partner | None = None,
     engagement: tuple[int, int] | None = None,
+    now: datetime | None = None,
 ) -> QuerySet[Membership]:
-    """Active members of the survey's program with an e-mail address, optionally only of
-    one tier, linked to one partner, or with an engagement score in [low, high)."""
-    members = Membership.objects.filter(
-        program=survey.program_id,
-        status=MembershipStatus.ACTIVE,
-        customer__anonymized_at__isnull=True,
-    ).exclude(customer__email="")
+    """Active members of the survey's program with an e-mail address; of those, only the
+    members of a saved ``segment`` of the program (``programs.segments``, evaluated at
+    ``now``), of one tier, linked to one partner, or with an engagement score in
+    [low, high): every one given must hold (the admin form offers a segment or filters)."""
+    if segment is not None:
+        if segment.program_id != survey.program_id:
+            raise SurveyInactive("The segment belongs to another program than the survey.")
+        members = saved_segment_members(segment, now=now)
+    else:
+        members = Membership.objects.filter(
+            program=survey.program_id,
+            status=MembershipStatus.ACTIVE,
+            customer__anonymized_at__isnull=True,
+        )
+    members = members.exclude(customer__email="")
     if tier is not None:
         members = members.filter(tier=tier)
     if partner is not None:
@@ -208,6 +220,7 @@ def _send_due_after_commit() -> None:
 def invitations_for_segment(
     *,
     survey: Survey,
+    segment: Segment | None = None,
     tier: Tier | None = None,
     partner: Partner | None = None,
     engagement: tuple[int, int] | None = None,
@@ -215,13 +228,21 @@ def invitations_for_segment(
     now: datetime | None = None,
 ) -> SegmentResult:
     """Invite every member of a segment who is not throttled, set-based (one INSERT per
-    thousand members). The survey row is locked so two staff sends run one after the
-    other; the e-mails go out from the worker after the commit."""
+    thousand members): a saved ``segment``, or the members the filters choose. The
+    survey row is locked so two staff sends run one after the other; the e-mails go out
+    from the worker after the commit."""
     now = now or timezone.now()
     survey = Survey.objects.select_for_update().get(pk=survey.pk)
     if not survey.is_active:
         raise SurveyInactive(f"The survey '{survey.name}' is not active.")
-    members = segment_members(survey=survey, tier=tier, partner=partner, engagement=engagement)
+    members = segment_members(
+        survey=survey,
+        segment=segment,
+        tier=tier,
+        partner=partner,
+        engagement=engagement,
+        now=now,
+    )
     matched = members.count()
     rows = (
         _not_throttled(members, survey, now)

@@ -1,0 +1,71 @@
+"""Files staff download: CSV streamed row by row, Excel written row by row (openpyxl's
+write-only mode) to a temporary file and sent from there. Neither holds all rows in
+memory; ``rows`` is any iterable, typically a queryset read with ``iterator()``.
+
+Text that customers typed (names) can start like a formula ("=HYPERLINK(...)"): in the
+CSV such text gets a leading apostrophe, in Excel it is stored as text, never as a formula.
+"""
+
+import csv
+import re
+import tempfile
+from collections.abc import Iterable
+
+from django.http import FileResponse, StreamingHttpResponse
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+
+XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+SHEET_NAME_FORBIDDEN = re.compile(r"[\[\]:*?/\\]")
+
+
+class _Echo:
+    def write(self, value):
+        return value
+
+
+def _csv_safe(value):
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return f"'{value}"
+    return value
+
+
+def csv_response(
+    filename: str, header: Iterable, rows: Iterable[Iterable]
+) -> StreamingHttpResponse:
+    writer = csv.writer(_Echo())
+
+    def lines():
+        yield "\ufeff"  # Excel opens UTF-8 with umlauts correctly with a BOM
+        yield writer.writerow([str(name) for name in header])
+        for row in rows:
+            yield writer.writerow([_csv_safe(value) for value in row])
+
+    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+def xlsx_response(
+    filename: str, header: Iterable, rows: Iterable[Iterable], *, sheet_title: str
+) -> FileResponse:
+    """One sheet: ``header``, then ``rows`` (numbers, text, dates; no time zones)."""
+    workbook = Workbook(write_only=True)
+    # Excel allows 31 characters and none of []:*?/\ in a sheet's name.
+    sheet = workbook.create_sheet(title=SHEET_NAME_FORBIDDEN.sub(" ", sheet_title)[:31])
+
+    def cell(value):
+        if not (isinstance(value, str) and value.startswith("=")):
+            return value
+        text = WriteOnlyCell(sheet, value)
+        text.data_type = "s"  # openpyxl would store "=..." as a formula
+        return text
+
+    sheet.append([str(name) for name in header])
+    for row in rows:
+        sheet.append([cell(value) for value in row])
+    file = tempfile.TemporaryFile()  # noqa: SIM115 - FileResponse closes it once sent
+    workbook.save(file)
+    file.seek(0)
+    return FileResponse(file, as_attachment=True, filename=filename, content_type=XLSX_CONTENT_TYPE)
