@@ -9,8 +9,15 @@ category rule; an excluded line earns nothing and takes no campaign bonus.
   when a campaign wins, the line earns ``base`` plus ``base x (multiplier - 1)`` as that
   campaign's bonus.
 
+A campaign applies to the lines it names (categories or SKUs; none: every line) when the
+purchase falls in its window, weekdays and hours and its qualifying lines reach its minimum
+spend (``programs.campaign_rules``; the caller has already checked the member). A fixed
+bonus adds its points once per purchase, whatever the rule combination, shared over the
+qualifying lines by amount.
+
 The base points are rounded once per purchase (down or half-up, a program setting); each
-campaign's bonus is rounded down and cut to what is left of its per-member cap.
+campaign's bonus is rounded down and cut to what ``cap_left`` allows (per member, per day
+and budget, as the caller computed it).
 """
 
 from collections.abc import Iterable, Mapping, Sequence
@@ -18,7 +25,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 
-from programs.models import Campaign, EarnRule, Program, Rounding, RuleCombination
+from programs.campaign_rules import CampaignTerms, line_matches, times_match
+from programs.models import EarnRule, Program, Rounding, RuleCombination
 
 ZERO = Decimal(0)
 SHARE = Decimal("0.0001")
@@ -56,7 +64,7 @@ def _round(value: Decimal, rounding: str) -> int:
     return int(value.quantize(Decimal(1), rounding=mode))
 
 
-def _rule_for(line: LineInput, rules: Sequence[EarnRule]) -> EarnRule | None:
+def rule_for(line: LineInput, rules: Sequence[EarnRule]) -> EarnRule | None:
     if line.sku:
         for rule in rules:
             if rule.sku and rule.sku == line.sku:
@@ -68,8 +76,8 @@ def _rule_for(line: LineInput, rules: Sequence[EarnRule]) -> EarnRule | None:
     return None
 
 
-def active_campaigns(campaigns: Iterable[Campaign], at: datetime) -> list[Campaign]:
-    return [c for c in campaigns if c.is_active and c.starts_at <= at < c.ends_at]
+def running_campaigns(campaigns: Iterable[CampaignTerms], at: datetime) -> list[CampaignTerms]:
+    return [c for c in campaigns if times_match(c, at)]
 
 
 def purchase_points(
@@ -80,7 +88,7 @@ def purchase_points(
     occurred_at: datetime,
     tier_multiplier: Decimal = Decimal(1),
     rules: Sequence[EarnRule] = (),
-    campaigns: Sequence[Campaign] = (),
+    campaigns: Sequence[CampaignTerms] = (),
     cap_left: Mapping[int, int | None] | None = None,
 ) -> Breakdown:
     """Points for one purchase. ``cap_left`` maps a capped campaign to the bonus the member
@@ -89,20 +97,24 @@ def purchase_points(
     if amount < program.min_purchase_amount:
         return Breakdown(line_points=[ZERO] * len(lines), below_minimum=True)
     rules = [r for r in rules if r.is_active]
-    running = active_campaigns(campaigns, occurred_at)
     stack = program.rule_combination == RuleCombination.STACK
+    line_rules = [rule_for(line, rules) for line in lines]
+    earning = [rule is None or not rule.excluded for rule in line_rules]
+    running = [
+        c for c in running_campaigns(campaigns, occurred_at) if _spend_reached(c, lines, earning)
+    ]
+    multipliers = [c for c in running if not c.fixed]
     line_base: list[Decimal] = []
     line_bonus: list[dict[int, Decimal]] = []
-    for line in lines:
-        rule = _rule_for(line, rules)
+    for line, rule, earns in zip(lines, line_rules, earning, strict=True):
         bonuses: dict[int, Decimal] = {}
-        if rule is not None and rule.excluded:
+        line_bonus.append(bonuses)
+        if not earns:
             line_base.append(ZERO)
-            line_bonus.append(bonuses)
             continue
         base = line.amount * program.points_per_unit * tier_multiplier
         factor = rule.multiplier if rule is not None else Decimal(1)
-        matching = [c for c in running if not c.category or c.category == line.category]
+        matching = [c for c in multipliers if line_matches(c, line.category, line.sku)]
         if stack:
             line_base.append(base * factor)
             for campaign in matching:
@@ -114,7 +126,9 @@ def purchase_points(
                 bonuses[best.pk] = base * (best.multiplier - 1)
             else:
                 line_base.append(base * factor)
-        line_bonus.append(bonuses)
+    for campaign in running:
+        if campaign.fixed:
+            _share_fixed(campaign, lines, earning, line_bonus)
 
     breakdown = Breakdown(base_points=_round(sum(line_base, ZERO), program.rounding))
     raw_bonus: dict[int, Decimal] = {}
@@ -135,3 +149,32 @@ def purchase_points(
         for base, bonuses in zip(line_base, line_bonus, strict=True)
     ]
     return breakdown
+
+
+def _qualifying(campaign: CampaignTerms, lines, earning) -> list[int]:
+    return [
+        n
+        for n, (line, earns) in enumerate(zip(lines, earning, strict=True))
+        if earns and line_matches(campaign, line.category, line.sku)
+    ]
+
+
+def _spend_reached(campaign: CampaignTerms, lines, earning) -> bool:
+    qualifying = _qualifying(campaign, lines, earning)
+    if not qualifying:
+        return False
+    if campaign.min_spend is None:
+        return True
+    return sum((lines[n].amount for n in qualifying), ZERO) >= campaign.min_spend
+
+
+def _share_fixed(campaign: CampaignTerms, lines, earning, line_bonus) -> None:
+    """A fixed bonus on the qualifying lines, shared by amount (equally when all are 0)."""
+    qualifying = _qualifying(campaign, lines, earning)
+    total = sum((lines[n].amount for n in qualifying), ZERO)
+    points, given = Decimal(campaign.bonus_points), ZERO
+    for n in qualifying[:-1]:
+        share = lines[n].amount / total if total else Decimal(1) / len(qualifying)
+        line_bonus[n][campaign.pk] = (points * share).quantize(SHARE)
+        given += line_bonus[n][campaign.pk]
+    line_bonus[qualifying[-1]][campaign.pk] = points - given  # the shares add up exactly

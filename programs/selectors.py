@@ -15,6 +15,8 @@ from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet, Sub
 from django.utils import timezone
 
 from programs.models import (
+    CampaignAward,
+    EntryKind,
     LedgerEntry,
     Membership,
     MembershipStatus,
@@ -191,6 +193,23 @@ def membership_history(*, memberships: Iterable[Membership | int]) -> QuerySet[L
         .select_related("membership__program", "purchase", "hold")
         .order_by("-effective_at", "-id")
     )
+
+
+def entries_campaign_bonuses(entries: Iterable[LedgerEntry]) -> dict[int, list[dict]]:
+    """Per purchase among the earn entries: the campaigns that added a bonus, by name,
+    with their points (one query for a page of history)."""
+    purchase_ids = [e.purchase_id for e in entries if e.purchase_id and e.kind == EntryKind.EARN]
+    bonuses: dict[int, list[dict]] = {}
+    if not purchase_ids:
+        return bonuses
+    awards = (
+        CampaignAward.objects.filter(purchase_id__in=purchase_ids)
+        .order_by("purchase_id", "campaign_id")
+        .values_list("purchase_id", "campaign__name", "points")
+    )
+    for purchase_id, name, points in awards:
+        bonuses.setdefault(purchase_id, []).append({"campaign": name, "points": points})
+    return bonuses
 
 
 @dataclass(frozen=True)

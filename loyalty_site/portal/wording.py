@@ -61,6 +61,10 @@ def entry_text(entry: LedgerEntry) -> str:
             return _("Bonus for referring a friend")
         if entry.source == EntrySource.STAFF:
             return _("Points from our team")
+        if entry.source == EntrySource.OCCASION:
+            if entry.idempotency_key.startswith("birthday:"):
+                return _("Happy birthday! Your birthday bonus")
+            return _("Thank you for your loyalty: anniversary bonus")
         return _("Bonus points")
     if entry.kind == EntryKind.RELEASE:
         if order:
@@ -79,6 +83,15 @@ def entry_text(entry: LedgerEntry) -> str:
     if entry.hold_id:
         return payment_text(entry)
     return _("Correction by our team")
+
+
+def bonus_text(bonuses: list[dict]) -> str:
+    """ "incl. 40 bonus points from Röstfrisch-Wochen" for a purchase's campaign bonuses."""
+    return "; ".join(
+        _("incl. %(points)s bonus points from %(campaign)s")
+        % {"points": points_text(b["points"]), "campaign": b["campaign"]}
+        for b in bonuses
+    )
 
 
 def payment_text(entry: LedgerEntry) -> str:

@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.db.models import Count
 from django.utils.translation import gettext_lazy as _
 
-from programs.models import ActionRule, Campaign, EarnRule, Partner, Program, Tier
+from programs.models import ActionRule, EarnRule, Partner, Program, Tier
 from programs.services.api_keys import api_keys_changed
 
 
@@ -23,20 +23,6 @@ class EarnRuleInline(admin.TabularInline):
     model = EarnRule
     extra = 0
     fields = ("name", "category", "sku", "multiplier", "excluded", "is_active")
-
-
-class CampaignInline(admin.TabularInline):
-    model = Campaign
-    extra = 0
-    fields = (
-        "name",
-        "starts_at",
-        "ends_at",
-        "multiplier",
-        "category",
-        "cap_per_member",
-        "is_active",
-    )
 
 
 class ActionRuleInline(admin.TabularInline):
@@ -115,8 +101,11 @@ class ProgramAdmin(admin.ModelAdmin):
                 )
             },
         ),
+        (_("Occasions"), {"fields": ("birthday_points", "anniversary_points")}),
     )
-    inlines = [TierInline, EarnRuleInline, CampaignInline, ActionRuleInline]
+    # Campaigns have their own page (programs/admin/campaigns.py): audience, conditions,
+    # limits and a what-if do not fit in a row.
+    inlines = [TierInline, EarnRuleInline, ActionRuleInline]
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(member_total=Count("memberships"))

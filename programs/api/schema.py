@@ -199,6 +199,16 @@ def postprocess_strict_bodies(result, generator, request, public):
         if name.endswith("Request") and component.get("type") == "object":
             component["additionalProperties"] = False
             component.update(REQUEST_RULES.get(name, {}))
+    # A body that must hold a field must be sent at all (an empty PUT is refused).
+    needs_body = {f"#/components/schemas/{n}" for n, r in REQUEST_RULES.items() if r}
+    for operations in result.get("paths", {}).values():
+        for operation in operations.values():
+            body = operation.get("requestBody") if isinstance(operation, dict) else None
+            if body and any(
+                media.get("schema", {}).get("$ref") in needs_body
+                for media in body.get("content", {}).values()
+            ):
+                body["required"] = True
     return result
 
 

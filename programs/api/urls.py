@@ -18,6 +18,7 @@ from programs.api.views.members import (
     MemberListView,
     MemberReferralView,
 )
+from programs.api.views.purchase_quotes import PurchaseQuoteView
 from programs.api.views.purchases import (
     PurchaseBatchView,
     PurchaseCreateView,
@@ -66,6 +67,7 @@ urlpatterns = [
     path("holds/<int:id>/void", HoldVoidView.as_view(), name="hold-void"),
     path("purchases", PurchaseCreateView.as_view(), name="purchase-list"),
     path("purchases/batch", PurchaseBatchView.as_view(), name="purchase-batch"),
+    path("purchases/quote", PurchaseQuoteView.as_view(), name="purchase-quote"),
     path("purchases/<int:id>", PurchaseDetailView.as_view(), name="purchase-detail"),
     path(
         "purchases/<int:id>/refunds",

@@ -39,10 +39,13 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
+from programs.campaign_rules import reaches
 from programs.earning import LineInput, purchase_points
 from programs.models import (
+    Campaign,
     CampaignAward,
     EntryKind,
     EntrySource,
@@ -198,6 +201,7 @@ class _Writes:
         self.lots: list[list] = []  # LOT_FIELDS
         self.allocations: list[LotAllocation] = []
         self.awards: list[CampaignAward] = []
+        self.campaign_points: dict[int, int] = defaultdict(int)  # bonus per campaign
         self.tier_changes: list[TierChange] = []
         self.lines: list[tuple[int, int]] = []  # (id, points)
         self.purchases: list[tuple] = []  # (id, *PURCHASE_WRITES)
@@ -213,6 +217,10 @@ class _Writes:
         rows_insert_values(PointLot, LOT_FIELDS, self.lots)
         LotAllocation.objects.bulk_create(self.allocations)
         CampaignAward.objects.bulk_create(self.awards)
+        for campaign_id, points in sorted(self.campaign_points.items()):
+            Campaign.objects.filter(pk=campaign_id).update(
+                points_awarded=F("points_awarded") + points
+            )
         TierChange.objects.bulk_create(self.tier_changes)
         rows_update_values(PurchaseLine, ["points"], self.lines)
         rows_update_values(Purchase, PURCHASE_WRITES, self.purchases)
@@ -228,12 +236,20 @@ def _compute(purchase, member: Member, lines, context: Context, writes: _Writes)
         writes.rejected.append((purchase.pk, PurchaseStatus.REJECTED, INACTIVE_REASON, 0, now))
         return
     program = membership.program
-    campaigns = context.campaigns.get(purchase.program_id, [])
-    cap_left = {
-        c.pk: max(0, c.cap_per_member - member.cap_used.get(c.pk, 0))
-        for c in campaigns
-        if c.cap_per_member is not None
-    }
+    tier_id = membership.tier.pk if membership.tier else None
+    day = timezone.localdate(purchase.occurred_at)
+    campaigns = [
+        c
+        for c in context.campaigns.get(purchase.program_id, [])
+        if reaches(
+            c,
+            tier_id=tier_id,
+            partner_id=purchase.partner_id,
+            first_purchase=not member.has_purchased,
+            reached=c.pk in member.reached,
+        )
+    ]
+    cap_left = {c.pk: member.cap_left(c, day, context.budget_left) for c in campaigns}
     breakdown = purchase_points(
         program=program,
         amount=purchase.amount,
@@ -254,9 +270,14 @@ def _compute(purchase, member: Member, lines, context: Context, writes: _Writes)
                     membership=membership,
                     purchase_id=purchase.pk,
                     points=points,
+                    awarded_on=day,
                 )
             )
-            member.cap_used[campaign_id] = member.cap_used.get(campaign_id, 0) + points
+            member.bonus_given(campaign_id, day, points)
+            if campaign_id in context.budget_left:
+                context.budget_left[campaign_id] -= points
+            writes.campaign_points[campaign_id] += points
+    member.has_purchased = True
     for line, share in zip(lines, breakdown.line_points, strict=False):
         writes.lines.append((line.pk, share))
     writes.purchases.append(

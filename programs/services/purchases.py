@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from loyalty_site.core.cache import cache_delete, cache_get, cache_set
 from loyalty_site.core.commit import enqueue_after_commit
+from programs.campaign_rules import CampaignTerms, reaches, terms_of
 from programs.earning import LineInput, purchase_points
 from programs.errors import (
     AmountOutOfRange,
@@ -81,14 +82,15 @@ def _earning_key(program: Program) -> str:
     return f"program_earning:{program.pk}:{stamp}"
 
 
-def program_earning(program: Program) -> tuple[list[EarnRule], list[Campaign]]:
-    """The program's active earn rules and campaigns (cached, see above)."""
+def program_earning(program: Program) -> tuple[list[EarnRule], list[CampaignTerms]]:
+    """The program's active earn rules and campaigns' terms (cached, see above)."""
     key = _earning_key(program)
     found = cache_get(key)
     if found is None:
+        campaigns = Campaign.objects.filter(program_id=program.pk, is_active=True)
         found = (
             list(EarnRule.objects.filter(program_id=program.pk, is_active=True)),
-            list(Campaign.objects.filter(program_id=program.pk, is_active=True)),
+            [terms_of(c) for c in campaigns.prefetch_related("tiers").order_by("pk")],
         )
         cache_set(key, found, EARNING_CACHE_SECONDS)
     return found
@@ -169,12 +171,21 @@ def purchase_expected_points(
     amount: Decimal,
     occurred_at: datetime,
     lines: Sequence[LineData],
-    earning: tuple[list[EarnRule], list[Campaign]] | None = None,
+    earning: tuple[list[EarnRule], list[CampaignTerms]] | None = None,
+    partner_id: int | None = None,
 ) -> int:
     """The points a purchase is expected to earn, as it is received. ``earning``: the
-    program's ``program_earning`` if the caller has it already."""
+    program's ``program_earning`` if the caller has it already. An estimate: campaigns
+    count as if the member were in their audience and had not bought before, and caps
+    and budgets are not read (the worker computes the points it awards)."""
     program = membership.program
     rules, campaigns = earning or program_earning(program)
+    tier_id = membership.tier_id
+    campaigns = [
+        c
+        for c in campaigns
+        if reaches(c, tier_id=tier_id, partner_id=partner_id, first_purchase=True, reached=True)
+    ]
     points = purchase_points(
         program=program,
         amount=amount,
@@ -233,7 +244,11 @@ def purchase_record(
         now=timezone.now(),
     )
     expected = purchase_expected_points(
-        membership=membership, amount=amount, occurred_at=occurred_at, lines=lines
+        membership=membership,
+        amount=amount,
+        occurred_at=occurred_at,
+        lines=lines,
+        partner_id=partner.pk,
     )
     try:
         with transaction.atomic():

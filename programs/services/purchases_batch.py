@@ -150,6 +150,7 @@ def _purchase(partner: Partner, item: PurchaseItem, now: datetime, earning: dict
             occurred_at=item.occurred_at,
             lines=item.lines,
             earning=earning[membership.program_id],
+            partner_id=partner.pk,
         ),
         payment_fingerprint=item.payment_fingerprint,
         device_id=item.device_id,

@@ -24,6 +24,7 @@ ENDPOINTS = {
     "/api/v1/members/{external_id}/survey-invitations": {"post"},
     "/api/v1/purchases": {"post"},
     "/api/v1/purchases/batch": {"post"},
+    "/api/v1/purchases/quote": {"post"},
     "/api/v1/purchases/{id}": {"get"},
     "/api/v1/purchases/{id}/refunds": {"post"},
     "/api/v1/redemptions/{id}": {"get"},

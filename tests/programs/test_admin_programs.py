@@ -8,7 +8,7 @@ from django.urls import reverse
 from programs.models import EarnRule, Partner, Program, Tier
 from tests.factories import StaffFactory
 
-INLINES = ("tiers", "earn_rules", "campaigns", "action_rules")
+INLINES = ("tiers", "earn_rules", "action_rules")
 
 
 @pytest.fixture
@@ -45,6 +45,8 @@ def program_data(**changes):
         "referral_min_purchase": "20",
         "referral_cap": "10",
         "referral_cap_days": "365",
+        "birthday_points": "0",
+        "anniversary_points": "0",
     }
     for prefix in INLINES:
         data |= {f"{prefix}-TOTAL_FORMS": "0", f"{prefix}-INITIAL_FORMS": "0"}

@@ -19,6 +19,7 @@ from django.db.models import Sum
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from programs.campaign_rules import CampaignTerms, terms_of
 from programs.earning import LineInput, purchase_points
 from programs.models import (
     Campaign,
@@ -67,12 +68,12 @@ from tests.programs.bookkeeping import assert_books_balance, program_set
 CATEGORIES = ["food", "drinks", "home", "gift"]
 
 
-def _cap_left(membership: Membership, campaigns: list[Campaign]) -> dict[int, int | None]:
+def _cap_left(membership: Membership, campaigns: list[CampaignTerms]) -> dict[int, int | None]:
     capped = [c for c in campaigns if c.cap_per_member is not None]
     if not capped:
         return {}
     used = dict(
-        CampaignAward.objects.filter(membership=membership, campaign__in=capped)
+        CampaignAward.objects.filter(membership=membership, campaign__in=[c.pk for c in capped])
         .values("campaign")
         .annotate(total=Sum("points"))
         .values_list("campaign", "total")
@@ -115,7 +116,13 @@ def reference_award_one(purchase, membership, lines, rules, campaigns) -> None:
             purchase=purchase,
         )
         CampaignAward.objects.bulk_create(
-            CampaignAward(campaign_id=c, membership=membership, purchase=purchase, points=p)
+            CampaignAward(
+                campaign_id=c,
+                membership=membership,
+                purchase=purchase,
+                points=p,
+                awarded_on=timezone.localdate(purchase.occurred_at),
+            )
             for c, p in breakdown.campaign_points.items()
         )
     for line, share in zip(lines, breakdown.line_points, strict=False):
@@ -180,7 +187,10 @@ def legacy_award(purchase_ids) -> int:
                 membership,
                 lines[purchase.pk],
                 list(EarnRule.objects.filter(program_id=pid, is_active=True)),
-                list(Campaign.objects.filter(program_id=pid, is_active=True)),
+                [
+                    terms_of(c)
+                    for c in Campaign.objects.filter(program_id=pid, is_active=True).order_by("pk")
+                ],
             )
     return len(purchases)
 
@@ -289,7 +299,7 @@ def scenario(rng: random.Random) -> list[int]:
         Campaign.objects.create(
             program=program,
             name="Food",
-            category="food",
+            categories=["food"],
             starts_at=now - timedelta(days=60),
             ends_at=now + timedelta(days=60),
             multiplier=Decimal(2),
@@ -430,7 +440,7 @@ def test_campaign_cap_is_shared_by_the_purchases_of_one_batch(program, membershi
     campaign = Campaign.objects.create(
         program=program,
         name="Double food",
-        category="food",
+        categories=["food"],
         starts_at=now - timedelta(days=5),
         ends_at=now + timedelta(days=5),
         multiplier=Decimal(2),
@@ -577,7 +587,7 @@ def test_queries_per_batch_do_not_grow_with_its_size(program, tiers, partner, re
     Campaign.objects.create(
         program=program,
         name="Capped",
-        category="food",
+        categories=["food"],
         starts_at=now - timedelta(days=5),
         ends_at=now + timedelta(days=5),
         cap_per_member=1000,

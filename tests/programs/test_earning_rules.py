@@ -155,7 +155,7 @@ def test_campaign_counts_only_inside_its_window(program, membership, buy):
 
 def test_inactive_or_other_category_campaign_gives_no_bonus(program, membership, buy):
     running_campaign(program, multiplier=3, is_active=False)
-    running_campaign(program, multiplier=2, category="wein")
+    running_campaign(program, multiplier=2, categories=["wein"])
     purchase = buy(
         membership,
         "30.00",
@@ -191,7 +191,7 @@ def test_stack_versus_best_of(
         program=program, name="Bio", category="bio", multiplier=Decimal(rule_multiplier)
     )
     a = running_campaign(program, name="Dreifach", multiplier=Decimal(3))
-    b = running_campaign(program, name="Bio-Woche", multiplier=Decimal("1.5"), category="bio")
+    b = running_campaign(program, name="Bio-Woche", multiplier=Decimal("1.5"), categories=["bio"])
     purchase = buy(membership, "10.00", lines=[line("10.00", category="bio")])
     expected_campaigns = {
         str(c.pk): points
@@ -241,7 +241,7 @@ def test_tier_earn_multiplier(program, membership, buy, tiers):
 def test_breakdown_and_line_shares_are_saved(program, membership, buy):
     EarnRule.objects.create(program=program, name="Wein x2", category="wein", multiplier=2)
     EarnRule.objects.create(program=program, name="Gutscheine", category="gutschein", excluded=True)
-    campaign = running_campaign(program, multiplier=2, category="wein")
+    campaign = running_campaign(program, multiplier=2, categories=["wein"])
     purchase = buy(
         membership,
         "55.45",

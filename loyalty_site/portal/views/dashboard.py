@@ -5,8 +5,16 @@ from django.views.generic import TemplateView
 from loyalty_site.portal.forms import HistoryFilterForm
 from loyalty_site.portal.selectors import ledger_history, membership_dashboard
 from loyalty_site.portal.views.base import PortalMixin
-from loyalty_site.portal.wording import HISTORY_KINDS, entry_text, qualifying_text, tier_gap_text
+from loyalty_site.portal.wording import (
+    HISTORY_KINDS,
+    bonus_text,
+    entry_text,
+    qualifying_text,
+    tier_gap_text,
+)
+from programs.models import EntryKind
 from programs.notifications.selectors import notifications_recent
+from programs.selectors import entries_campaign_bonuses
 from surveys.selectors import invitations_open_for
 from surveys.tokens import invitation_token
 
@@ -15,7 +23,18 @@ SURVEY_CARDS = 3
 
 
 def _lines(entries):
-    return [{"entry": entry, "text": entry_text(entry)} for entry in entries]
+    entries = list(entries)
+    bonuses = entries_campaign_bonuses(entries)
+    return [
+        {
+            "entry": entry,
+            "text": entry_text(entry),
+            "bonus": bonus_text(bonuses.get(entry.purchase_id, []))
+            if entry.kind == EntryKind.EARN
+            else "",
+        }
+        for entry in entries
+    ]
 
 
 class DashboardView(PortalMixin, TemplateView):

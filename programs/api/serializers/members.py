@@ -189,6 +189,10 @@ class LedgerEntrySerializer(serializers.Serializer):
     )
     pending_after = serializers.IntegerField()
     description = serializers.SerializerMethodField()
+    campaign_bonuses = serializers.SerializerMethodField(
+        help_text="For a purchase's points: the campaigns that added a bonus, each "
+        "`{campaign, points}` (included in `points` or `pending_points`)."
+    )
     purchase_id = serializers.SerializerMethodField()
     order_id = serializers.SerializerMethodField()
     redemption_id = serializers.IntegerField(allow_null=True)
@@ -206,6 +210,11 @@ class LedgerEntrySerializer(serializers.Serializer):
     def get_description(self, entry) -> str:
         """Another partner's reasons (its order numbers) are not shown."""
         return entry.reason if self._own(entry) else ""
+
+    def get_campaign_bonuses(self, entry) -> list[dict]:
+        if entry.kind != EntryKind.EARN or not entry.purchase_id:
+            return []
+        return self.context.get("bonuses", {}).get(entry.purchase_id, [])
 
     def get_purchase_id(self, entry) -> int | None:
         purchase = entry.purchase

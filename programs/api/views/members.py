@@ -21,6 +21,7 @@ from programs.api.serializers.members import (
 )
 from programs.api.views.base import PartnerAPIView
 from programs.selectors import (
+    entries_campaign_bonuses,
     members_filter,
     membership_balance,
     membership_history,
@@ -223,7 +224,7 @@ class MemberHistoryView(PartnerAPIView):
         memberships = self.link_memberships(link, request.query_params.get("program"))
         entries = membership_history(memberships=[m.pk for m in memberships])
         page = self.paginate_queryset(entries)
-        context = {"partner": self.partner}
+        context = {"partner": self.partner, "bonuses": entries_campaign_bonuses(page)}
         return self.get_paginated_response(
             LedgerEntrySerializer(page, many=True, context=context).data
         )
