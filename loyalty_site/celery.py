@@ -46,6 +46,10 @@ app.conf.beat_schedule = {
         "task": "programs.tasks.close_tier_periods_task",
         "schedule": crontab(hour=2, minute=40),
     },
+    "occasions-award": {
+        "task": "programs.tasks.award_occasions_task",
+        "schedule": crontab(hour=7, minute=0),
+    },
     "referrals-release": {
         "task": "programs.tasks.release_referral_rewards_task",
         "schedule": crontab(minute="*/30"),

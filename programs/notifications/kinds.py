@@ -12,6 +12,7 @@ class NotificationKind(models.TextChoices):
     POINTS_EXPIRING = "points_expiring", _("Points about to expire")
     REFERRAL_REWARDED = "referral_rewarded", _("Referral reward earned")
     REWARD_REDEEMED = "reward_redeemed", _("Reward redeemed")
+    OCCASION = "occasion", _("Birthday or anniversary bonus")
 
 
 class EmailState(models.TextChoices):

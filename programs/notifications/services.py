@@ -6,6 +6,8 @@
   commit, a check whether the next tier is now within reach (``tier_progress``).
 * ``points_expiry_warn`` (daily job) warns of points expiring within ``EXPIRY_WARNING_DAYS``,
   set-based: one aggregate query, one bulk insert.
+* Birthday and anniversary bonuses (``programs.services.occasions``, daily job) write
+  theirs with ``notifications_create_many`` in the transaction of the award.
 * Each notification has a unique ``cause_key``: a cause notifies at most once, however
   often it is replayed, and concurrent writers cannot both insert it.
 * The feed entry is always written; the e-mail is skipped (and recorded so) when the
@@ -44,6 +46,8 @@ EMAIL_SWITCH = {
     NotificationKind.POINTS_EXPIRING: "email_points_expiry",
     NotificationKind.REWARD_REDEEMED: "email_rewards",
     NotificationKind.REFERRAL_REWARDED: "email_referrals",
+    # a birthday greeting is advertising (UWG section 7): only with the marketing opt-in
+    NotificationKind.OCCASION: "email_marketing",
 }
 
 

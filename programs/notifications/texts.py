@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from django.template.loader import render_to_string
 from django.utils import formats, translation
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from programs.notifications.kinds import NotificationKind
 
@@ -93,7 +94,36 @@ def notification_message(notification: "Notification") -> Message:
             _("You redeemed %(points)s points for %(reward)s. Your voucher code is %(code)s.")
             % {"points": _number(p["points"]), "reward": p["reward"], "code": p["voucher_code"]},
         )
+    if kind == NotificationKind.OCCASION:
+        return _occasion_message(p)
     raise ValueError(f"unknown notification kind {kind!r}")
+
+
+def _occasion_message(p: dict) -> Message:
+    names = {"program": p["program"], "points": _number(p["points"])}
+    if p["occasion"] == "birthday":
+        return Message(
+            _("Happy birthday!"),
+            _(
+                "%(program)s gives you %(points)s points for your birthday. "
+                "They are in your account now."
+            )
+            % names,
+        )
+    years = p["years"]
+    return Message(
+        ngettext(
+            "Thank you for %(years)s year with us!",
+            "Thank you for %(years)s years with us!",
+            years,
+        )
+        % {"years": years},
+        _(
+            "%(program)s gives you %(points)s points for your membership anniversary. "
+            "They are in your account now."
+        )
+        % names,
+    )
 
 
 @dataclass(frozen=True)
