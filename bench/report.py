@@ -136,6 +136,11 @@ def rows(results: dict, scale) -> list[dict]:
         elif key == "nightly.engagement":
             met = False
         add(name, value, f"{agg} s bare SQL aggregate", ratio, target, met)
+    for key, name in (
+        ("what_if.tiers", "What-if: tier thresholds, whole history"),
+        ("what_if.campaign", "What-if: draft campaign, whole history"),
+    ):
+        add(*_what_if_row(r.get(key), name, scale))
     rss = r.get("award.worker_rss") or {}
     procs = rss.get("pool_processes") or []
     growth = max((p["growth_mib"] for p in procs), default=None)
@@ -149,6 +154,24 @@ def rows(results: dict, scale) -> list[dict]:
         f"growth {growth} MiB over {drain.get('awarded')} purchases",
     )
     return out
+
+
+def _what_if_row(job, name: str, scale) -> tuple:
+    """A what-if run: its time for the purchases it replayed, scaled to a million (the
+    issue's target: within a minute for 1M purchases; not judged below 100,000, where
+    fixed costs make scaling meaningless)."""
+    target = "< 60 s for 1M purchases"
+    if not isinstance(job, dict):
+        return name, NOT_AVAILABLE, "-", None, target, None
+    seconds, purchases = job.get("seconds"), job.get("purchases")
+    if seconds is None or not purchases:
+        cut = job.get("cut_off_after_s")
+        value = f"cut off after {cut} s" if cut else f"error: {str(job.get('error'))[-200:]}"
+        return name, value, "-", None, target, False
+    per_million = seconds * 1_000_000 / purchases
+    value = f"{seconds} s (CPU {job.get('cpu_seconds')} s) for {purchases:,} purchases"
+    met = per_million < 60 if purchases >= 100_000 else None
+    return name, value, "-", None, target, met, f"{per_million:.1f} s per million"
 
 
 def _errors(page: dict) -> bool:

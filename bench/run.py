@@ -95,6 +95,7 @@ class Run:
         self.phase("raw", self.raw_limits)
         self.phase("http", self.http_phases, seeder, seeded)
         self.phase("nightly", self.nightly)
+        self.phase("what_if", self.what_if)
 
     def raw_limits(self) -> None:
         from bench.raw import Raw
@@ -243,6 +244,16 @@ class Run:
             result["aggregate_s"] = round(aggregate, 4)
             self.results[key] = result
             log(f"  {key}: {result.get('seconds')} s (aggregate {result['aggregate_s']} s)")
+
+    def what_if(self) -> None:
+        """A proposed change replayed against the whole history (``bench/what_if.py``)."""
+        from bench import what_if
+
+        self.stop_processes()
+        for kind, result in what_if.run_all(self.env, self.scale.job_cap).items():
+            self.results[f"what_if.{kind}"] = result
+            log(f"  what_if.{kind}: {result.get('seconds')} s for {result.get('purchases')} "
+                "purchases")  # fmt: skip
 
     # --- report -------------------------------------------------------------------------------
     def write_report(self) -> int:

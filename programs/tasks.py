@@ -14,7 +14,9 @@ from programs.api.tasks import (  # noqa: F401 - registered with the worker thro
 from programs.models import Purchase, PurchaseStatus
 from programs.services import due
 from programs.services.holds import holds_expire_due
+from programs.services.occasions import occasions_award
 from programs.services.purchases import purchases_award
+from programs.what_if.runs import RUN_SOFT_TIME_LIMIT, RUN_TIME_LIMIT, what_if_run
 
 logger = logging.getLogger(__name__)
 
@@ -96,9 +98,21 @@ def release_referral_rewards_task() -> int:
     return due.referrals_release_due()
 
 
+@shared_task(ignore_result=True, autoretry_for=TRANSIENT, retry_backoff=True, max_retries=5)
+def award_occasions_task() -> int:
+    """Birthday and anniversary bonuses of today and the few days before (a missed run)."""
+    return occasions_award()
+
+
 @shared_task(ignore_result=True)
 def reconcile_ledger_task() -> int:
     drift = due.ledger_drift()
     for row in drift[:100]:
         logger.error("ledger drift: %s", row)
     return len(drift)
+
+
+@shared_task(ignore_result=True, soft_time_limit=RUN_SOFT_TIME_LIMIT, time_limit=RUN_TIME_LIMIT)
+def what_if_run_task(run_id: int) -> None:
+    """Compute a what-if run (once: a second delivery finds it taken)."""
+    what_if_run(run_id)

@@ -2,6 +2,7 @@
 edited here directly; everything that moves points, tiers or money calls a service."""
 
 from programs.admin import (  # noqa: F401  (each module registers its admins)
+    campaigns,
     customers,
     ledger,
     memberships,
@@ -9,6 +10,8 @@ from programs.admin import (  # noqa: F401  (each module registers its admins)
     purchases,
     referrals,
     rewards,
+    segments,
     tiers,
+    what_if,
 )
 from programs.api import admin as _api_admin  # noqa: F401  (API keys, webhooks)
