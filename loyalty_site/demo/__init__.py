@@ -20,6 +20,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from loyalty_site.demo.anna import anna_create, anna_redeem
+from loyalty_site.demo.campaigns import comeback_campaign_create, demo_segment_create
 from loyalty_site.demo.history import DemoHistory
 from loyalty_site.demo.nights import nights_run
 from loyalty_site.demo.programs import demo_present, demo_programs_create
@@ -44,11 +45,15 @@ def demo_load(*, customers: int, seed: int) -> DemoHistory:
     with transaction.atomic():
         now = timezone.now()
         history = DemoHistory(demo_programs_create(now), rng=rng, now=now)
+        history.comeback = comeback_campaign_create(history.setup.coffee, now)
+        demo_segment_create(history.setup.coffee)
         anna_create(history)
         for profile, scenario in history.plan(customers - 1):
             history.customer(profile, scenario)
-        # Settle the history before today's activity: release, expire and reward referrers
-        # on the nights things fell due, then what is due today.
+        # Settle the history before today's activity: birthday and anniversary bonuses,
+        # then release, expire and reward referrers on the nights things fell due, then
+        # what is due today.
+        history.occasions_past()
         nights_run(until=now)
         due.points_release_due()
         due.points_expire_due()

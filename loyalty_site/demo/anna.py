@@ -70,7 +70,6 @@ def _coffee(history: DemoHistory, anna: Shopper) -> None:
         history.act(membership, "bewertung", reference, when, Actor.for_partner(webshop))
     survey = f"nps-{history.now:%Y-%m}"
     history.act(membership, "umfrage", survey, history.now - timedelta(days=12))
-    history.birthdays(anna, until=history.end)
 
 
 def _top_up_to_gold(history: DemoHistory, anna: Shopper) -> None:

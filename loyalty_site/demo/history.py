@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from customers.models import Customer
 from customers.services import customer_create
+from loyalty_site.demo.campaigns import audience_join, extra_visit
 from loyalty_site.demo.catalogue import (
     FIRST_NAMES,
     LAST_NAMES,
@@ -27,10 +28,11 @@ from loyalty_site.demo.catalogue import (
 from loyalty_site.demo.programs import ANNA_EMAIL, CITY_MONTHS, COFFEE_MONTHS, DemoPrograms
 from loyalty_site.demo.shopper import Shopper
 from programs.errors import ActionLimitReached
-from programs.models import Purchase
+from programs.models import Campaign, Purchase
 from programs.services.actions import action_record
 from programs.services.ledger import Actor
 from programs.services.memberships import membership_enroll, partner_customer_link
+from programs.services.occasions import occasions_award
 from programs.services.purchase_refunds import RefundLine, purchase_refund
 from programs.services.purchases import LineData, purchase_record
 from programs.services.referrals import referral_approve, referral_register, referral_reject
@@ -54,6 +56,7 @@ class DemoHistory:
         self.orders = {"POS": 0, "WS": 0, "BAM": 0}
         self.shoppers: list[Shopper] = []
         self.anna: Shopper | None = None  # set by loyalty_site.demo.anna
+        self.comeback: Campaign | None = None  # set by demo_load (loyalty_site.demo.campaigns)
         self.stats = {"actions_refused": 0}
 
     # -- people -----------------------------------------------------------------------
@@ -104,6 +107,7 @@ class DemoHistory:
             card=f"card-{self.rng.getrandbits(48):012x}",
             stockpiler=profile == "vielkaeufer" or (profile == "stamm" and self.rng.random() < 0.5),
         )
+        shopper.reached = audience_join(self.comeback, membership)
         self.shoppers.append(shopper)
         self.act(membership, "anmeldung", "anmeldung", joined + timedelta(minutes=2))
         return shopper
@@ -188,7 +192,8 @@ class DemoHistory:
         return sorted(between(joined, end) for _ in range(count))
 
     def _coffee_history(self, shopper: Shopper, times, *, first_min=None) -> list:
-        """Purchases (with cups, reviews and returns), birthdays; returns the purchases."""
+        """Purchases (with cups, reviews and returns); returns the purchases. Birthday and
+        anniversary bonuses come from the daily job (``occasions_past``)."""
         rng, setup, membership = self.rng, self.setup, shopper.membership
         bought = []
         for number, moment in enumerate(times):
@@ -225,20 +230,15 @@ class DemoHistory:
                     )
             bought.append((purchase, lines))
             shopper.last_purchase_at = max(filter(None, [shopper.last_purchase_at, when]))
-        self.birthdays(shopper, until=shopper.last_purchase_at or self.end)
         self._returns(bought)
         return [purchase for purchase, _ in bought]
 
-    def birthdays(self, shopper: Shopper, until: datetime) -> None:
-        birth = shopper.customer.birth_date
-        if birth is None:
-            return
-        joined = shopper.membership.joined_at
-        for year in range(joined.year, self.now.year + 1):
-            day = birth.replace(year=year, day=min(birth.day, 28))
-            when = timezone.make_aware(datetime.combine(day, time(9, 0)))
-            if joined <= when <= min(until + timedelta(days=60), self.end):
-                self.act(shopper.membership, "geburtstag", f"geburtstag-{year}", when)
+    def occasions_past(self) -> int:
+        """The birthday and anniversary bonuses of the story, as the daily job gave them
+        on each day since the older program began (one run over the whole span)."""
+        return occasions_award(
+            today=timezone.localdate(self.end), since=timezone.localdate(self.city_start)
+        )
 
     def _returns(self, bought) -> None:
         """Some accessories come back; now and then a whole order."""
@@ -334,6 +334,12 @@ class DemoHistory:
         shopper = self.shopper(customer, profile, joined)
         referral = self._refer(shopper, referrer, scenario) if referrer else None
         times = self._times(profile, joined)
+        if shopper.reached and times and self.comeback is not None:
+            # some reached members came back for the bonus (their own draw, so the rest
+            # of the story stays as it was)
+            story = random.Random(shopper.membership.pk)  # noqa: S311 - demo data
+            if story.random() < 0.35:
+                times = sorted([*times, extra_visit(self.comeback, story)])
         first_min = None
         if referral is not None and times:
             first_min = self.setup.coffee.referral_min_purchase

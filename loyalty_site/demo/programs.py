@@ -92,7 +92,6 @@ CITY_REWARDS = [
 # (code, name, points, limit count, limit period)
 COFFEE_ACTIONS = [
     ("anmeldung", "Anmeldung", 100, 1, LimitPeriod.LIFETIME),
-    ("geburtstag", "Geburtstag", 250, 1, LimitPeriod.YEAR),
     ("bewertung", "Bewertung geschrieben", 50, 3, LimitPeriod.MONTH),
     ("mehrweg-becher", "Mehrweg-Becher mitgebracht", 10, 1, LimitPeriod.DAY),
     ("umfrage", "Umfrage beantwortet", 30, 1, LimitPeriod.MONTH),
@@ -181,6 +180,8 @@ def _coffee_program(now: datetime) -> Program:
         referral_min_purchase=Decimal("20.00"),
         referral_cap=10,
         referral_cap_days=365,
+        birthday_points=250,  # the daily job gives them (programs.services.occasions)
+        anniversary_points=100,
     )
 
 
@@ -204,6 +205,7 @@ def _city_program(now: datetime) -> Program:
         tier_metric=TierMetric.POINTS,
         tier_window=TierWindow.CALENDAR_YEAR,
         downgrade_mode=DowngradeMode.TO_QUALIFIED,
+        anniversary_points=50,
     )
 
 
@@ -228,7 +230,7 @@ def _campaigns(program: Program, now: datetime) -> None:
         starts_at=coffee_day,
         ends_at=coffee_day + timedelta(days=1),
         multiplier=Decimal(3),
-        category="Getränke",
+        categories=["Getränke"],
         cap_per_member=50,
     )
     # Running now, capped per member.
@@ -239,7 +241,7 @@ def _campaigns(program: Program, now: datetime) -> None:
         starts_at=start,
         ends_at=start + timedelta(days=21),
         multiplier=Decimal(2),
-        category="Bohnen",
+        categories=["Bohnen"],
         cap_per_member=300,
     )
 

@@ -20,3 +20,4 @@ class Shopper:
     referrals_made: int = 0
     web_orders: int = 0
     last_purchase_at: datetime | None = None
+    reached: bool = False  # in the comeback campaign's audience, not held out

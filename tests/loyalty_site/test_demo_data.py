@@ -16,6 +16,7 @@ from programs.models import (
     Campaign,
     CampaignAward,
     EntryKind,
+    EntrySource,
     ExpiryPolicy,
     LedgerEntry,
     Membership,
@@ -112,13 +113,17 @@ def test_every_program_kind_is_present(demo):
     assert TierSubscription.objects.filter(tier=vip).exists()
     assert Membership.objects.filter(tier=vip).exists()
     assert TierChange.objects.filter(reason=TierChangeReason.OVERRIDE, changed_by__isnull=False)
-    assert coffee.action_rules.count() == 5
-    assert ActionEvent.objects.filter(rule__code="geburtstag").exists()
+    assert coffee.action_rules.count() == 4
+    assert ActionEvent.objects.filter(rule__code="bewertung").exists()
+    birthdays = LedgerEntry.objects.filter(
+        source=EntrySource.OCCASION, reason__startswith="Geburtstagsbonus"
+    )
+    assert birthdays.filter(membership__program=coffee).exists()  # the daily job's
     assert coffee.earn_rules.filter(excluded=True, category="Geschenkgutscheine").exists()
     now = timezone.now()
     running = Campaign.objects.get(program=coffee, starts_at__lte=now, ends_at__gt=now)
     assert running.cap_per_member
-    assert Campaign.objects.filter(program=coffee, ends_at__lt=now).count() == 2
+    assert Campaign.objects.filter(program=coffee, ends_at__lt=now).count() == 3
     assert CampaignAward.objects.filter(campaign=running).exists()
     statuses = set(Referral.objects.values_list("status", flat=True))
     assert statuses >= {
@@ -131,6 +136,38 @@ def test_every_program_kind_is_present(demo):
     rejected = Referral.objects.filter(status=ReferralStatus.REJECTED)
     assert not rejected.filter(rejection_reason="").exists()
     assert Membership.objects.filter(customer__memberships__program=city, program=coffee)
+
+
+def test_a_finished_campaign_with_a_holdout_and_a_segment(demo, client):
+    from programs.models import CampaignMember, Segment
+    from programs.segments import segment_members
+    from surveys.campaign_results import campaign_results
+    from tests.factories import StaffFactory
+
+    now = timezone.now()
+    comeback = Campaign.objects.get(holdout_percent__gt=0, ends_at__lt=now)
+    audience = CampaignMember.objects.filter(campaign=comeback)
+    assert audience.filter(in_holdout=False).exists()
+    held_out = set(audience.filter(in_holdout=True).values_list("membership", flat=True))
+    awards = CampaignAward.objects.filter(campaign=comeback)
+    assert awards.exists()
+    assert not awards.filter(membership__in=held_out).exists()  # the holdout got nothing
+    assert comeback.points_awarded == sum(awards.values_list("points", flat=True))
+    results = campaign_results(comeback, now=now)
+    assert results.reached.members + results.holdout.members == audience.count()
+    client.force_login(StaffFactory())
+    page = client.get(f"/admin/surveys/metricsdashboard/campaigns/{comeback.pk}/results/")
+    assert page.status_code == 200
+    assert comeback.name in page.content.decode()
+    segment = Segment.objects.get()
+    assert segment.conditions.count() == 4
+    members = segment_members(segment, now=now)
+    # every member found is a regular slipping away: at risk, or 60+ days since buying
+    for membership in members.select_related("figures"):
+        bought = membership.purchases.filter(status="awarded").order_by("-occurred_at").first()
+        assert membership.figures.churn_risk or now - bought.occurred_at >= timedelta(days=60)
+    page = client.get(f"/admin/programs/segment/{segment.pk}/change/")
+    assert page.status_code == 200
 
 
 def test_history_is_believable(demo):
