@@ -17,7 +17,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from loyalty_site.core.downloads import csv_response, xlsx_response
-from programs.admin.base import EMPTY
+from programs.admin.base import EMPTY, add_domain_error, render_form_page
+from programs.errors import LoyaltyError
 from programs.models import Partner, Segment, SegmentCondition, SegmentField, Tier
 from programs.segment_exports import (
     export_header,
@@ -30,6 +31,7 @@ from programs.segments import (
     segment_member_counts,
     segment_members,
 )
+from programs.services.segment_messages import segment_message_send
 
 FILE_FORMATS = ("csv", "xlsx")
 XLSX_MAX_ROWS = 20_000
@@ -123,6 +125,21 @@ def _form_errors(form, number: int) -> list[str]:
     return messages
 
 
+class SegmentMessageForm(forms.Form):
+    title = forms.CharField(label=gettext_lazy("title"), max_length=120)
+    body = forms.CharField(label=gettext_lazy("text"), widget=forms.Textarea, max_length=2000)
+    title_en = forms.CharField(
+        label=gettext_lazy("title in English"), max_length=120, required=False
+    )
+    body_en = forms.CharField(
+        label=gettext_lazy("text in English"),
+        widget=forms.Textarea,
+        max_length=2000,
+        required=False,
+        help_text=gettext_lazy("For members who chose English; empty: they get the German."),
+    )
+
+
 @admin.register(Segment)
 class SegmentAdmin(admin.ModelAdmin):
     change_form_template = "admin/programs/segment/change_form.html"
@@ -158,6 +175,7 @@ class SegmentAdmin(admin.ModelAdmin):
         return [
             path("add/count/", view(self.count_view), name=f"{info}_count_new"),
             path("<path:object_id>/count/", view(self.count_view), name=f"{info}_count"),
+            path("<path:object_id>/message/", view(self.message_view), name=f"{info}_message"),
             path(
                 "<path:object_id>/export/<str:file_format>/<str:audience>/",
                 view(self.export_view),
@@ -165,6 +183,45 @@ class SegmentAdmin(admin.ModelAdmin):
             ),
             *super().get_urls(),
         ]
+
+    def message_view(self, request, object_id):
+        segment = self.get_object(request, unquote(object_id))
+        if segment is None:
+            raise Http404
+        if not self.has_change_permission(request, segment):
+            raise PermissionDenied
+        form = SegmentMessageForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                written = segment_message_send(segment=segment, **form.cleaned_data)
+            except LoyaltyError as error:
+                add_domain_error(form, error)
+            else:
+                self.message_user(
+                    request,
+                    _("The message went to %(count)s members.") % {"count": written},
+                    django_messages.SUCCESS,
+                )
+                return HttpResponseRedirect(self._url("change", segment.pk))
+        members = segment_members(segment)
+        return render_form_page(
+            self,
+            request,
+            form=form,
+            obj=segment,
+            title=_("Write to the segment %(segment)s") % {"segment": segment.name},
+            submit_label=_("Send"),
+            intro=_(
+                "It goes to %(count)s members now: in their portal, and by e-mail to those who "
+                "agreed to news and offers (%(consented)s)."
+            )
+            % {
+                "count": members.count(),
+                "consented": members.filter(
+                    customer__communication_preferences__email_marketing=True
+                ).count(),
+            },
+        )
 
     def _url(self, name: str, *args) -> str:
         return reverse(
@@ -186,7 +243,10 @@ class SegmentAdmin(admin.ModelAdmin):
         context["member_count"] = None
         context["object_tools"] = []
         if obj is not None:
-            context["object_tools"] = self.export_tools(obj)
+            context["object_tools"] = [
+                (_("Write to these members"), self._url("message", obj.pk)),
+                *self.export_tools(obj),
+            ]
             if request.method != "POST":
                 context["member_count"] = segment_members(obj).count()
         return super().render_change_form(request, context, add, change, form_url, obj)

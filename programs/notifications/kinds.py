@@ -13,6 +13,7 @@ class NotificationKind(models.TextChoices):
     REFERRAL_REWARDED = "referral_rewarded", _("Referral reward earned")
     REWARD_REDEEMED = "reward_redeemed", _("Reward redeemed")
     OCCASION = "occasion", _("Birthday or anniversary bonus")
+    SEGMENT_MESSAGE = "segment_message", _("Message from the program")
 
 
 class EmailState(models.TextChoices):

@@ -48,6 +48,7 @@ EMAIL_SWITCH = {
     NotificationKind.REFERRAL_REWARDED: "email_referrals",
     # a birthday greeting is advertising (UWG section 7): only with the marketing opt-in
     NotificationKind.OCCASION: "email_marketing",
+    NotificationKind.SEGMENT_MESSAGE: "email_marketing",  # staff's news and offers
 }
 
 

@@ -96,6 +96,11 @@ def notification_message(notification: "Notification") -> Message:
         )
     if kind == NotificationKind.OCCASION:
         return _occasion_message(p)
+    if kind == NotificationKind.SEGMENT_MESSAGE:  # as staff wrote it, English if given
+        english = translation.get_language() == "en" and p.get("title_en")
+        if english:
+            return Message(p["title_en"], p.get("body_en") or p["body"])
+        return Message(p["title"], p["body"])
     raise ValueError(f"unknown notification kind {kind!r}")
 
 
