@@ -3,9 +3,10 @@ timed as the worker computes it.
 
 Two runs on the bench program, each in a process of its own with the production settings
 (as a worker would run it) and cut off after the scale's job cap: new tier thresholds
-(Silber 500 -> 300, Gold 2000 -> 1500) and a draft campaign (double points on tea at
-weekends, capped per member, per day and by a budget). Both replay every purchase of the
-history (``MONTHS`` reaches back past its start), the target being a minute for a million.
+(Silber 500 -> 300, Gold 2000 -> 1500; Silber and Gold earning x1.25 and x1.5) and a draft
+campaign (double points on tea at weekends, capped per member, per day and by a budget).
+Both replay every purchase of the history (``MONTHS`` reaches back past its start), the
+target being a minute for a million.
 
 Run as ``python -m bench.what_if <tiers|campaign>``: computes one run in-process and prints
 its seconds, CPU seconds, purchases replayed and a few result figures as JSON.
@@ -69,9 +70,20 @@ def proposal(kind: str, program) -> dict:
         multiplier=2,
         cap_per_member=200,
         cap_per_member_day=100,
-        budget_points=500_000,
+        budget_points=2_000_000,
     )
     return draft_data(campaign, [])
+
+
+def tiers_earning_apart(program) -> None:
+    """The seeded tiers all earn one point per euro; a what-if then never computes a
+    purchase twice. Silber and Gold get the usual multipliers (the award phases are over),
+    so that a member in another tier on each side costs two calculations, as in a real
+    program."""
+    from decimal import Decimal
+
+    for name, multiplier in (("Silber", "1.25"), ("Gold", "1.5")):
+        program.tiers.filter(name=name).update(earn_multiplier=Decimal(multiplier))
 
 
 def main() -> int:
@@ -84,6 +96,7 @@ def main() -> int:
 
     kind = sys.argv[1]
     program = Program.objects.get(slug="bench")
+    tiers_earning_apart(program)
     change = proposal(kind, program)
     if kind == "tiers":
         change = tier_proposal_clean(program, change)

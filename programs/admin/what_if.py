@@ -38,25 +38,10 @@ class WhatIfRunAdmin(ServiceWrittenAdmin):
     list_display = ("created_at", "program", "kind", "months", "status", "progress", "created_by")
     list_filter = ("kind", "status", "program")
     list_select_related = ("program", "created_by")
+    date_hierarchy = "created_at"
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("program", "created_by")
-
-    date_hierarchy = "created_at"
-    fields = (
-        "program",
-        "kind",
-        "months",
-        "proposal",
-        "status",
-        "progress",
-        "error",
-        "created_by",
-        "created_at",
-        "started_at",
-        "finished_at",
-    )
-    readonly_fields = fields
 
     def get_urls(self):
         info = f"{self.opts.app_label}_{self.opts.model_name}"
@@ -144,7 +129,7 @@ class WhatIfRunAdmin(ServiceWrittenAdmin):
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
-            "title": str(run),
+            "title": _run_title(run),
             "run": run,
             "done": run.status == WhatIfStatus.DONE,
             "proposal_rows": proposal_rows(run),
@@ -173,3 +158,9 @@ class WhatIfRunAdmin(ServiceWrittenAdmin):
         if run is None:
             raise Http404
         return run
+
+
+def _run_title(run: WhatIfRun) -> str:
+    if run.kind == WhatIfKind.TIERS:
+        return _("What if: tiers of %(program)s") % {"program": run.program.name}
+    return f"{_('What if: campaign')} \N{EN DASH} {run.proposal.get('name') or ''}"

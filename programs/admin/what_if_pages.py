@@ -66,6 +66,7 @@ class TierWhatIfForm(forms.Form):
                 min_value=0,
                 max_digits=14,
                 decimal_places=2,
+                localize=True,  # "1500,50" as German staff write it ("1500.50" too)
                 initial=tier.threshold,
                 help_text=_("Today: %(threshold)s") % {"threshold": tier.threshold},
             )

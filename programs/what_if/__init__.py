@@ -2,8 +2,8 @@
 against the last months of real purchases before staff save it.
 
 * ``purchases``: the purchases of the period, streamed in the order they happened;
-* ``replay``: the two sides (today's rules, the proposed ones) computed purchase by
-  purchase with the award path's own pure functions;
+* ``replay`` and ``side``: the two sides (today's rules, the proposed ones) computed
+  purchase by purchase with the award path's own pure functions;
 * ``loading``: the period, today's rules and the facts both sides share;
 * ``tiers`` and ``campaign``: the two what-ifs, their starting state and their result;
 * ``runs``: the background run staff start from the admin (``what_if_start``), computed

@@ -33,7 +33,8 @@ from programs.campaign_rules import CampaignTerms, terms_of
 from programs.models import Campaign, CampaignMember, Membership, MembershipStatus, Program
 from programs.what_if.loading import facts_load, period_of, rules_now
 from programs.what_if.purchases import purchases_stream
-from programs.what_if.replay import Rules, Side, replay
+from programs.what_if.replay import replay
+from programs.what_if.side import Rules, Side
 from programs.what_if.summary import InvalidProposal, money_data, period_data
 
 DRAFT_ID = -1  # the id of a draft never saved: no campaign has it

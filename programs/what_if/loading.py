@@ -21,7 +21,7 @@ from programs.models import (
     Tier,
 )
 from programs.what_if.purchases import fee_purchase_ids
-from programs.what_if.replay import Facts, Rules
+from programs.what_if.side import Facts, Rules
 
 
 def period_of(months: int, now: datetime) -> tuple[datetime, datetime]:

@@ -39,7 +39,7 @@ class Replayed(NamedTuple):
     partner_id: int
     amount: Decimal
     occurred_at: datetime
-    lines: tuple[Line, ...]
+    lines: list[Line]  # empty: the purchase as one line (``purchase_points``)
 
 
 def replayed_purchases(program_id: int, start: datetime, end: datetime):
@@ -82,7 +82,7 @@ def purchases_stream(
     step = max(1, total // PROGRESS_STEPS)
     done = 0
     for pk, member, partner, amount, at, text in rows.iterator(CHUNK):
-        yield Replayed(pk, member, partner, amount, at, _lines(pk, text) if text else ())
+        yield Replayed(pk, member, partner, amount, at, _lines(pk, text) if text else [])
         done += 1
         if progress is not None and done % step == 0:
             progress(done, total)
@@ -90,21 +90,21 @@ def purchases_stream(
         progress(done, total)
 
 
-def _lines(pk: int, text: str) -> tuple[Line, ...]:
+def _lines(pk: int, text: str) -> list[Line]:
     parts = text.replace(LINE, FIELD).split(FIELD)
     if len(parts) != 3 * (text.count(LINE) + 1):
         return _lines_read(pk)
     try:
-        return tuple(
+        return [
             Line(Decimal(parts[n]), parts[n + 1], parts[n + 2]) for n in range(0, len(parts), 3)
-        )
+        ]
     except InvalidOperation:
         return _lines_read(pk)
 
 
-def _lines_read(pk: int) -> tuple[Line, ...]:
+def _lines_read(pk: int) -> list[Line]:
     rows = PurchaseLine.objects.filter(purchase_id=pk).order_by("line_no")
-    return tuple(Line(*row) for row in rows.values_list("amount", "category", "sku"))
+    return [Line(*row) for row in rows.values_list("amount", "category", "sku")]
 
 
 def fee_purchase_ids(program_id: int, start: datetime, end: datetime) -> set[int]:

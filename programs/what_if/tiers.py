@@ -34,7 +34,8 @@ from programs.models import Program, Tier, TierKind, TierMetric, TierWindow
 from programs.services.tier_figures import tier_rank
 from programs.what_if.loading import facts_load, period_of, rules_now
 from programs.what_if.purchases import purchases_stream
-from programs.what_if.replay import Rules, Side, replay
+from programs.what_if.replay import replay
+from programs.what_if.side import Rules, Side
 from programs.what_if.summary import InvalidProposal, money_data, period_data
 
 

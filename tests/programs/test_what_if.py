@@ -28,6 +28,7 @@ from programs.models import (
 from programs.services.memberships import membership_enroll
 from programs.services.purchases import LineData, purchase_record
 from programs.what_if.campaign import draft_data, what_if_campaign
+from programs.what_if.purchases import purchases_stream
 from programs.what_if.runs import what_if_run, what_if_runs_sweep, what_if_start
 from programs.what_if.summary import InvalidProposal
 from programs.what_if.tiers import tier_proposal_clean, what_if_tiers
@@ -421,3 +422,34 @@ def test_runs_that_can_no_longer_finish_are_failed_not_left_running():
         fresh.pk: WhatIfStatus.RUNNING,
     }
     assert "Starten Sie sie erneut" in WhatIfRun.objects.get(pk=stuck.pk).error
+
+
+@pytest.mark.django_db
+def test_the_stream_gives_the_purchases_in_time_order_with_their_lines():
+    program = tiered_program()
+    odd = "SKU\x1fmit\x1eSteuerzeichen"  # the separators the stream joins lines with
+    record_history(
+        program,
+        [
+            ("A", 3, "12.50", [line(TEA, "10.00"), {**line(FOOD, "2.50"), "sku": odd}]),
+            ("B", 9, "7.00"),  # no lines: the purchase is one line
+            ("A", 5, "4.00", [line(FOOD, "4.00")]),
+        ],
+    )
+    seen = []
+    rows = list(
+        purchases_stream(
+            program.pk, NOW - timedelta(days=30), NOW, lambda done, total: seen.append(done)
+        )
+    )
+    assert [(row.amount, row.occurred_at) for row in rows] == [
+        (Decimal("7.00"), NOW - timedelta(days=9)),
+        (Decimal("4.00"), NOW - timedelta(days=5)),
+        (Decimal("12.50"), NOW - timedelta(days=3)),
+    ]
+    assert rows[0].lines == []
+    assert [tuple(li) for li in rows[2].lines] == [
+        (Decimal("10.00"), "tea", ""),
+        (Decimal("2.50"), "food", odd),
+    ]
+    assert seen == [1, 2, 3, 3]  # every 5 % (here: each purchase), and at the end

@@ -41,12 +41,12 @@ def test_tier_form_starts_a_run_whose_page_shows_the_result(
     form = staff_client.get(url).content.decode()
     tiers = dict(history.tiers.values_list("name", "pk"))
     assert "Schwelle für Silber" in form
-    assert f'name="threshold_{tiers["Silber"]}" value="100.00"' in form  # today's
+    assert f'name="threshold_{tiers["Silber"]}" value="100,00"' in form  # today's
 
     data = {
         f"threshold_{tiers['Basis']}": "0",
-        f"threshold_{tiers['Silber']}": "150",
-        f"threshold_{tiers['Gold']}": "250",
+        f"threshold_{tiers['Silber']}": "150,00",
+        f"threshold_{tiers['Gold']}": "250.00",
         "tier_window": "rolling_12_months",
         "tier_metric": "spend",
         "months": "12",
@@ -171,3 +171,12 @@ def test_a_saved_campaign_keeps_its_read_only_fields(
     assert run.result["campaign"]["name"] == "Entwurf geändert"
     saved.refresh_from_db()
     assert saved.name == "Entwurf"  # never saved
+
+
+def test_runs_are_listed_and_read_only(staff_client, history):
+    WhatIfRun.objects.create(program=history, kind=WhatIfKind.TIERS, months=6, proposal={})
+    listing = staff_client.get(reverse("admin:programs_whatifrun_changelist"))
+    html = listing.content.decode()
+    assert "Was-wäre-wenn-Rechnungen" in html
+    assert "Stufenschwellen" in html
+    assert reverse("admin:programs_whatifrun_add") not in html
