@@ -11,6 +11,13 @@ from django.utils.translation import gettext_lazy as _
 
 from programs.admin.base import EMPTY, titled_filter
 from programs.models import Campaign, CampaignEffect, Partner, Segment, Tier
+from programs.models.campaigns import (
+    CAMPAIGN_AUDIENCE_FIELDS,
+    CAMPAIGN_CONDITION_FIELDS,
+    CAMPAIGN_EFFECT_FIELDS,
+    CAMPAIGN_LIMIT_FIELDS,
+    CAMPAIGN_RULE_FIELDS,
+)
 from programs.services.campaigns import campaign_save
 
 WEEKDAYS = [
@@ -45,23 +52,7 @@ class CampaignForm(forms.ModelForm):
             "starts_at",
             "ends_at",
             "is_active",
-            "segment",
-            "tiers",
-            "partner",
-            "holdout_percent",
-            "min_spend",
-            "weekdays",
-            "hour_from",
-            "hour_until",
-            "categories",
-            "skus",
-            "first_purchase_only",
-            "effect",
-            "multiplier",
-            "bonus_points",
-            "cap_per_member",
-            "cap_per_member_day",
-            "budget_points",
+            *CAMPAIGN_RULE_FIELDS,
         ]
 
     def __init__(self, *args, **kwargs):
@@ -145,7 +136,7 @@ class CampaignAdmin(admin.ModelAdmin):
         (
             _("Audience"),
             {
-                "fields": ("segment", "tiers", "partner", "holdout_percent"),
+                "fields": CAMPAIGN_AUDIENCE_FIELDS,
                 "description": _(
                     "With a segment or a holdout, the audience is fixed when the campaign is "
                     "first saved as active: members who join later are not in it."
@@ -155,18 +146,15 @@ class CampaignAdmin(admin.ModelAdmin):
         (
             _("Conditions"),
             {
-                "fields": (
-                    "min_spend",
-                    "weekdays",
-                    ("hour_from", "hour_until"),
-                    "categories",
-                    "skus",
-                    "first_purchase_only",
+                "fields": tuple(
+                    ("hour_from", "hour_until") if name == "hour_from" else name
+                    for name in CAMPAIGN_CONDITION_FIELDS
+                    if name != "hour_until"
                 )
             },
         ),
-        (_("Effect"), {"fields": ("effect", "multiplier", "bonus_points")}),
-        (_("Limits"), {"fields": ("cap_per_member", "cap_per_member_day", "budget_points")}),
+        (_("Effect"), {"fields": CAMPAIGN_EFFECT_FIELDS}),
+        (_("Limits"), {"fields": CAMPAIGN_LIMIT_FIELDS}),
         (
             _("Status"),
             {"fields": ("points_awarded", "audience_frozen_at", "audience_shown", "results_link")},

@@ -14,33 +14,12 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from programs.models import Campaign, Program, TierKind, TierMetric, TierWindow, WhatIfKind
+from programs.models.campaigns import CAMPAIGN_RULE_FIELDS
 from programs.what_if.runs import MAX_MONTHS
 
 DEFAULT_MONTHS = 12
 # The fields of the campaign admin's change form the campaign what-if reads.
-CAMPAIGN_FIELDS = (
-    "program",
-    "name",
-    "starts_at",
-    "ends_at",
-    "segment",
-    "tiers",
-    "partner",
-    "holdout_percent",
-    "min_spend",
-    "weekdays",
-    "hour_from",
-    "hour_until",
-    "categories",
-    "skus",
-    "first_purchase_only",
-    "effect",
-    "multiplier",
-    "bonus_points",
-    "cap_per_member",
-    "cap_per_member_day",
-    "budget_points",
-)
+CAMPAIGN_FIELDS = ("program", "name", "starts_at", "ends_at", *CAMPAIGN_RULE_FIELDS)
 
 
 def months_field() -> forms.IntegerField:

@@ -18,6 +18,27 @@ from .segments import Segment
 
 MAX_HOLDOUT_PERCENT = 50
 
+# A campaign's rule fields by part, in form order: the admin form, its fieldsets and the
+# what-if (which replays an unsaved form) all read these, so a new field is added once.
+CAMPAIGN_AUDIENCE_FIELDS = ("segment", "tiers", "partner", "holdout_percent")
+CAMPAIGN_CONDITION_FIELDS = (
+    "min_spend",
+    "weekdays",
+    "hour_from",
+    "hour_until",
+    "categories",
+    "skus",
+    "first_purchase_only",
+)
+CAMPAIGN_EFFECT_FIELDS = ("effect", "multiplier", "bonus_points")
+CAMPAIGN_LIMIT_FIELDS = ("cap_per_member", "cap_per_member_day", "budget_points")
+CAMPAIGN_RULE_FIELDS = (
+    *CAMPAIGN_AUDIENCE_FIELDS,
+    *CAMPAIGN_CONDITION_FIELDS,
+    *CAMPAIGN_EFFECT_FIELDS,
+    *CAMPAIGN_LIMIT_FIELDS,
+)
+
 
 class CampaignEffect(models.TextChoices):
     MULTIPLIER = "multiplier", _("multiply the points")

@@ -31,6 +31,7 @@ from django.utils.translation import gettext as _
 
 from programs.campaign_rules import CampaignTerms, terms_of
 from programs.models import Campaign, CampaignMember, Membership, MembershipStatus, Program
+from programs.models.campaigns import CAMPAIGN_RULE_FIELDS
 from programs.what_if.loading import facts_load, period_of, rules_now
 from programs.what_if.purchases import purchases_stream
 from programs.what_if.replay import replay
@@ -43,22 +44,11 @@ DRAFT_FIELDS = (
     "name",
     "starts_at",
     "ends_at",
-    "segment_id",
-    "partner_id",
-    "holdout_percent",
-    "min_spend",
-    "weekdays",
-    "hour_from",
-    "hour_until",
-    "categories",
-    "skus",
-    "first_purchase_only",
-    "effect",
-    "multiplier",
-    "bonus_points",
-    "cap_per_member",
-    "cap_per_member_day",
-    "budget_points",
+    *(
+        f"{name}_id" if name in ("segment", "partner") else name
+        for name in CAMPAIGN_RULE_FIELDS
+        if name != "tiers"
+    ),
 )
 
 
