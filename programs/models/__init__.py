@@ -14,6 +14,7 @@ from .figures import MembershipFigures
 from .holds import HoldStatus, PointsHold
 from .ledger import ActorType, EntryKind, EntrySource, LedgerEntry, LotAllocation, PointLot
 from .membership import (
+    CardProof,
     Membership,
     MembershipStatus,
     MembershipStatusChange,
@@ -53,6 +54,7 @@ __all__ = [
     "CampaignAward",
     "CampaignEffect",
     "CampaignMember",
+    "CardProof",
     "DowngradeMode",
     "EarnRule",
     "EntryKind",

@@ -1,6 +1,6 @@
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import Func, Q
 from django.utils.translation import gettext_lazy as _
 
 from .program import Program, Tier
@@ -40,6 +40,17 @@ class Membership(models.Model):
     )
     joined_at = models.DateTimeField(_("joined"))
     referral_code = models.CharField(_("referral code"), max_length=16, unique=True)
+    # Drawn by the database on insert (``programs_card_number()``, migration 0013): 15
+    # random digits and a Luhn check digit, unique across the platform, so every insert
+    # path (enrolment, bulk loads, COPY) gets one. It identifies a member at a till; it does
+    # not authorise spending (``CardProof``).
+    card_number = models.CharField(
+        _("card number"),
+        max_length=16,
+        unique=True,
+        editable=False,
+        db_default=Func(function="programs_card_number", output_field=models.CharField()),
+    )
 
     balance = models.BigIntegerField(_("available points"), default=0, editable=False)
     debt = models.BigIntegerField(
@@ -138,6 +149,35 @@ class Membership(models.Model):
     def available(self) -> int:
         """Spendable points; negative while a debt is open."""
         return self.balance - self.debt
+
+
+class CardProof(models.Model):
+    """What lets a customer spend at a till beyond showing the card number: a PIN they set
+    in the portal (hashed, locked after repeated failures) and the last time step of the
+    rotating code used, so each code works once (``programs.services.card_proofs``).
+    Created when first needed."""
+
+    membership = models.OneToOneField(
+        Membership,
+        verbose_name=_("membership"),
+        primary_key=True,
+        on_delete=models.CASCADE,
+        related_name="card_proof",
+    )
+    pin_hash = models.CharField(_("PIN (hashed)"), max_length=128, blank=True, editable=False)
+    pin_set_at = models.DateTimeField(_("PIN set"), null=True, blank=True, editable=False)
+    pin_failures = models.PositiveSmallIntegerField(_("wrong PINs in a row"), default=0)
+    pin_locked_until = models.DateTimeField(_("PIN locked until"), null=True, blank=True)
+    last_code_step = models.BigIntegerField(
+        _("last code used"), null=True, blank=True, editable=False
+    )
+
+    class Meta:
+        verbose_name = _("card proof")
+        verbose_name_plural = _("card proofs")
+
+    def __str__(self) -> str:
+        return str(self.membership)
 
 
 class TierChangeReason(models.TextChoices):

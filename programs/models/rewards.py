@@ -27,6 +27,12 @@ class Reward(models.Model):
         _("limit per member"), null=True, blank=True, help_text=_("Empty: no limit.")
     )
     is_active = models.BooleanField(_("active"), default=True)
+    voucher_valid_days = models.PositiveIntegerField(
+        _("voucher valid for (days)"),
+        null=True,
+        blank=True,
+        help_text=_("Days a voucher can be used after it was redeemed. Empty: no expiry."),
+    )
 
     class Meta:
         verbose_name = _("reward")
@@ -62,7 +68,16 @@ class Redemption(models.Model):
     )
     # Not auto_now_add: a history being loaded (the demo) dates a redemption in the past.
     created_at = models.DateTimeField(_("redeemed"), default=timezone.now, editable=False)
+    expires_at = models.DateTimeField(_("valid until"), null=True, blank=True)
     used_at = models.DateTimeField(_("used"), null=True, blank=True)
+    used_by_partner = models.ForeignKey(
+        "programs.Partner",
+        verbose_name=_("used at partner"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
     cancelled_at = models.DateTimeField(_("cancelled"), null=True, blank=True)
 
     class Meta:
