@@ -180,3 +180,44 @@ class CaptureExceedsHold(LoyaltyError):
     code = "capture_exceeds_hold"
     status = 409
     default_message = _("A capture can take at most the points the hold reserved.")
+
+
+class ProofRequired(LoyaltyError):
+    code = "proof_required"
+    status = 403
+    default_message = _(
+        "Spending needs the customer's proof: send proof.code (the rotating code from the "
+        "portal's card page) or proof.pin (the PIN the customer set in the portal)."
+    )
+
+
+class ProofInvalid(LoyaltyError):
+    code = "proof_invalid"
+    status = 403
+    default_message = _(
+        "The code or PIN is not right for this card. Codes change every 30 seconds and work "
+        "once: ask the customer to show the current code, or to enter the PIN again."
+    )
+
+
+class PinNotSet(LoyaltyError):
+    code = "pin_not_set"
+    status = 403
+    default_message = _(
+        "This customer has not set a PIN. Ask for the rotating code from the portal's card page."
+    )
+
+
+class PinLocked(LoyaltyError):
+    code = "pin_locked"
+    status = 403
+    default_message = _(
+        "Too many wrong PINs: the PIN is locked for a while. Ask for the rotating code "
+        "from the portal's card page."
+    )
+
+
+class PinInvalid(LoyaltyError):
+    code = "pin_invalid"
+    status = 400
+    default_message = _("A PIN has 4 to 6 digits and is not too easy to guess.")
