@@ -30,8 +30,8 @@ def _extra_columns(model, given: list[str]) -> tuple[list[str], list]:
     now = _now()
     columns, values = [], []
     for field in model._meta.concrete_fields:
-        if field.column in given or field.primary_key:
-            continue
+        if field.column in given or field.primary_key or field.db_default is not NOT_PROVIDED:
+            continue  # the database fills a column with a default of its own
         if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
             value = now
         elif field.default is not NOT_PROVIDED:

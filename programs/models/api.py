@@ -135,6 +135,7 @@ class WebhookEventType(models.TextChoices):
     HOLD_CAPTURED = "hold.captured", _("Points hold captured")
     HOLD_VOIDED = "hold.voided", _("Points hold voided or expired")
     API_KEY_EXPIRING = "api_key.expiring", _("API key expiring")
+    VOUCHER_USED = "voucher.used", _("Voucher used")
 
 
 class WebhookSubscription(models.Model):
