@@ -11,10 +11,11 @@ nothing. To spend, a till also sends one of:
   Five wrong PINs in a row lock it for 15 minutes, doubling with every further five (at
   most a day), so a till cannot try its way through 10,000 PINs.
 
-``proof_check`` writes (the code's step, a PIN failure) in a transaction of its own:
-call it before the spending's transaction, so a wrong PIN still counts when the request
-fails. A retry of the same request is answered from the idempotency record without a
-second check, so a till that retries with a code already used gets its first answer.
+``proof_check`` records the code's step or a PIN failure under the ``CardProof`` row
+lock. In the partner API it runs in the request's transaction, before anything else is
+written, and a refusal is returned rather than raised (``programs.api.proofs``), so the
+failure commits while an accepted code is used up only if the request succeeds. A retry
+with the same Idempotency-Key is answered from the stored response without a second check.
 """
 
 import hmac
