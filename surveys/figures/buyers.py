@@ -72,7 +72,7 @@ def _window_sql(count: int) -> str:
     )
     return f"""
 WITH {SCOPE_TABLE},
-per_member AS (
+per_member AS MATERIALIZED (  -- once, not once per parallel worker
     SELECT p.membership_id,
         min(p.occurred_at) AS first_at,
         max(p.occurred_at) AS last_at,
@@ -90,7 +90,7 @@ product AS (
         AND coalesce(nullif(l.sku, ''), nullif(l.category, '')) IS NOT NULL
     GROUP BY p.membership_id, coalesce(nullif(l.sku, ''), 'category:' || l.category)
 ),
-products AS (
+products AS MATERIALIZED (
     SELECT membership_id,
         {product_windows}
     FROM product GROUP BY membership_id
