@@ -221,3 +221,34 @@ class PinInvalid(LoyaltyError):
     code = "pin_invalid"
     status = 400
     default_message = _("A PIN has 4 to 6 digits and is not too easy to guess.")
+
+
+class VoucherNotFound(LoyaltyError):
+    code = "voucher_not_found"
+    status = 404
+    default_message = _("No voucher with this code in your programs.")
+
+
+class VoucherUsed(RedemptionNotUsable):
+    code = "voucher_used"
+    default_message = _("This voucher has already been used.")
+
+
+class VoucherCancelled(RedemptionNotUsable):
+    code = "voucher_cancelled"
+    default_message = _("This voucher was cancelled: its points went back to the member.")
+
+
+class VoucherExpired(RedemptionNotUsable):
+    code = "voucher_expired"
+    default_message = _("This voucher has expired and can no longer be used.")
+
+
+class CardNumberInvalid(LoyaltyError):
+    code = "card_number_invalid"
+    status = 400
+    default_message = _(
+        "This is not a card number: a card number has 16 digits and its last digit checks "
+        "the others, so a mistyped or missing digit shows. Type the number on the card again "
+        "(spaces and hyphens are fine) or scan the card's QR code."
+    )

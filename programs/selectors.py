@@ -185,6 +185,23 @@ def partner_holds(*, partner: Partner) -> QuerySet[PointsHold]:
     )
 
 
+def partner_card(*, partner: Partner, card_number: str) -> Membership | None:
+    """The membership with this card number if it is in one of the partner's programs
+    (else None, as for a number that does not exist), with the partner's external id of
+    the customer as ``member_external_id`` (None: not linked)."""
+    external_id = PartnerCustomer.objects.filter(
+        partner=partner, customer=OuterRef("customer")
+    ).values("external_id")[:1]
+    return (
+        Membership.objects.filter(
+            card_number=card_number, program_id__in=_partner_program_ids(partner)
+        )
+        .select_related("program", "tier")
+        .annotate(member_external_id=Subquery(external_id))
+        .first()
+    )
+
+
 def membership_history(*, memberships: Iterable[Membership | int]) -> QuerySet[LedgerEntry]:
     """Ledger entries of these memberships (the caller passes only visible ones), newest
     first by when they count (``effective_at``: a purchase's date), not when recorded."""

@@ -1,6 +1,14 @@
 from django.urls import path
 
-from loyalty_site.portal.views import account, dashboard, notifications, profile, referrals, rewards
+from loyalty_site.portal.views import (
+    account,
+    card,
+    dashboard,
+    notifications,
+    profile,
+    referrals,
+    rewards,
+)
 
 app_name = "portal"
 
@@ -43,4 +51,6 @@ urlpatterns = [
         account.PasswordResetCompleteView.as_view(),
         name="password_reset_complete",
     ),
+    path("portal/card/", card.CardView.as_view(), name="card"),
+    path("portal/card/code/", card.CardCodeView.as_view(), name="card_code"),
 ]

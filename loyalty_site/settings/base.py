@@ -366,6 +366,7 @@ SPECTACULAR_SETTINGS = {
         "PurchaseStatusEnum": "programs.models.PurchaseStatus",
         "RedemptionStatusEnum": "programs.models.RedemptionStatus",
         "ReferralStatusEnum": "programs.models.ReferralStatus",
+        "VoucherStatusEnum": "programs.vouchers.VoucherStatus",
     },
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

@@ -1,9 +1,11 @@
-"""The ledger: append-only, so the admin only ever shows it."""
+"""The ledger: append-only, so the admin only ever shows it. Its list leads to the monthly
+settlement ("Abrechnung", ``programs.admin.settlement``)."""
 
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
 from programs.admin.base import ReadOnlyInline, ServiceWrittenAdmin, field_shown
+from programs.admin.settlement import SettlementPage
 from programs.admin.wording import reason_text
 from programs.models import LedgerEntry, LotAllocation
 
@@ -29,7 +31,7 @@ class LotAllocationInline(ReadOnlyInline):
 
 
 @admin.register(LedgerEntry)
-class LedgerEntryAdmin(LedgerReasonDisplay, ServiceWrittenAdmin):
+class LedgerEntryAdmin(SettlementPage, LedgerReasonDisplay, ServiceWrittenAdmin):
     list_display = (
         "created_at",
         "membership",

@@ -15,6 +15,7 @@ from programs.admin.base import (
 )
 from programs.admin.holds import PointsHoldInline
 from programs.admin.ledger import LedgerReasonDisplay
+from programs.admin.membership_card import CARD_FIELDS, MembershipCard
 from programs.admin.membership_figures import (
     FIGURE_FIELDS,
     FIGURES_FIELDSET,
@@ -89,7 +90,9 @@ class TierChangeInline(ReadOnlyInline):
 
 
 @admin.register(Membership)
-class MembershipAdmin(MembershipOperations, MembershipFiguresDisplay, ServiceWrittenAdmin):
+class MembershipAdmin(
+    MembershipCard, MembershipOperations, MembershipFiguresDisplay, ServiceWrittenAdmin
+):
     allow_add = True
     list_display = (
         "customer",
@@ -110,13 +113,14 @@ class MembershipAdmin(MembershipOperations, MembershipFiguresDisplay, ServiceWri
         "customer__last_name",
         "=referral_code",
     )
-    search_help_text = _("E-mail, name or referral code of the member.")
+    search_help_text = _("E-mail, name, referral code or card number of the member.")
     show_full_result_count = False
     fieldsets = (
         (
             None,
             {"fields": ("customer", "program", "status", "referral_code", "joined_at", "ledger")},
         ),
+        (_("Member card"), {"fields": CARD_FIELDS}),
         (
             _("Points"),
             {
@@ -155,6 +159,7 @@ class MembershipAdmin(MembershipOperations, MembershipFiguresDisplay, ServiceWri
         "referral_code",
         "joined_at",
         "ledger",
+        *CARD_FIELDS,
         "available_display",
         "balance",
         "pending",

@@ -9,9 +9,11 @@ from django.utils.translation import gettext_lazy as _
 
 from programs.admin.base import ServiceWrittenAdmin, field_shown, tier_label, titled_filter
 from programs.errors import LoyaltyError
-from programs.models import Redemption, Reward, Tier
+from programs.models import Redemption, RedemptionStatus, Reward, Tier
 from programs.services.ledger import Actor
-from programs.services.rewards import redemption_cancel, redemption_mark_used
+from programs.services.rewards import redemption_cancel
+from programs.services.vouchers import redemption_use
+from programs.vouchers import VoucherStatus, voucher_status
 
 
 class StockFilter(admin.SimpleListFilter):
@@ -69,6 +71,7 @@ class RewardForm(forms.ModelForm):
             "active_from",
             "active_until",
             "per_member_limit",
+            "voucher_valid_days",
         )
         labels = {"program": _("program")}  # the model field has no translated name
 
@@ -127,6 +130,7 @@ class RewardAdmin(admin.ModelAdmin):
             _("Who and when"),
             {"fields": ("min_tier", "active_from", "active_until", "per_member_limit")},
         ),
+        (_("Voucher"), {"fields": ("voucher_valid_days",)}),
     )
 
     program_shown = field_shown("program", _("program"), ordering="program__name")
@@ -165,6 +169,27 @@ class RewardAdmin(admin.ModelAdmin):
         obj.refresh_from_db(fields=["stock"])
 
 
+class VoucherStatusFilter(admin.SimpleListFilter):
+    """The status as shown: an issued voucher past its ``expires_at`` is ``expired``."""
+
+    title = _("status")
+    parameter_name = "voucher_status"
+
+    def lookups(self, request, model_admin):
+        return VoucherStatus.choices
+
+    def queryset(self, request, queryset):
+        now = timezone.now()
+        past = Q(expires_at__isnull=False, expires_at__lt=now)
+        issued = queryset.filter(status=RedemptionStatus.ISSUED)
+        return {
+            VoucherStatus.ISSUED: issued.exclude(past),
+            VoucherStatus.EXPIRED: issued.filter(past),
+            VoucherStatus.USED: queryset.filter(status=RedemptionStatus.USED),
+            VoucherStatus.CANCELLED: queryset.filter(status=RedemptionStatus.CANCELLED),
+        }.get(self.value(), queryset)
+
+
 @admin.register(Redemption)
 class RedemptionAdmin(ServiceWrittenAdmin):
     list_display = (
@@ -172,13 +197,20 @@ class RedemptionAdmin(ServiceWrittenAdmin):
         "membership_shown",
         "reward_shown",
         "points",
-        "status",
+        "status_shown",
         "created_at",
+        "expires_at",
         "used_at",
+        "used_by_partner",
         "cancelled_at",
     )
-    list_select_related = ("membership__customer", "membership__program", "reward")
-    list_filter = ("status", ("reward__program", titled_filter(_("program"))))
+    list_select_related = (
+        "membership__customer",
+        "membership__program",
+        "reward",
+        "used_by_partner",
+    )
+    list_filter = (VoucherStatusFilter, ("reward__program", titled_filter(_("program"))))
     search_fields = ("=voucher_code", "membership__customer__email")
     search_help_text = _("Exact voucher code, or the member's e-mail.")
     date_hierarchy = "created_at"
@@ -188,9 +220,11 @@ class RedemptionAdmin(ServiceWrittenAdmin):
         "membership_shown",
         "reward_shown",
         "points",
-        "status",
+        "status_shown",
         "created_at",
+        "expires_at",
         "used_at",
+        "used_by_partner",
         "cancelled_at",
     )
     readonly_fields = fields
@@ -202,8 +236,14 @@ class RedemptionAdmin(ServiceWrittenAdmin):
         return (
             super()
             .get_queryset(request)
-            .select_related("membership__customer", "membership__program", "reward")
+            .select_related(
+                "membership__customer", "membership__program", "reward", "used_by_partner"
+            )
         )
+
+    @admin.display(description=_("status"), ordering="status")
+    def status_shown(self, obj):
+        return VoucherStatus(voucher_status(obj)).label
 
     def _apply(self, request, queryset, operation, done_message):
         done = 0
@@ -240,6 +280,6 @@ class RedemptionAdmin(ServiceWrittenAdmin):
         self._apply(
             request,
             queryset,
-            lambda redemption: redemption_mark_used(redemption=redemption),
+            lambda redemption: redemption_use(redemption=redemption, partner=None),
             _("%(count)s vouchers marked as used."),
         )

@@ -3,6 +3,7 @@
 
 from django.urls import path
 
+from programs.api.views.cards import CardDetailView, CardLinkView
 from programs.api.views.holds import (
     HoldCaptureView,
     HoldDetailView,
@@ -32,6 +33,8 @@ from programs.api.views.rewards import (
     RedemptionCancelView,
     RedemptionDetailView,
 )
+from programs.api.views.settlement import SettlementView
+from programs.api.views.vouchers import VoucherDetailView, VoucherUseView
 from programs.api.views.webhooks import (
     WebhookDetailView,
     WebhookListView,
@@ -83,4 +86,9 @@ urlpatterns = [
         WebhookSecretRotateView.as_view(),
         name="webhook-rotate-secret",
     ),
+    path("cards/<str:number>", CardDetailView.as_view(), name="card-detail"),
+    path("cards/<str:number>/link", CardLinkView.as_view(), name="card-link"),
+    path("vouchers/<str:code>", VoucherDetailView.as_view(), name="voucher-detail"),
+    path("vouchers/<str:code>/use", VoucherUseView.as_view(), name="voucher-use"),
+    path("settlement", SettlementView.as_view(), name="settlement"),
 ]

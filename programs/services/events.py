@@ -23,6 +23,7 @@ SURVEY_RESPONDED = WebhookEventType.SURVEY_RESPONDED.value
 PURCHASE_FAILED = WebhookEventType.PURCHASE_FAILED.value
 HOLD_CAPTURED = WebhookEventType.HOLD_CAPTURED.value
 HOLD_VOIDED = WebhookEventType.HOLD_VOIDED.value
+VOUCHER_USED = WebhookEventType.VOUCHER_USED.value
 WEBHOOK_TYPES = frozenset(WebhookEventType.values)
 
 

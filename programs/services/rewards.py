@@ -1,4 +1,6 @@
-"""Redeeming rewards and cancelling unused redemptions."""
+"""Redeeming rewards and cancelling unused redemptions. A redemption's voucher is valid
+until ``expires_at`` (the reward's ``voucher_valid_days``; see ``programs.vouchers``);
+using it: ``services.vouchers``."""
 
 import secrets
 from datetime import datetime
@@ -16,7 +18,6 @@ from programs.errors import (
     OutOfStock,
     RedemptionLimitReached,
     RedemptionNotCancellable,
-    RedemptionNotUsable,
     RewardUnavailable,
     TierTooLow,
 )
@@ -40,6 +41,8 @@ from programs.services.ledger import (
 from programs.services.locking import lock_membership
 from programs.services.returns import returned_points_reclaim
 from programs.services.tiers import membership_tier_after_return
+from programs.services.vouchers import redemption_use
+from programs.vouchers import voucher_expiry, voucher_is_expired
 
 _VOUCHER_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 
@@ -104,12 +107,14 @@ def reward_redeem(
             raise RedemptionLimitReached()
     if reward.stock is not None:
         Reward.objects.filter(pk=reward.pk).update(stock=F("stock") - 1)
+    redeemed_at = at or timezone.now()
     redemption = Redemption.objects.create(
         membership=membership,
         reward=reward,
         points=reward.points_cost,
         voucher_code=voucher_code_generate(),
-        created_at=at or timezone.now(),
+        created_at=redeemed_at,
+        expires_at=voucher_expiry(reward.voucher_valid_days, redeemed_at),
     )
     points_spend(
         membership,
@@ -135,6 +140,7 @@ def reward_redeem(
             "reward": reward.name,
             "points": redemption.points,
             "voucher_code": redemption.voucher_code,
+            "expires_at": redemption.expires_at,
         },
     )
     return redemption
@@ -145,11 +151,19 @@ def redemption_cancel(
     *, redemption: Redemption, actor: Actor, at: datetime | None = None
 ) -> Redemption:
     """Give an unused redemption's points back to the lots they came from; restock. Points
-    that return to the lot of a purchase returned since are taken back at once."""
+    that return to the lot of a purchase returned since are taken back at once. An expired
+    voucher is not cancelled: its points do not come back (``programs.vouchers``)."""
     membership = lock_membership(redemption.membership_id)
     redemption = Redemption.objects.select_for_update().get(pk=redemption.pk)
     if redemption.status != RedemptionStatus.ISSUED:
         raise RedemptionNotCancellable()
+    if voucher_is_expired(redemption, at):
+        raise RedemptionNotCancellable(
+            _(
+                "This voucher has expired: it can no longer be cancelled, and its points "
+                "do not come back."
+            )
+        )
     spent = redemption.entries.get(kind=EntryKind.REDEEM)
     points_restore(
         membership,
@@ -178,12 +192,7 @@ def redemption_cancel(
     return redemption
 
 
-@transaction.atomic
 def redemption_mark_used(*, redemption: Redemption, at: datetime | None = None) -> Redemption:
-    updated = Redemption.objects.filter(pk=redemption.pk, status=RedemptionStatus.ISSUED).update(
-        status=RedemptionStatus.USED, used_at=at or timezone.now()
-    )
-    if updated != 1:
-        raise RedemptionNotUsable()
-    redemption.refresh_from_db()
-    return redemption
+    """Staff (the admin) or a history being loaded mark a voucher used: the tills' path
+    (``services.vouchers.redemption_use``) without a partner."""
+    return redemption_use(redemption=redemption, partner=None, at=at)

@@ -45,8 +45,9 @@ def _partner_views(
 ) -> dict[int, dict]:
     """The event's ``data`` as each partner may see it, as the API would show it: a purchase
     (id, order id, reason) only to the partner that posted it, the referred friend by the
-    partner's own external id, tiers with their rank. ``loaded``: the ledger entries (with
-    their purchases) and tier changes (with their tiers) of all events, by id."""
+    partner's own external id, tiers with their rank, whether a voucher was used by this
+    partner (``used_by_you``). ``loaded``: the ledger entries (with their purchases) and
+    tier changes (with their tiers) of all events, by id."""
     views = {partner_id: dict(data) for partner_id in partner_ids}
     if type == WebhookEventType.POINTS_AWARDED and data.get("entry_id"):
         entry = loaded["entries"].get(data["entry_id"])
@@ -73,6 +74,9 @@ def _partner_views(
     elif type in OWN_PARTNER_ONLY:
         for view in views.values():
             view.pop("partner_id", None)  # it chose the audience (``_audience``)
+    elif type == WebhookEventType.VOUCHER_USED:
+        for partner_id, view in views.items():  # which partner, only to that partner
+            view["used_by_you"] = view.pop("partner_id", None) == partner_id
     elif type == WebhookEventType.TIER_CHANGED and data.get("change_id"):
         change = loaded["changes"].get(data["change_id"])
         if change:

@@ -1,7 +1,9 @@
 """Paying with points through the API: quote, hold, capture, void, read; scoping to the
 partner that placed a hold, idempotent replays, and the refusals a till must handle.
 
-The member c-1 of partner A (the web shop) has 300 points; a point is worth 0.01 EUR."""
+The member c-1 of partner A (the web shop) has 300 points; a point is worth 0.01 EUR. The
+customer has set the PIN 4826, which every hold below sends as their proof (the proofs
+themselves: test_holds_proof.py)."""
 
 from datetime import timedelta
 from unittest import mock
@@ -10,16 +12,24 @@ import pytest
 from django.utils import timezone
 
 from programs.models import PointsHold, WebhookEvent, WebhookEventType
+from programs.services.card_proofs import pin_set
 from programs.services.webhooks import webhook_subscription_create
 from tests.api.conftest import assert_problem, buy, client_for, enroll
 
 pytestmark = pytest.mark.django_db
 
+PIN = "4826"
 
-def hold(api, amount="2.50", *, key="till-1-0001", member="c-1", **fields):
+
+@pytest.fixture(autouse=True)
+def _member_pin(member):
+    pin_set(member, PIN)
+
+
+def hold(api, amount="2.50", *, key="till-1-0001", member="c-1", proof=None, **fields):
     return api.post(
         f"/api/v1/members/{member}/holds",
-        {"amount": amount, **fields},
+        {"amount": amount, "proof": proof or {"pin": PIN}, **fields},
         format="json",
         HTTP_IDEMPOTENCY_KEY=key,
     )

@@ -96,6 +96,7 @@ DATA_DEPENDENT = {
     "invalid_cursor",  # cursors are opaque: only the ones the API hands out work
     "required",  # `program` left out for a member in several programs
     "null_characters_not_allowed",  # a JSON string may hold NUL, PostgreSQL text may not
+    "card_number_invalid",  # 16 digits whose check digit does not match (Luhn)
 }
 
 

@@ -203,6 +203,7 @@ def test_a_redemption_delivers_reward_redeemed(
         "reward": "Teetasse",
         "points": 100,
         "voucher_code": redemption["voucher_code"],
+        "expires_at": None,  # the reward gives no expiry
     }
 
 

@@ -166,6 +166,7 @@ def test_membership_page_shows_balances_ledger_and_tier_history(staff_client, wo
         "Stufe setzen",
         "Abo-Stufe verkaufen",
         "Status ändern",
+        "PIN zurücksetzen",
     }
 
 

@@ -7,14 +7,16 @@ from django.utils.translation import gettext as _
 from django.views import View
 from django.views.generic import TemplateView
 
+from loyalty_site.portal.qr import qr_svg
 from loyalty_site.portal.selectors import customer_redemptions, reward_shelves
 from loyalty_site.portal.services import email_confirmed
 from loyalty_site.portal.views.base import PortalMixin
 from loyalty_site.portal.wording import error_text, points_text
 from programs.errors import LoyaltyError
-from programs.models import RedemptionStatus, Reward
+from programs.models import Reward
 from programs.services.ledger import Actor
 from programs.services.rewards import redemption_cancel, reward_redeem
+from programs.vouchers import VoucherStatus, voucher_status
 
 SESSION_REDEEM_TOKENS = "portal_redeem_tokens"
 
@@ -91,8 +93,15 @@ class RedemptionView(PortalMixin, TemplateView):
         redemption = get_object_or_404(
             customer_redemptions(customer=self.customer), pk=kwargs["pk"]
         )
+        usable = voucher_status(redemption) == VoucherStatus.ISSUED
         context.update(
-            redemption=redemption, cancellable=redemption.status == RedemptionStatus.ISSUED
+            redemption=redemption,
+            # Only a voucher that can be used shows its QR code and can be cancelled: an
+            # expired one gives no points back (programs.vouchers).
+            cancellable=usable,
+            qr=qr_svg(redemption.voucher_code, title=_("QR code of your voucher"))
+            if usable
+            else None,
         )
         return context
 

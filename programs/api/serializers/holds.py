@@ -2,6 +2,7 @@
 
 from rest_framework import serializers
 
+from programs.api.proofs import ProofInput
 from programs.api.serializers.base import AmountField, IdField, StrictSerializer
 from programs.models import HoldStatus
 from programs.services.holds import MAX_HOLD_MINUTES
@@ -54,6 +55,11 @@ class HoldInput(StrictSerializer):
         min_value=1,
         max_value=MAX_HOLD_MINUTES,
         help_text="How long the points stay held unless captured or voided (default 15).",
+    )
+    proof = ProofInput(
+        required=False,
+        help_text="Required: the customer's proof that they are at your till, the rotating "
+        "code of the portal's card page or their PIN. Without it: 403 `proof_required`.",
     )
 
 

@@ -96,6 +96,10 @@ class MembershipSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=MembershipStatus.choices)
     joined_at = serializers.DateTimeField()
     referral_code = serializers.CharField()
+    card_number = serializers.CharField(
+        help_text="The member card's number (16 digits): `GET /cards/{number}` finds it. It "
+        "identifies the member; spending also needs their proof."
+    )
     tier = TierSerializer(allow_null=True)
     available = serializers.IntegerField(source="balance", help_text="Spendable points.")
     pending = serializers.IntegerField(help_text="Points still in the return window.")

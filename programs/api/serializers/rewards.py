@@ -4,8 +4,8 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from programs.api.serializers.base import IdField, StrictSerializer
+from programs.api.serializers.vouchers import VoucherStatusField
 from programs.limits import MAX_FUTURE_SKEW
-from programs.models import RedemptionStatus
 
 UNAVAILABLE_REASONS = [
     "membership_inactive",
@@ -53,8 +53,11 @@ class RedemptionSerializer(serializers.Serializer):
     reward = RewardRefSerializer()
     points = serializers.IntegerField()
     voucher_code = serializers.CharField()
-    status = serializers.ChoiceField(choices=RedemptionStatus.choices)
+    status = VoucherStatusField()
     created_at = serializers.DateTimeField()
+    expires_at = serializers.DateTimeField(
+        allow_null=True, help_text="The voucher is valid until then; null: no expiry."
+    )
     used_at = serializers.DateTimeField(allow_null=True)
     cancelled_at = serializers.DateTimeField(allow_null=True)
 

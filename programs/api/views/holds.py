@@ -9,6 +9,7 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 
 from programs.api.idempotency import HEADER, IDEMPOTENCY_PARAMETER, idempotent
+from programs.api.proofs import proof_refusal
 from programs.api.schema import EXTERNAL_ID, problems
 from programs.api.serializers.base import decimals_error
 from programs.api.serializers.holds import (
@@ -92,13 +93,20 @@ class MemberHoldCreateView(PartnerAPIView):
         "or void the hold, or it expires (`expires_at`, 15 minutes unless "
         "`expires_in_minutes` says otherwise). Held points are out of the available "
         "balance; never more than it (409 `insufficient_points`). Needs an "
-        "`Idempotency-Key`. Scope: redeem.",
+        "`Idempotency-Key` and the customer's `proof` (the rotating code of the portal's "
+        "card page, or their PIN; else 403 `proof_required`, `proof_invalid`, `pin_not_set` "
+        "or `pin_locked`). A retry under the same key is answered from the first "
+        "response, without checking the proof again. Scope: redeem.",
         parameters=[EXTERNAL_ID, HOLD_KEY_PARAMETER],
         request=HoldInput,
         examples=[
             OpenApiExample(
                 "hold",
-                value={"amount": "12.50", "order_reference": "T-4711"},
+                value={
+                    "amount": "12.50",
+                    "order_reference": "T-4711",
+                    "proof": {"code": "4063671630951477.80204217"},
+                },
                 request_only=True,
             )
         ],
@@ -118,6 +126,10 @@ class MemberHoldCreateView(PartnerAPIView):
         data = serializer.validated_data
         membership = self.member_membership(link, data.get("program"))
         _decimals_check(data, membership)
+        # Before any write; a refusal commits what the check recorded (a wrong PIN).
+        refusal = proof_refusal(request, membership, data.get("proof"))
+        if refusal is not None:
+            return refusal
         minutes = data.get("expires_in_minutes")
         hold, created = hold_place(
             membership=membership,
