@@ -246,6 +246,10 @@ def _campaigns(program: Program, now: datetime) -> None:
     )
 
 
+# Vouchers are good for a quarter; the seasonal one for a month (tills refuse expired ones).
+VOUCHER_VALID_DAYS = 90
+
+
 def _rewards(program: Program, tiers: dict[str, Tier], now: datetime) -> dict[str, Reward]:
     rewards = {}
     for name, description, points, stock, min_tier, limit in COFFEE_REWARDS:
@@ -257,6 +261,7 @@ def _rewards(program: Program, tiers: dict[str, Tier], now: datetime) -> dict[st
             stock=stock,
             min_tier=tiers[min_tier] if min_tier else None,
             per_member_limit=limit,
+            voucher_valid_days=VOUCHER_VALID_DAYS,
         )
     name, description, points, stock = SEASONAL_REWARD
     rewards[name] = Reward.objects.create(
@@ -266,6 +271,7 @@ def _rewards(program: Program, tiers: dict[str, Tier], now: datetime) -> dict[st
         points_cost=points,
         stock=stock,
         per_member_limit=2,
+        voucher_valid_days=30,
         active_from=_midnight(now - timedelta(days=10)),
         active_until=_midnight(now + timedelta(days=40)),
     )
@@ -331,7 +337,12 @@ def demo_programs_create(now: datetime) -> DemoPrograms:
 
     city_rewards = {
         name: Reward.objects.create(
-            program=city, name=name, description=description, points_cost=points, stock=stock
+            program=city,
+            name=name,
+            description=description,
+            points_cost=points,
+            stock=stock,
+            voucher_valid_days=VOUCHER_VALID_DAYS,
         )
         for name, description, points, stock in CITY_REWARDS
     }
