@@ -93,3 +93,31 @@ class CommunicationPreferences(models.Model):
 
     def __str__(self) -> str:
         return str(self.customer)
+
+
+class CustomerNote(models.Model):
+    """What staff noted about a customer: a call, a complaint, a promise made. Notes are
+    added, never edited or removed by hand (the audit log records who added which); a
+    customer's erasure deletes them with the rest of their personal data."""
+
+    customer = models.ForeignKey(
+        Customer, verbose_name=_("customer"), on_delete=models.CASCADE, related_name="notes"
+    )
+    text = models.TextField(_("note"))
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("written by"),
+        null=True,
+        editable=False,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(_("written"), auto_now_add=True, db_index=True)
+
+    class Meta:
+        verbose_name = _("customer note")
+        verbose_name_plural = _("customer notes")
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.customer}: {self.text[:40]}"

@@ -1,9 +1,10 @@
 """Completing a customer's deletion request: the person is forgotten, the books are not.
 
 ``customer_anonymize`` removes what identifies the person (name, e-mail, birth date, the
-portal login's username and e-mail) and runs every erasure step the other apps registered
-with ``erasure_step``: the engine closes the memberships so nothing more is earned or
-redeemed and drops the notification texts, the surveys clear free-text comments. The
+portal login's username and e-mail, staff's notes about them) and runs every erasure step
+the other apps registered with ``erasure_step``: the engine closes the memberships so
+nothing more is earned or redeemed and drops the notification texts, the surveys clear
+free-text comments, the staff audit log redacts the person's values. The
 append-only ledger, purchases and survey scores stay, no longer linked to anyone
 identifiable, so balances, liabilities and metrics keep adding up. Staff run it from the
 customer's admin page after the customer asked for deletion in the portal.
@@ -17,7 +18,7 @@ from collections.abc import Callable
 from django.db import transaction
 from django.utils import timezone
 
-from customers.models import Customer
+from customers.models import Customer, CustomerNote
 
 ErasureStep = Callable[..., None]  # step(*, customer, user)
 _STEPS: dict[str, ErasureStep] = {}
@@ -56,6 +57,7 @@ def customer_anonymize(*, customer: Customer, user) -> Customer:
     customer.email = customer.email_normalized = ""
     customer.first_name = customer.last_name = ""
     customer.birth_date = None
+    CustomerNote.objects.filter(customer=customer).delete()
     customer.anonymized_at = timezone.now()
     customer.save()
     return customer

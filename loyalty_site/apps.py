@@ -7,7 +7,11 @@ class LoyaltySiteConfig(AppConfig):
     verbose_name = "Loyalty site"
 
     def ready(self):
-        from loyalty_site import timestamps  # noqa: F401 - connects its connection_created receiver
+        # Imported for what they connect: timestamps its connection_created receiver, the
+        # staff modules their step of a customer's erasure and the second factor's login
+        # receiver.
+        from loyalty_site import timestamps  # noqa: F401
+        from loyalty_site.staff import erasure, second_factor  # noqa: F401
 
         # Every app's tasks registered in every process (web included, not only the
         # worker): services enqueue their app's tasks by name (loyalty_site.core.commit).

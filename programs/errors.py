@@ -252,3 +252,9 @@ class CardNumberInvalid(LoyaltyError):
         "the others, so a mistyped or missing digit shows. Type the number on the card again "
         "(spaces and hyphens are fine) or scan the card's QR code."
     )
+
+
+class AdjustmentAboveLimit(LoyaltyError):
+    code = "adjustment_above_limit"
+    status = 403
+    default_message = _("This adjustment is larger than your role may book.")

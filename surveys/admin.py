@@ -303,7 +303,9 @@ class CohortSnapshotAdmin(ServiceWrittenAdmin):
 
 @admin.register(MetricsDashboard)
 class MetricsDashboardAdmin(admin.ModelAdmin):
-    """The admin index entry "Metrics dashboard"; opening it shows the dashboard."""
+    """The admin index entry "Metrics dashboard"; opening it shows the dashboard. Its pages
+    (the dashboard with the points liability, campaign results, their exports) are for
+    staff with the view permission (roles "Finanzen", "Programm-Management")."""
 
     def has_add_permission(self, request):
         return False
@@ -315,28 +317,38 @@ class MetricsDashboardAdmin(admin.ModelAdmin):
         return False
 
     def has_view_permission(self, request, obj=None):
-        return request.user.is_active and request.user.is_staff
+        return request.user.is_active and request.user.has_perm("surveys.view_metricsdashboard")
+
+    def page(self, view):
+        """``view`` as an admin page for those who may view the dashboard."""
+
+        def viewers_only(request, *args, **kwargs):
+            if not self.has_view_permission(request):
+                raise PermissionDenied
+            return view(request, *args, **kwargs)
+
+        return self.admin_site.admin_view(viewers_only)
 
     def get_urls(self):
         return [
             path(
                 "",
-                self.admin_site.admin_view(DashboardView.as_view(admin_site=self.admin_site)),
+                self.page(DashboardView.as_view(admin_site=self.admin_site)),
                 name="surveys_metricsdashboard_changelist",
             ),
             path(
                 "rebuild/",
-                self.admin_site.admin_view(SnapshotRebuildView.as_view()),
+                self.page(SnapshotRebuildView.as_view()),
                 name="surveys_dashboard_rebuild",
             ),
             path(
                 "campaigns/",
-                self.admin_site.admin_view(CampaignListView.as_view(admin_site=self.admin_site)),
+                self.page(CampaignListView.as_view(admin_site=self.admin_site)),
                 name="surveys_campaign_list",
             ),
             path(
                 "campaigns/<int:campaign_id>/results/",
-                self.admin_site.admin_view(CampaignResultsView.as_view(admin_site=self.admin_site)),
+                self.page(CampaignResultsView.as_view(admin_site=self.admin_site)),
                 name="surveys_campaign_results",
             ),
         ]

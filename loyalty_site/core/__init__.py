@@ -1,6 +1,7 @@
 """The bottom layer every app may use: after-commit enqueue (``commit``), the delivery
 outbox of webhooks, e-mails and invitations (``outbox``), failing small in batches
 (``batches``) and on conflicts (``conflicts``), the cache that may go away (``cache``) and
-what counts as a database outage (``outage``). The staff audit log will live here too.
+what counts as a database outage (``outage``), and the staff audit log (``audit``,
+``audited_admin``; an app of its own, label ``core``, for its table).
 It imports no app of the project and nothing else of ``loyalty_site``; ``.importlinter``
 holds it to that."""

@@ -46,9 +46,14 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "loyalty_site",
+    "loyalty_site.core",  # the staff audit log (loyalty_site/core/models.py)
     "customers",
     "loyalty_site.portal",
     "axes",
+    # A second factor for staff logins: TOTP apps and passkeys (loyalty_site/staff).
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp_webauthn",
     "csp",
     "programs",
     "programs.notifications",
@@ -68,6 +73,9 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # request.user.is_verified(); staff who still owe a second factor are sent to it.
+    "django_otp.middleware.OTPMiddleware",
+    "loyalty_site.staff.second_factor.StaffSecondFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # A database outage shows the portal's 503 page (loyalty_site/outage.py).
@@ -180,6 +188,20 @@ PORTAL_LIMITS = {
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 60 * 60 * 24 * 14, minimum=300)
+# Staff: a second factor (a TOTP app or a passkey) after the password (loyalty_site/staff).
+# Required: staff without one are sent to set one up before any admin page (production
+# always requires it). Not required: offered, and asked for once a staff member has one.
+STAFF_2FA_REQUIRED = env_bool("STAFF_2FA_REQUIRED", default=False)
+_site = urlparse(SITE_URL)
+# Passkeys are bound to a host name and work over https, or on localhost in development.
+_passkey_host = _site.hostname if _site.scheme == "https" else "localhost"
+_passkey_port = f":{_site.port}" if _site.port else ""
+OTP_WEBAUTHN_RP_ID = _passkey_host
+OTP_WEBAUTHN_RP_NAME = "Treueprogramm"
+OTP_WEBAUTHN_ALLOWED_ORIGINS = [f"{_site.scheme}://{_passkey_host}{_passkey_port}"]
+OTP_WEBAUTHN_ALLOW_PASSWORDLESS_LOGIN = False  # a passkey is the second factor, not the first
+OTP_TOTP_ISSUER = f"Treueprogramm ({_site.hostname})"
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True  # no one reads another's TOTP key in the admin
 
 # --- Security headers -----------------------------------------------------------------------
 # Content-Security-Policy (django-csp) on portal, admin and survey pages: everything from this
@@ -228,6 +250,9 @@ POINT_VALUE = env_decimal("POINT_VALUE", "0.01")
 # Points a till holds to pay an order are released by themselves after this many minutes
 # unless captured or voided first (programs.services.holds).
 POINTS_HOLD_MINUTES = env_int("POINTS_HOLD_MINUTES", 15, minimum=1)
+# Staff adjust a balance by at most this many points at once (either way); larger
+# adjustments need the permission programs.adjust_points_unlimited (role "Administration").
+STAFF_ADJUSTMENT_LIMIT = env_int("STAFF_ADJUSTMENT_LIMIT", 1000, minimum=1)
 # Surveys: never invite a customer more often than every SURVEY_COOLDOWN_DAYS (any survey);
 # after-purchase invitations go out SURVEY_PURCHASE_DELAY_DAYS after the purchase; one
 # reminder SURVEY_REMINDER_AFTER_DAYS after the invitation if still unanswered.

@@ -32,6 +32,14 @@ if not EMAIL_URL_FROM_ENV:
         "EMAIL_URL must be set in production, e.g. smtp://user:password@mail.example.com:587?tls=1."
     )
 
+# Every staff sign-in needs a second factor in production; it cannot be switched off here.
+if not env_bool("STAFF_2FA_REQUIRED", default=True):
+    raise ImproperlyConfigured(
+        "STAFF_2FA_REQUIRED cannot be turned off in production: staff accounts move points, "
+        "which are money. Remove the variable (or set it to 1)."
+    )
+STAFF_2FA_REQUIRED = True
+
 DEBUG = False
 OUTBOUND_ALLOW_PRIVATE_NETWORKS = env_bool("OUTBOUND_ALLOW_PRIVATE_NETWORKS", default=False)
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=True)

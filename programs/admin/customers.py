@@ -12,7 +12,7 @@ from django.shortcuts import redirect
 from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
 
-from customers.models import Customer
+from customers.models import Customer, CustomerNote
 from customers.privacy import customer_anonymize
 from customers.services import customer_create, customer_update
 from programs.admin.base import (
@@ -61,6 +61,16 @@ class MembershipInline(ReadOnlyInline):
         return tier_label(obj.tier)
 
 
+class CustomerNoteInline(ReadOnlyInline):
+    model = CustomerNote
+    fields = ("created_at", "author", "text")
+    readonly_fields = fields
+    verbose_name_plural = _("notes")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("author")
+
+
 @admin.register(Customer)
 class CustomerAdmin(admin.ModelAdmin):
     form = CustomerForm
@@ -94,7 +104,7 @@ class CustomerAdmin(admin.ModelAdmin):
         "deletion_requested_at",
         "anonymized_at",
     )
-    inlines = [MembershipInline]
+    inlines = [MembershipInline, CustomerNoteInline]
 
     def has_delete_permission(self, request, obj=None):
         # Customers hold ledger history; removing one is an anonymisation, not a delete.
@@ -113,6 +123,9 @@ class CustomerAdmin(admin.ModelAdmin):
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         tools = []
+        if obj is not None and request.user.has_perm("customers.add_customernote"):
+            url = reverse("admin:customers_customernote_add")
+            tools.append((_("Add a note"), f"{url}?customer={obj.pk}"))
         if obj is not None and self.has_change_permission(request, obj):
             url = reverse("admin:customers_customer_enroll", args=[obj.pk])
             tools.append((_("Enroll in a program"), url))
@@ -146,6 +159,7 @@ class CustomerAdmin(admin.ModelAdmin):
         form = AnonymizeForm(request.POST if request.method == "POST" else None)
         if form.is_valid():
             customer_anonymize(customer=customer, user=request.user)
+            self.log_change(request, customer, _("Personal data deleted."))
             self.message_user(
                 request, _("The customer's personal data was deleted."), messages.SUCCESS
             )

@@ -3,11 +3,15 @@
 from datetime import datetime
 
 from dateutil.relativedelta import relativedelta
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
+from loyalty_site.core.audit import AuditAction, audit_record
 from programs.errors import (
     ActionLimitReached,
+    AdjustmentAboveLimit,
     IdempotencyConflict,
     InsufficientPoints,
     InvalidAmount,
@@ -33,6 +37,10 @@ from programs.services.ledger import (
 )
 from programs.services.locking import lock_membership
 from programs.services.tiers import membership_tier_upgrade
+
+# Staff with this permission (role "Administration") may adjust by more than
+# settings.STAFF_ADJUSTMENT_LIMIT points at once. Created by loyalty_site's roles migration.
+ADJUST_UNLIMITED = "programs.adjust_points_unlimited"
 
 
 def _period_start(period: str, at: datetime) -> datetime | None:
@@ -117,23 +125,38 @@ def action_record(
 def points_adjust(
     *, membership: Membership, points: int, reason: str, user, idempotency_key: str
 ) -> LedgerEntry:
-    """A staff correction with a reason (audited: who, when, old and new balance).
+    """A staff correction with a reason, in the ledger and the staff audit log (who, when,
+    the points available before and after).
 
     Positive adjustments become a new lot, available at once; negative ones draw on the
-    available lots and cannot take more than is available. The same idempotency key again
-    returns the first entry (a double-submitted form applies once)."""
+    available lots and cannot take more than is available. More than
+    ``settings.STAFF_ADJUSTMENT_LIMIT`` points either way needs ``ADJUST_UNLIMITED``. The
+    same idempotency key again returns the first entry (a double-submitted form applies
+    once)."""
     if not reason.strip():
         raise InvalidAmount("Give a reason for the adjustment; it is kept in the ledger.")
     if points == 0:
         raise InvalidAmount("An adjustment of 0 points changes nothing.")
+    limit = settings.STAFF_ADJUSTMENT_LIMIT
+    if abs(points) > limit and not user.has_perm(ADJUST_UNLIMITED):
+        raise AdjustmentAboveLimit(
+            _(
+                "Your role may adjust at most %(limit)s points at once, up or down. Book up "
+                "to %(limit)s points, or ask an administrator to book this adjustment."
+            )
+            % {"limit": limit},
+            field="points",
+            limit=limit,
+        )
     membership = lock_membership(membership.pk)
     if (existing := entry_by_key(idempotency_key)) is not None:
         if existing.membership_id != membership.pk:
             raise IdempotencyConflict("This adjustment key belongs to another membership.")
         return existing
     actor = Actor.for_staff(user)
+    available_before = membership.available
     if points > 0:
-        return points_earn(
+        entry = points_earn(
             membership,
             points=points,
             source=EntrySource.STAFF,
@@ -142,18 +165,29 @@ def points_adjust(
             reason=reason,
             kind=EntryKind.ADJUST,
         )
-    membership_expire_overdue(membership)
-    if membership.balance < -points:
-        raise InsufficientPoints(
-            f"Only {membership.balance} points are available to take away.",
-            available=membership.balance,
+    else:
+        membership_expire_overdue(membership)
+        if membership.balance < -points:
+            raise InsufficientPoints(
+                f"Only {membership.balance} points are available to take away.",
+                available=membership.balance,
+            )
+        available_before = membership.available
+        entry = points_spend(
+            membership,
+            points=-points,
+            kind=EntryKind.ADJUST,
+            source=EntrySource.STAFF,
+            idempotency_key=idempotency_key,
+            actor=actor,
+            reason=reason,
         )
-    return points_spend(
-        membership,
-        points=-points,
-        kind=EntryKind.ADJUST,
-        source=EntrySource.STAFF,
-        idempotency_key=idempotency_key,
-        actor=actor,
-        reason=reason,
+    audit_record(
+        user=user,
+        action=AuditAction.ADJUST_POINTS,
+        obj=membership,
+        changes={"available": [available_before, entry.balance_after]},
+        note=f"{points:+d}: {reason}",
+        customer_id=membership.customer_id,
     )
+    return entry

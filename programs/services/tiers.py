@@ -19,6 +19,7 @@ from decimal import Decimal
 from django.db import transaction
 from django.utils import timezone
 
+from loyalty_site.core.audit import AuditAction, audit_record
 from programs.errors import InvalidTierChange
 from programs.models import (
     DowngradeMode,
@@ -209,6 +210,7 @@ def membership_tier_override(
     membership: Membership, *, tier: Tier | None, until: datetime | None, reason: str, user
 ) -> TierChange | None:
     """Staff set a tier by hand, with a reason, optionally until a date (None: clear).
+    Recorded as a tier change and in the staff audit log (the tier parts before and after).
 
     Works on a freshly locked copy, so a stale instance from a form cannot overwrite an
     upgrade or subscription committed meanwhile; the caller's instance is refreshed."""
@@ -221,6 +223,7 @@ def membership_tier_override(
         raise InvalidTierChange("This tier belongs to another program.")
     if until is not None and until <= now:
         raise InvalidTierChange("The end date of a staff tier must lie in the future.")
+    before = _tier_parts(membership)
     membership.override_tier = tier
     membership.override_until = until if tier is not None else None
     change = tier_refresh(
@@ -235,8 +238,27 @@ def membership_tier_override(
             changed_by=user,
             note=reason,
         )
+    after = _tier_parts(membership)
+    audit_record(
+        user=user,
+        action=AuditAction.SET_TIER,
+        obj=membership,
+        changes={
+            name: [before[name], after[name]] for name in before if before[name] != after[name]
+        },
+        note=reason,
+        customer_id=membership.customer_id,
+    )
     caller_copy.refresh_from_db()
     return change
+
+
+def _tier_parts(membership: Membership) -> dict:
+    return {
+        "tier_id": membership.tier_id,
+        "override_tier_id": membership.override_tier_id,
+        "override_until": membership.override_until,
+    }
 
 
 def membership_tier_expire_parts(membership: Membership, now: datetime) -> TierChange | None:
