@@ -62,11 +62,18 @@ def _window_sql(count: int) -> str:
         f"FILTER (WHERE p.occurred_at >= %(start_{k})s), 0) AS r_{k}"
         for k in range(1, count + 1)
     )
+    # One product or several in window k: the least and the greatest product bought in
+    # it are equal or not. Compared as 64-bit hashes of the product key, so the lines are
+    # grouped by member only (not by member and product: 2.4 million groups on the
+    # bench's million purchases); two products sharing a hash is a 1 in 10^19 chance.
     product_windows = ",\n        ".join(
-        f"count(*) FILTER (WHERE last_at >= %(start_{k})s) AS pr_{k}" for k in range(1, count + 1)
+        f"min(k.product) FILTER (WHERE p.occurred_at >= %(start_{k})s) AS lo_{k}, "
+        f"max(k.product) FILTER (WHERE p.occurred_at >= %(start_{k})s) AS hi_{k}"
+        for k in range(1, count + 1)
     )
     rows = ", ".join(
-        f"({k}, pm.n_{k}, pm.b_{k}, pm.r_{k}, coalesce(pr.pr_{k}, 0), "
+        f"({k}, pm.n_{k}, pm.b_{k}, pm.r_{k}, "
+        f"CASE WHEN pr.lo_{k} IS NULL THEN 0 WHEN pr.lo_{k} = pr.hi_{k} THEN 1 ELSE 2 END, "
         f"CASE WHEN pm.last_at >= %(start_{k})s THEN pm.last_at - pm.first_at END)"
         for k in range(1, count + 1)
     )
@@ -81,19 +88,20 @@ per_member AS MATERIALIZED (  -- once, not once per parallel worker
     WHERE p.status <> %(rejected)s AND p.occurred_at < %(end)s
     GROUP BY p.membership_id
 ),
-product AS (
-    SELECT p.membership_id, max(p.occurred_at) AS last_at
+products AS MATERIALIZED (
+    SELECT p.membership_id,
+        {product_windows}
     FROM {PURCHASES} p
     JOIN {LINES} l ON l.purchase_id = p.id AND l.refunded_quantity < l.quantity
+    CROSS JOIN LATERAL (
+        SELECT hashtextextended(
+            coalesce(nullif(l.sku, ''), 'category:' || l.category), 0
+        ) AS product
+    ) k
     WHERE p.status <> %(rejected)s AND p.occurred_at < %(end)s
         AND p.occurred_at >= %(start_first)s
         AND coalesce(nullif(l.sku, ''), nullif(l.category, '')) IS NOT NULL
-    GROUP BY p.membership_id, coalesce(nullif(l.sku, ''), 'category:' || l.category)
-),
-products AS MATERIALIZED (
-    SELECT membership_id,
-        {product_windows}
-    FROM product GROUP BY membership_id
+    GROUP BY p.membership_id
 ),
 member_window AS (
     SELECT pm.membership_id, w.*
