@@ -25,6 +25,8 @@ def customer_data(**changes):
         "birth_date": "",
         "memberships-TOTAL_FORMS": "0",
         "memberships-INITIAL_FORMS": "0",
+        "notes-TOTAL_FORMS": "0",  # the read-only notes inline of the change page
+        "notes-INITIAL_FORMS": "0",
     }
     return {**data, **changes}
 

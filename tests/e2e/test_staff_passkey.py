@@ -3,8 +3,10 @@ factor is sent to set one up, sets up a passkey (Chromium's virtual authenticato
 for the phone or security key), and at the next sign-in confirms with it, with no script the
 policy refuses."""
 
+from importlib import import_module
+
 import pytest
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, Permission
 from django_otp_webauthn.models import WebAuthnCredential
 
 from loyalty_site.core.models import AuditEntry
@@ -27,7 +29,12 @@ def passkey_site(settings, live_server):
     settings.OTP_WEBAUTHN_RP_ID = "localhost"
     settings.OTP_WEBAUTHN_ALLOWED_ORIGINS = [live_server.url]
     staff = UserFactory(username="mara", is_staff=True)
-    staff.groups.add(Group.objects.get(name="Kundenservice"))
+    # A live server's test flushes the tables afterwards, so the groups the roles migration
+    # created may be gone: make the support role as that migration does.
+    roles = import_module("loyalty_site.migrations.0001_staff_roles")
+    support, _ = Group.objects.get_or_create(name="Kundenservice")
+    support.permissions.add(*roles.role_permissions(Permission, roles.ROLES["Kundenservice"]))
+    staff.groups.add(support)
     return staff
 
 
