@@ -39,6 +39,9 @@ class Customer(models.Model):
     updated_at = models.DateTimeField(_("updated"), auto_now=True, db_index=True)
     deletion_requested_at = models.DateTimeField(_("deletion requested"), null=True, blank=True)
     anonymized_at = models.DateTimeField(_("anonymised"), null=True, blank=True)
+    # When the retention notice (personal data about to be deleted for inactivity) was sent;
+    # a notice older than the customer's last activity belongs to an earlier period.
+    retention_notice_at = models.DateTimeField(_("retention notice sent"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("customer")

@@ -40,7 +40,9 @@ def erasure_steps() -> list[str]:
 
 @transaction.atomic
 def customer_anonymize(*, customer: Customer, user) -> Customer:
-    """Anonymise ``customer`` (idempotent: a second call changes nothing)."""
+    """Anonymise ``customer`` (idempotent: a second call changes nothing). ``user``: the
+    staff member who completed the deletion request, or ``None`` for a system run (the
+    retention job, ``programs.services.retention``); every step accepts ``None``."""
     customer = Customer.objects.select_for_update().get(pk=customer.pk)
     if customer.anonymized_at:
         return customer

@@ -104,6 +104,10 @@ app.conf.beat_schedule = {
         "task": "surveys.engagement.tasks.recompute_engagement_task",
         "schedule": crontab(hour=3, minute=0),
     },
+    "retention-anonymise": {
+        "task": "programs.tasks.anonymise_inactive_customers_task",
+        "schedule": crontab(hour=1, minute=30),
+    },
     "ledger-reconcile": {
         "task": "programs.tasks.reconcile_ledger_task",
         "schedule": crontab(hour=3, minute=30),

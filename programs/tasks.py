@@ -16,6 +16,7 @@ from programs.services import due
 from programs.services.holds import holds_expire_due
 from programs.services.occasions import occasions_award
 from programs.services.purchases import purchases_award
+from programs.services.retention import retention_run
 from programs.what_if.runs import RUN_SOFT_TIME_LIMIT, RUN_TIME_LIMIT, what_if_run
 
 logger = logging.getLogger(__name__)
@@ -102,6 +103,20 @@ def release_referral_rewards_task() -> int:
 def award_occasions_task() -> int:
     """Birthday and anniversary bonuses of today and the few days before (a missed run)."""
     return occasions_award()
+
+
+@shared_task(
+    ignore_result=True,
+    autoretry_for=TRANSIENT,
+    retry_backoff=True,
+    max_retries=5,
+    soft_time_limit=1800,  # a backlog of RUN_LIMIT customers, one transaction each
+    time_limit=1900,
+)
+def anonymise_inactive_customers_task() -> int:
+    """Retention: tonight's notices, then anonymise customers inactive past the policy
+    (programs.services.retention). Returns how many were anonymised."""
+    return len(retention_run().anonymised)
 
 
 @shared_task(ignore_result=True)

@@ -259,6 +259,11 @@ STAFF_ADJUSTMENT_LIMIT = env_int("STAFF_ADJUSTMENT_LIMIT", 1000, minimum=1)
 SURVEY_COOLDOWN_DAYS = env_int("SURVEY_COOLDOWN_DAYS", 7, minimum=0)
 SURVEY_PURCHASE_DELAY_DAYS = env_int("SURVEY_PURCHASE_DELAY_DAYS", 3, minimum=0)
 SURVEY_REMINDER_AFTER_DAYS = env_int("SURVEY_REMINDER_AFTER_DAYS", 4, minimum=1)
+# Retention (programs.services.retention, docs/security.md): customers inactive for
+# RETENTION_INACTIVE_YEARS are anonymised by a nightly job; those with unspent points are
+# told by e-mail RETENTION_NOTICE_DAYS before.
+RETENTION_INACTIVE_YEARS = env_int("RETENTION_INACTIVE_YEARS", 3, minimum=1)
+RETENTION_NOTICE_DAYS = env_int("RETENTION_NOTICE_DAYS", 30, minimum=1)
 
 # --- Static files ---------------------------------------------------------------------------
 STATIC_URL = "static/"

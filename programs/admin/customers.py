@@ -23,6 +23,7 @@ from programs.admin.base import (
     tier_label,
 )
 from programs.admin.forms import CustomerEnrollForm
+from programs.admin.retention import retention_report_view
 from programs.errors import LoyaltyError
 from programs.models import Membership
 from programs.services.memberships import membership_enroll
@@ -75,6 +76,7 @@ class CustomerNoteInline(ReadOnlyInline):
 class CustomerAdmin(admin.ModelAdmin):
     form = CustomerForm
     change_form_template = CHANGE_FORM_WITH_TOOLS
+    change_list_template = "admin/customers/customer/change_list.html"
     list_display = ("__str__", "email", "language", "created_at")
     list_filter = ("language", ("deletion_requested_at", admin.EmptyFieldListFilter))
     search_fields = ("email", "email_normalized", "first_name", "last_name")
@@ -91,6 +93,7 @@ class CustomerAdmin(admin.ModelAdmin):
                     "created_at",
                     "updated_at",
                     "deletion_requested_at",
+                    "retention_notice_at",
                     "anonymized_at",
                 )
             },
@@ -102,6 +105,7 @@ class CustomerAdmin(admin.ModelAdmin):
         "created_at",
         "updated_at",
         "deletion_requested_at",
+        "retention_notice_at",
         "anonymized_at",
     )
     inlines = [MembershipInline, CustomerNoteInline]
@@ -138,6 +142,11 @@ class CustomerAdmin(admin.ModelAdmin):
     def get_urls(self):
         return [
             path(
+                "retention/",
+                self.admin_site.admin_view(self.retention_view),
+                name="customers_customer_retention",
+            ),
+            path(
                 "<path:object_id>/enroll/",
                 self.admin_site.admin_view(self.enroll_view),
                 name="customers_customer_enroll",
@@ -149,6 +158,9 @@ class CustomerAdmin(admin.ModelAdmin):
             ),
             *super().get_urls(),
         ]
+
+    def retention_view(self, request):
+        return retention_report_view(self, request)
 
     def anonymize_view(self, request, object_id):
         customer = self.get_object(request, unquote(object_id))

@@ -14,6 +14,7 @@ class NotificationKind(models.TextChoices):
     REWARD_REDEEMED = "reward_redeemed", _("Reward redeemed")
     OCCASION = "occasion", _("Birthday or anniversary bonus")
     SEGMENT_MESSAGE = "segment_message", _("Message from the program")
+    RETENTION_NOTICE = "retention_notice", _("Account to be deleted for inactivity")
 
 
 class EmailState(models.TextChoices):

@@ -49,6 +49,8 @@ EMAIL_SWITCH = {
     # a birthday greeting is advertising (UWG section 7): only with the marketing opt-in
     NotificationKind.OCCASION: "email_marketing",
     NotificationKind.SEGMENT_MESSAGE: "email_marketing",  # staff's news and offers
+    # a service notice the customer cannot switch off: their account is about to be deleted
+    NotificationKind.RETENTION_NOTICE: None,
 }
 
 
@@ -141,7 +143,12 @@ def _email_skips(wanted: Sequence[tuple[int, str]]) -> dict[tuple[int, str], str
         .values_list("pk", flat=True)
     )
     kinds = {kind for _id, kind in wanted}
-    opted_out = {kind: customers_without_email(customer_ids, EMAIL_SWITCH[kind]) for kind in kinds}
+    opted_out = {
+        kind: customers_without_email(customer_ids, EMAIL_SWITCH[kind])
+        if EMAIL_SWITCH[kind]
+        else set()
+        for kind in kinds
+    }
     return {
         (customer_id, kind): NO_ADDRESS
         if customer_id in no_address

@@ -101,6 +101,18 @@ def notification_message(notification: "Notification") -> Message:
         if english:
             return Message(p["title_en"], p.get("body_en") or p["body"])
         return Message(p["title"], p["body"])
+    if kind == NotificationKind.RETENTION_NOTICE:
+        names = {"points": _number(p["points"]), "day": _day(p["delete_on"])}
+        return Message(
+            _("Your customer account will be deleted on %(day)s") % names,
+            _(
+                "You have not used your customer account for a long time. To protect your "
+                "data, we will delete it on %(day)s, together with your %(points)s unspent "
+                "points. To keep your account and your points, simply log in or shop with us "
+                "before then."
+            )
+            % names,
+        )
     raise ValueError(f"unknown notification kind {kind!r}")
 
 
