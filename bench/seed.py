@@ -326,6 +326,8 @@ class Seeder:
             load_backend,
         )
         from django.contrib.sessions.backends.db import SessionStore
+        from django_otp import DEVICE_ID_SESSION_KEY
+        from django_otp.plugins.otp_totp.models import TOTPDevice
 
         from customers.models import Customer
 
@@ -339,11 +341,13 @@ class Seeder:
                     return path
             raise RuntimeError("no authentication backend accepts the bench users")
 
-        def session_for(user) -> str:
+        def session_for(user, device=None) -> str:
             store = SessionStore()
             store[SESSION_KEY] = str(user.pk)
             store[BACKEND_SESSION_KEY] = backend_for(user)
             store[HASH_SESSION_KEY] = user.get_session_auth_hash()
+            if device is not None:  # as django_otp.login() leaves a verified session
+                store[DEVICE_ID_SESSION_KEY] = device.persistent_id
             store.create()
             return store.session_key
 
@@ -358,7 +362,9 @@ class Seeder:
         staff.is_staff = staff.is_superuser = True
         staff.set_unusable_password()
         staff.save()
-        return {"customers": customer_sessions, "staff": session_for(staff)}
+        # Production requires staff's second factor: the session has passed it.
+        device = TOTPDevice.objects.create(user=staff, name="bench", confirmed=True)
+        return {"customers": customer_sessions, "staff": session_for(staff, device)}
 
     def history(self) -> dict:
         """The whole data set except the award backlog. Returns what the load needs."""
