@@ -18,6 +18,9 @@ from loyalty_site.broker import DATABASE_BROKER_TRANSPORT, database_broker_url
 from loyalty_site.env import env_bool, env_decimal, env_int, env_list, env_str
 from loyalty_site.local_postgres import local_database_url
 
+from .accounts import *  # noqa: F403 - staff accounts and data retention
+from .accounts import passkey_settings
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(env_str("LOYALTY_VAR_DIR") or BASE_DIR / "var")
 
@@ -188,20 +191,8 @@ PORTAL_LIMITS = {
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 60 * 60 * 24 * 14, minimum=300)
-# Staff: a second factor (a TOTP app or a passkey) after the password (loyalty_site/staff).
-# Required: staff without one are sent to set one up before any admin page (production
-# always requires it). Not required: offered, and asked for once a staff member has one.
-STAFF_2FA_REQUIRED = env_bool("STAFF_2FA_REQUIRED", default=False)
-_site = urlparse(SITE_URL)
-# Passkeys are bound to a host name and work over https, or on localhost in development.
-_passkey_host = _site.hostname if _site.scheme == "https" else "localhost"
-_passkey_port = f":{_site.port}" if _site.port else ""
-OTP_WEBAUTHN_RP_ID = _passkey_host
-OTP_WEBAUTHN_RP_NAME = "Treueprogramm"
-OTP_WEBAUTHN_ALLOWED_ORIGINS = [f"{_site.scheme}://{_passkey_host}{_passkey_port}"]
-OTP_WEBAUTHN_ALLOW_PASSWORDLESS_LOGIN = False  # a passkey is the second factor, not the first
-OTP_TOTP_ISSUER = f"Treueprogramm ({_site.hostname})"
-OTP_ADMIN_HIDE_SENSITIVE_DATA = True  # no one reads another's TOTP key in the admin
+# Staff's second factor, adjustment limit and customer data retention: settings/accounts.py.
+OTP_WEBAUTHN_RP_ID, OTP_WEBAUTHN_ALLOWED_ORIGINS, OTP_TOTP_ISSUER = passkey_settings(SITE_URL)
 
 # --- Security headers -----------------------------------------------------------------------
 # Content-Security-Policy (django-csp) on portal, admin and survey pages: everything from this
@@ -250,20 +241,12 @@ POINT_VALUE = env_decimal("POINT_VALUE", "0.01")
 # Points a till holds to pay an order are released by themselves after this many minutes
 # unless captured or voided first (programs.services.holds).
 POINTS_HOLD_MINUTES = env_int("POINTS_HOLD_MINUTES", 15, minimum=1)
-# Staff adjust a balance by at most this many points at once (either way); larger
-# adjustments need the permission programs.adjust_points_unlimited (role "Administration").
-STAFF_ADJUSTMENT_LIMIT = env_int("STAFF_ADJUSTMENT_LIMIT", 1000, minimum=1)
 # Surveys: never invite a customer more often than every SURVEY_COOLDOWN_DAYS (any survey);
 # after-purchase invitations go out SURVEY_PURCHASE_DELAY_DAYS after the purchase; one
 # reminder SURVEY_REMINDER_AFTER_DAYS after the invitation if still unanswered.
 SURVEY_COOLDOWN_DAYS = env_int("SURVEY_COOLDOWN_DAYS", 7, minimum=0)
 SURVEY_PURCHASE_DELAY_DAYS = env_int("SURVEY_PURCHASE_DELAY_DAYS", 3, minimum=0)
 SURVEY_REMINDER_AFTER_DAYS = env_int("SURVEY_REMINDER_AFTER_DAYS", 4, minimum=1)
-# Retention (programs.services.retention, docs/security.md): customers inactive for
-# RETENTION_INACTIVE_YEARS are anonymised by a nightly job; those with unspent points are
-# told by e-mail RETENTION_NOTICE_DAYS before.
-RETENTION_INACTIVE_YEARS = env_int("RETENTION_INACTIVE_YEARS", 3, minimum=1)
-RETENTION_NOTICE_DAYS = env_int("RETENTION_NOTICE_DAYS", 30, minimum=1)
 
 # --- Static files ---------------------------------------------------------------------------
 STATIC_URL = "static/"
