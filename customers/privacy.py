@@ -1,4 +1,13 @@
-"""Completing a customer's deletion request: the person is forgotten, the books are not.
+"""What the platform holds about a person: the export ("download my data", GDPR Art. 15)
+and the erasure (their deletion request: the person is forgotten, the books are not).
+
+``customer_data`` is this app's part of the export, which ``loyalty_site.portal.export``
+composes with the other apps' (``programs.privacy``, ``surveys.privacy``): the person's
+details, portal login, and e-mail preferences with the time they last changed (the
+preferences row keeps no history of earlier choices). Staff's notes (``CustomerNote``)
+are not in the download, only their number: they are staff's working notes, free text
+that can name other people (GDPR Art. 15(4)), and staff hand them out on request after
+reading them.
 
 ``customer_anonymize`` removes what identifies the person (name, e-mail, birth date, the
 portal login's username and e-mail, staff's notes about them) and runs every erasure step
@@ -18,10 +27,40 @@ from collections.abc import Callable
 from django.db import transaction
 from django.utils import timezone
 
-from customers.models import Customer, CustomerNote
+from customers.models import CommunicationPreferences, Customer, CustomerNote
+from customers.preferences import customer_preferences
 
 ErasureStep = Callable[..., None]  # step(*, customer, user)
 _STEPS: dict[str, ErasureStep] = {}
+
+
+def customer_data(*, customer: Customer) -> dict:
+    login = customer.user
+    preferences = CommunicationPreferences.objects.filter(customer=customer).first()
+    return {
+        "customer": {
+            "email": customer.email,
+            "first_name": customer.first_name,
+            "last_name": customer.last_name,
+            "language": customer.language,
+            "birth_date": customer.birth_date,
+            "created_at": customer.created_at,
+            "updated_at": customer.updated_at,
+            "deletion_requested_at": customer.deletion_requested_at,
+            "retention_notice_at": customer.retention_notice_at,
+        },
+        "portal_login": {
+            "username": login.username,
+            "email": login.email,
+            "date_joined": login.date_joined,
+            "last_login": login.last_login,
+        }
+        if login is not None
+        else None,
+        "communication_preferences": customer_preferences(customer),
+        "communication_preferences_changed_at": preferences.updated_at if preferences else None,
+        "staff_notes_count": CustomerNote.objects.filter(customer=customer).count(),
+    }
 
 
 def erasure_step(name: str) -> Callable[[ErasureStep], ErasureStep]:

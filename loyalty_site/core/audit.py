@@ -180,10 +180,34 @@ def audit_redact(*, customer_id: int, fields: Iterable[str], values: Iterable[st
     return len(rows)
 
 
+def audit_entries_about(*, customer_id: int, leave_out: Iterable[str] = ()) -> list[dict]:
+    """What staff did to one customer's records, for the customer's data export: when,
+    what, to which record, the values before and after and the note, without naming the
+    staff member (their data). ``leave_out``: record kinds (``app_label.model``) whose
+    values are not handed out this way."""
+    entries = (
+        AuditEntry.objects.filter(customer_id=customer_id)
+        .exclude(model__in=list(leave_out))
+        .order_by("at", "id")
+    )
+    return [
+        {
+            "at": entry.at,
+            "action": str(entry.action_label),
+            "record": entry.model,
+            "record_name": entry.object_repr,
+            "changes": entry.changes,
+            "note": entry.note,
+        }
+        for entry in entries
+    ]
+
+
 __all__ = [
     "REDACTED",
     "SECRET",
     "AuditAction",
+    "audit_entries_about",
     "audit_mark",
     "audit_record",
     "audit_redact",

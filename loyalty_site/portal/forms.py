@@ -98,3 +98,48 @@ class DeletionRequestForm(forms.Form):
     confirm = forms.BooleanField(
         label=_("Yes, I want my account and my points to be deleted."), required=True
     )
+
+
+class PasswordChangeForm(forms.Form):
+    """A signed-in member sets a new password by giving the current one (the forgotten
+    password goes through the e-mailed reset link instead)."""
+
+    current_password = forms.CharField(
+        label=_("Current password"),
+        strip=False,
+        widget=forms.PasswordInput({"autocomplete": "current-password"}),
+    )
+    new_password = forms.CharField(
+        label=_("New password"),
+        strip=False,
+        widget=forms.PasswordInput({"autocomplete": "new-password"}),
+        help_text=_("At least 8 characters, not only digits, not a common password."),
+    )
+
+    def __init__(self, user, *args, **kwargs):
+        self.user = user
+        super().__init__(*args, **kwargs)
+
+    def clean_current_password(self):
+        password = self.cleaned_data["current_password"]
+        if not self.user.check_password(password):
+            raise forms.ValidationError(_("This is not your current password."))
+        return password
+
+    def clean_new_password(self):
+        password = self.cleaned_data["new_password"]
+        password_validation.validate_password(password, self.user)
+        return password
+
+    def clean(self):
+        data = super().clean()
+        if data.get("current_password") and data.get("current_password") == data.get(
+            "new_password"
+        ):
+            self.add_error("new_password", _("The new password must differ from the current one."))
+        return data
+
+    def save(self):
+        self.user.set_password(self.cleaned_data["new_password"])
+        self.user.save(update_fields=["password"])
+        return self.user

@@ -17,6 +17,12 @@ from customers.emails import email_normalize
 from loyalty_site.core.counters import parse_rate, window_count
 from loyalty_site.portal.views.base import client_ip
 
+# Limits of actions that ``PORTAL_LIMITS`` (settings) does not name.
+DEFAULT_LIMITS = {
+    # guessing the current password of a signed-in session
+    "password_change": {"ip": "30/hour", "email": "10/hour"},
+}
+
 
 def _keys(request, email: str | None) -> list[tuple[str, str]]:
     keys = []
@@ -31,7 +37,7 @@ def _keys(request, email: str | None) -> list[tuple[str, str]]:
 def limit_wait(action: str, request, *, email: str | None = None) -> float | None:
     """Count this attempt at ``action``; the seconds until the client may try again when it
     is over one of the action's limits, else None."""
-    rules = settings.PORTAL_LIMITS[action]
+    rules = settings.PORTAL_LIMITS.get(action) or DEFAULT_LIMITS[action]
     now = time.time()
     wait = None
     for kind, value in _keys(request, email):

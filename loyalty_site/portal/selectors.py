@@ -145,6 +145,94 @@ def customer_redemptions(*, customer: Customer) -> QuerySet[Redemption]:
     )
 
 
+def _short_name(customer: Customer) -> str:
+    """ "Clara N.": how one side of a referral is shown to the other."""
+    initial = f" {customer.last_name[:1]}." if customer.last_name else ""
+    return f"{customer.first_name}{initial}".strip()
+
+
+@dataclass(frozen=True)
+class ReferralTimeline:
+    """One referral as either side follows it: joined through the link, the friend's
+    first qualifying purchase, then the reward (paid on a date, expected on a date, waiting
+    for a step, in review or refused). ``points`` is what this side gets."""
+
+    referral: Referral
+    other_name: str  # the friend (seen by the referrer) or the referrer (seen by the friend)
+    joined_at: datetime
+    purchased_at: datetime | None
+    min_purchase: Decimal
+    currency: str
+    pending_days: int
+    points: int
+    rewarded_at: datetime | None  # when this side's points were credited
+    expected_at: datetime | None  # when this side's points are due, once known
+    points_earned: int = 0
+
+    @property
+    def status(self) -> str:
+        return self.referral.status
+
+
+def referral_timelines(*, membership: Membership) -> list[ReferralTimeline]:
+    """The friends this member invited, newest first, each with the referrer's reward:
+    paid (``rewarded_at``), or expected at the end of the return window after the
+    friend's first purchase (``release_at``)."""
+    program = membership.program
+    return [
+        ReferralTimeline(
+            referral=referral,
+            other_name=_short_name(referral.referee.customer),
+            joined_at=referral.created_at,
+            purchased_at=referral.qualifying_purchase.occurred_at
+            if referral.qualifying_purchase_id
+            else None,
+            min_purchase=program.referral_min_purchase,
+            currency=program.currency,
+            pending_days=program.pending_days,
+            points=program.referrer_points,
+            rewarded_at=referral.rewarded_at,
+            expected_at=referral.release_at if referral.rewarded_at is None else None,
+            points_earned=referral.points_earned,
+        )
+        for referral in referrals_made(membership=membership).select_related("qualifying_purchase")
+    ]
+
+
+def referral_received(*, membership: Membership) -> ReferralTimeline | None:
+    """How this member joined through a friend, if they did: who invited them and when,
+    and their welcome bonus (credited with the first qualifying purchase, or after staff
+    cleared the referral)."""
+    referral = (
+        Referral.objects.filter(referee=membership)
+        .select_related("referrer__customer", "qualifying_purchase", "program")
+        .first()
+    )
+    if referral is None:
+        return None
+    program = referral.program
+    bonus = (
+        LedgerEntry.objects.filter(membership=membership, referral=referral, kind=EntryKind.EARN)
+        .order_by("created_at", "id")
+        .first()
+    )
+    return ReferralTimeline(
+        referral=referral,
+        other_name=_short_name(referral.referrer.customer),
+        joined_at=referral.created_at,
+        purchased_at=referral.qualifying_purchase.occurred_at
+        if referral.qualifying_purchase_id
+        else None,
+        min_purchase=program.referral_min_purchase,
+        currency=program.currency,
+        pending_days=program.pending_days,
+        points=program.referee_points,
+        rewarded_at=bonus.created_at if bonus is not None else None,
+        expected_at=None,
+        points_earned=(bonus.points + bonus.pending_points) if bonus is not None else 0,
+    )
+
+
 def referrals_made(*, membership: Membership) -> QuerySet[Referral]:
     """The friends this member invited, with the points the member earned for each."""
     earned = (

@@ -4,10 +4,12 @@ from loyalty_site.portal.views import (
     account,
     card,
     dashboard,
+    links,
     notifications,
     profile,
     referrals,
     rewards,
+    unsubscribe,
 )
 
 app_name = "portal"
@@ -27,6 +29,7 @@ urlpatterns = [
     path("portal/referrals/", referrals.ReferralsView.as_view(), name="referrals"),
     path("portal/profile/", profile.ProfileView.as_view(), name="profile"),
     path("portal/profile/preferences/", profile.PreferencesView.as_view(), name="preferences"),
+    path("portal/profile/password/", profile.PasswordChangeView.as_view(), name="password_change"),
     path("portal/notifications/", notifications.NotificationsView.as_view(), name="notifications"),
     path("portal/profile/data/", profile.DataExportView.as_view(), name="data_export"),
     path("portal/profile/delete/", profile.DeletionRequestView.as_view(), name="delete_request"),
@@ -51,6 +54,12 @@ urlpatterns = [
         account.PasswordResetCompleteView.as_view(),
         name="password_reset_complete",
     ),
+    path("portal/links/", links.LinksView.as_view(), name="links"),
     path("portal/card/", card.CardView.as_view(), name="card"),
     path("portal/card/code/", card.CardCodeView.as_view(), name="card_code"),
+    path(
+        "portal/unsubscribe/<str:token>/",
+        unsubscribe.UnsubscribeView.as_view(),
+        name="unsubscribe",
+    ),
 ]

@@ -1,9 +1,11 @@
 """What the portal says, in the member's words: ledger entries, the gap to the next tier,
 referral states and domain errors. Numbers and money are formatted for the active locale."""
 
+from dataclasses import dataclass
 from decimal import Decimal
 
-from django.utils.formats import number_format
+from django.utils import timezone
+from django.utils.formats import date_format, number_format
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -82,6 +84,10 @@ def entry_text(entry: LedgerEntry) -> str:
         return _("Points taken back after a return")
     if entry.hold_id:
         return payment_text(entry)
+    if entry.kind == EntryKind.MERGE_IN:
+        return _("Points from your account at a partner, after you confirmed the link")
+    if entry.kind == EntryKind.MERGE_OUT:
+        return _("Points moved to your main account")
     return _("Correction by our team")
 
 
@@ -150,6 +156,117 @@ def rejection_text(reason: str) -> str:
     codes = [code.strip() for code in reason.split(",") if code.strip()]
     known = [str(_REJECTION_REASONS[code]) for code in codes if code in _REJECTION_REASONS]
     return " ".join(known) or _("Our team checked this referral and could not reward it.")
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of a referral's timeline: ``state`` is done, current, todo or failed."""
+
+    state: str
+    title: str
+    when: str = ""
+
+
+def _on(moment) -> str:
+    return _("on %(date)s") % {"date": date_format(timezone.localtime(moment), "DATE_FORMAT")}
+
+
+def _purchase_step(timeline, *, mine: bool) -> Step | None:
+    if timeline.purchased_at is not None:
+        title = _("Your first purchase") if mine else _("First purchase")
+        return Step("done", title, _on(timeline.purchased_at))
+    if timeline.status == ReferralStatus.REJECTED:
+        return None
+    if timeline.min_purchase > 0:
+        names = {"amount": money_text(timeline.min_purchase, timeline.currency)}
+        title = (
+            _("Your first purchase of at least %(amount)s")
+            if mine
+            else _("First purchase of at least %(amount)s")
+        ) % names
+    else:
+        title = _("Your first purchase") if mine else _("First purchase")
+    return Step("todo", title, _("not yet"))
+
+
+def referrer_steps(timeline) -> list[Step]:
+    """The referrer's view of one friend: joined, first purchase, the referrer's reward."""
+    status = timeline.status
+    points = {"points": points_text(timeline.points)}
+    steps = [Step("done", _("Joined through your invitation"), _on(timeline.joined_at))]
+    if purchase := _purchase_step(timeline, mine=False):
+        steps.append(purchase)
+    if status == ReferralStatus.REVIEW:
+        steps.append(Step("current", _("Our team is checking this referral")))
+    if status == ReferralStatus.REWARDED:
+        earned = {"points": points_text(timeline.points_earned or timeline.points)}
+        steps.append(
+            Step("done", _("You received %(points)s points") % earned, _on(timeline.rewarded_at))
+        )
+    elif status == ReferralStatus.REJECTED:
+        steps.append(
+            Step("failed", _("Not rewarded"), rejection_text(timeline.referral.rejection_reason))
+        )
+    elif timeline.expected_at is not None:
+        when = _("expected %(on_date)s, after the return window") % {
+            "on_date": _on(timeline.expected_at)
+        }
+        if status == ReferralStatus.REVIEW:
+            when = _("expected %(on_date)s, once our team has checked it") % {
+                "on_date": _on(timeline.expected_at)
+            }
+        state = "current" if status == ReferralStatus.QUALIFIED else "todo"
+        steps.append(Step(state, _("%(points)s points for you") % points, when))
+    elif timeline.pending_days:
+        when = _("%(days)s days after your friend's first purchase") % {
+            "days": timeline.pending_days
+        }
+        steps.append(Step("todo", _("%(points)s points for you") % points, when))
+    else:
+        steps.append(
+            Step(
+                "todo",
+                _("%(points)s points for you") % points,
+                _("with your friend's first purchase"),
+            )
+        )
+    return steps
+
+
+def referee_steps(timeline) -> list[Step]:
+    """The invited friend's view: who invited her and when, her first purchase, her bonus."""
+    status = timeline.status
+    invited = _("%(name)s invited you") % {"name": timeline.other_name}
+    steps = [Step("done", invited, _on(timeline.joined_at))]
+    if purchase := _purchase_step(timeline, mine=True):
+        steps.append(purchase)
+    points = {"points": points_text(timeline.points_earned or timeline.points)}
+    if status == ReferralStatus.REJECTED:
+        if timeline.referral.rejection_reason == "qualifying purchase returned":
+            why = _("Your first purchase was returned.")
+        else:
+            why = _("This invitation does not qualify for a welcome bonus.")
+        steps.append(Step("failed", _("No welcome bonus"), why))
+    elif timeline.rewarded_at is not None:
+        steps.append(
+            Step(
+                "done", _("%(points)s welcome points credited") % points, _on(timeline.rewarded_at)
+            )
+        )
+    elif status == ReferralStatus.REVIEW:
+        steps.append(Step("current", _("Our team is checking this referral")))
+        steps.append(
+            Step("todo", _("%(points)s welcome points") % points, _("right after the check"))
+        )
+    else:
+        steps.append(
+            Step(
+                "todo",
+                _("%(points)s welcome points") % points,
+                _("credited with your first purchase"),
+            )
+        )
+    return steps
 
 
 _ERRORS = {

@@ -23,7 +23,7 @@ from django.utils import timezone
 from loyalty_site.core.outbox import Attempt, Outbox, Outcome, column_names
 from programs.notifications.models import EmailState, Notification
 from programs.notifications.services import _email_skips, _enqueue_emails
-from programs.notifications.texts import notification_email_render
+from programs.notifications.texts import notification_email_links, notification_email_render
 
 logger = logging.getLogger("programs.notifications")
 
@@ -79,7 +79,9 @@ def _send_due(ids: Iterable[int], now: datetime | None, connection) -> list[tupl
     skips: dict[tuple[int, str], str] = {}
 
     def load(claimed: list[int]) -> dict[int, Notification]:
-        notifications = Notification.objects.select_related("customer").in_bulk(claimed)
+        notifications = Notification.objects.select_related(
+            "customer", "membership__program"
+        ).in_bulk(claimed)
         skips.update(_email_skips([(n.customer_id, n.kind) for n in notifications.values()]))
         return notifications
 
@@ -98,13 +100,14 @@ def _deliver(notification: Notification, skip: str, connection) -> Attempt:
     if skip:  # the customer opted out (or lost the address) after the notification was made
         return Attempt(error=skip, state=EmailState.SKIPPED)
     try:
-        rendered = notification_email_render(notification)
+        links = notification_email_links(notification)
+        rendered = notification_email_render(notification, links)
         message = EmailMultiAlternatives(
             subject=rendered.subject,
             body=rendered.text,
             from_email=settings.DEFAULT_FROM_EMAIL,
             to=[notification.customer.email],
-            headers={"X-Loyalty-Notification": notification.cause_key},
+            headers={"X-Loyalty-Notification": notification.cause_key, **links.headers},
         )
         message.attach_alternative(rendered.html, "text/html")
         if connection is not None:

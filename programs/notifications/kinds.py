@@ -15,6 +15,7 @@ class NotificationKind(models.TextChoices):
     OCCASION = "occasion", _("Birthday or anniversary bonus")
     SEGMENT_MESSAGE = "segment_message", _("Message from the program")
     RETENTION_NOTICE = "retention_notice", _("Account to be deleted for inactivity")
+    LINK_REQUEST = "link_request", _("A partner asks to link your account")
 
 
 class EmailState(models.TextChoices):
@@ -22,3 +23,21 @@ class EmailState(models.TextChoices):
     SENT = "sent", _("Sent")
     SKIPPED = "skipped", _("Not sent (preferences or no address)")
     FAILED = "failed", _("Failed")
+
+
+# The switch (``customers.preferences``) that decides the e-mail of each kind of notification.
+EMAIL_SWITCH = {
+    NotificationKind.TIER_UPGRADE: "email_tier_changes",
+    NotificationKind.TIER_DOWNGRADE: "email_tier_changes",
+    NotificationKind.TIER_APPROACHING: "email_tier_progress",
+    NotificationKind.POINTS_EXPIRING: "email_points_expiry",
+    NotificationKind.REWARD_REDEEMED: "email_rewards",
+    NotificationKind.REFERRAL_REWARDED: "email_referrals",
+    # a birthday greeting is advertising (UWG section 7): only with the marketing opt-in
+    NotificationKind.OCCASION: "email_marketing",
+    NotificationKind.SEGMENT_MESSAGE: "email_marketing",  # staff's news and offers
+    # a service notice the customer cannot switch off: their account is about to be deleted
+    NotificationKind.RETENTION_NOTICE: None,
+    # the customer decides whether a partner may see their account: always asked
+    NotificationKind.LINK_REQUEST: None,
+}

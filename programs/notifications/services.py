@@ -32,26 +32,12 @@ from customers.models import Customer
 from customers.preferences import customers_without_email
 from loyalty_site.core.commit import enqueue_after_commit, enqueue_ids_after_commit
 from programs.models import PointLot, WebhookEventType
+from programs.notifications.kinds import EMAIL_SWITCH
 from programs.notifications.models import EmailState, Notification, NotificationKind
 
 SEND_TASK = "programs.notifications.tasks.send_notification_emails_task"
 TIER_PROGRESS_TASK = "programs.notifications.tasks.check_tier_progress_task"
 EMAIL_CHUNK = 50  # e-mails per send task
-
-# The switch that decides the e-mail of each kind of notification.
-EMAIL_SWITCH = {
-    NotificationKind.TIER_UPGRADE: "email_tier_changes",
-    NotificationKind.TIER_DOWNGRADE: "email_tier_changes",
-    NotificationKind.TIER_APPROACHING: "email_tier_progress",
-    NotificationKind.POINTS_EXPIRING: "email_points_expiry",
-    NotificationKind.REWARD_REDEEMED: "email_rewards",
-    NotificationKind.REFERRAL_REWARDED: "email_referrals",
-    # a birthday greeting is advertising (UWG section 7): only with the marketing opt-in
-    NotificationKind.OCCASION: "email_marketing",
-    NotificationKind.SEGMENT_MESSAGE: "email_marketing",  # staff's news and offers
-    # a service notice the customer cannot switch off: their account is about to be deleted
-    NotificationKind.RETENTION_NOTICE: None,
-}
 
 
 logger = logging.getLogger("programs.notifications")
@@ -220,6 +206,7 @@ def _spec_for_event(type: str, membership, data: dict) -> NotificationSpec | Non
                 "reward": data["reward"],
                 "points": data["points"],
                 "voucher_code": data["voucher_code"],
+                "redemption_id": data["redemption_id"],  # the voucher's page in the e-mail
             },
         )
     if type == WebhookEventType.REFERRAL_REWARDED:

@@ -1,7 +1,7 @@
 """What a notification says, in the customer's language: one title and body per kind,
 used by the portal feed and the e-mail alike (the e-mail templates wrap them)."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING
@@ -11,7 +11,8 @@ from django.utils import formats, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from programs.notifications.kinds import NotificationKind
+from loyalty_site.core.email_links import EmailLinks, email_links, site_url
+from programs.notifications.kinds import EMAIL_SWITCH, NotificationKind
 
 if TYPE_CHECKING:
     from programs.notifications.models import Notification
@@ -113,6 +114,18 @@ def notification_message(notification: "Notification") -> Message:
             )
             % names,
         )
+    if kind == NotificationKind.LINK_REQUEST:
+        names = {"partner": p["partner"]}
+        return Message(
+            _("%(partner)s asks to link your customer account") % names,
+            _(
+                "%(partner)s has given your e-mail address for a customer there. If that is "
+                'you, confirm it under "Linked partners" in the portal: your points there '
+                "are then added to your account, and %(partner)s sees your membership in its "
+                "programs. If it is not you, decline it; %(partner)s learns nothing about you."
+            )
+            % names,
+        )
     raise ValueError(f"unknown notification kind {kind!r}")
 
 
@@ -150,12 +163,39 @@ class RenderedEmail:
     html: str
 
 
-def notification_email_render(notification: "Notification") -> RenderedEmail:
-    """Subject, text and HTML of the e-mail, in the customer's language."""
+def notification_email_links(notification: "Notification") -> EmailLinks:
+    """The portal link (of the notification's program), the voucher's page for a redeemed
+    reward, and, for the kinds a customer may switch off, the one-click unsubscribe link."""
     customer = notification.customer
+    membership = notification.membership
+    links = email_links(
+        customer_id=customer.pk,
+        language=customer.language or "de",
+        topic=EMAIL_SWITCH.get(notification.kind),
+        voucher_id=notification.params.get("redemption_id"),
+        program_slug=membership.program.slug if membership is not None else "",
+    )
+    if notification.kind == NotificationKind.LINK_REQUEST:  # straight to the answer
+        language = customer.language or "de"
+        links = replace(links, portal=site_url("portal:links", language=language))
+    return links
+
+
+def notification_email_render(
+    notification: "Notification", links: EmailLinks | None = None
+) -> RenderedEmail:
+    """Subject, text and HTML of the e-mail, in the customer's language, with ``links``
+    (``notification_email_links`` if not given)."""
+    customer = notification.customer
+    links = links or notification_email_links(notification)
     with translation.override(customer.language or "de"):
         message = notification_message(notification)
-        context = {"customer": customer, "message": message, "notification": notification}
+        context = {
+            "customer": customer,
+            "message": message,
+            "notification": notification,
+            "links": links,
+        }
         subject = render_to_string("notifications/email/subject.txt", context)
         text = render_to_string("notifications/email/message.txt", context)
         html = render_to_string("notifications/email/message.html", context)

@@ -23,6 +23,7 @@ from django.utils.formats import date_format
 
 from loyalty_site.core.batches import failure_reason
 from loyalty_site.core.commit import enqueue_after_commit
+from loyalty_site.core.email_links import email_links
 from loyalty_site.core.outbox import Attempt, Outbox, column_names
 from surveys.models import Invitation, InvitationEmailState
 from surveys.services.invitations import SEND_TASK
@@ -65,13 +66,20 @@ REMINDERS = dataclasses.replace(
 
 def _mail(invitation: Invitation, *, reminder: bool) -> None:
     customer = invitation.customer
+    program = invitation.survey.program
+    # No unsubscribe link yet: no preference switch stops survey invitations (they are
+    # throttled instead, SURVEY_COOLDOWN_DAYS); a switch needs a customers migration.
+    links = email_links(
+        customer_id=customer.pk, language=invitation.language, program_slug=program.slug
+    )
     with translation.override(invitation.language):
         context = {
             "customer": customer,
             "invitation": invitation,
             "survey": invitation.survey,
-            "program": invitation.survey.program,
+            "program": program,
             "url": settings.SITE_URL + invitation_path(invitation),
+            "links": links,
             "reminder": reminder,
             "expires": date_format(timezone.localtime(invitation.expires_at)),
         }

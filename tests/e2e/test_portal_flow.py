@@ -1,6 +1,7 @@
 """The portal in a real browser at 375 px: sign up through a friend's link, confirm the
-address, log in, see balance and tier progress, redeem a reward, switch the language, and
-answer an NPS survey from its link. Every page is saved to e2e-artifacts/."""
+address, log in, see balance and tier progress, redeem a reward and cancel its voucher
+(confirmation page, e-mail), follow the friend's referral, change the password, switch the
+language, and answer an NPS survey from its link. Every page is saved to e2e-artifacts/."""
 
 import re
 from datetime import timedelta
@@ -104,6 +105,19 @@ def test_referral_signup_login_balance_redeem_and_language(page, shot, live_serv
     assert page.get_by_test_id("voucher").inner_text() == redemption.voucher_code
     shot("07-voucher")
 
+    # Cancelling the voucher asks first, then confirms by e-mail.
+    page.get_by_role("link", name="Gutschein stornieren und Punkte zurückerhalten").click()
+    page.get_by_role("heading", name="Diesen Gutschein stornieren?").wait_for()
+    shot("07b-voucher-cancel-confirm")
+    redemption.refresh_from_db()
+    assert redemption.status == "issued"  # the link alone cancels nothing
+    page.get_by_role("button", name="Ja, Gutschein stornieren").click()
+    page.get_by_text("ist storniert").wait_for()
+    redemption.refresh_from_db()
+    assert redemption.status == "cancelled"
+    assert mail.outbox[-1].subject == "Ihr Gutschein für Cappuccino ist storniert"
+    assert mail.outbox[-1].to == ["anna@example.com"]
+
     for path, name in [
         ("/portal/history/", "08-history"),
         ("/portal/referrals/", "09-referrals"),
@@ -113,14 +127,29 @@ def test_referral_signup_login_balance_redeem_and_language(page, shot, live_serv
         page.goto(f"{base}{path}")
         shot(name)
     page.goto(f"{base}/portal/referrals/")
-    page.get_by_text("Clara N.").wait_for()
+    friend = page.get_by_test_id("friend").filter(has_text="Clara N.")
+    friend.get_by_text("Über Ihre Einladung angemeldet").wait_for()
+    assert "Erster Einkauf ab 20,00\u00a0EUR" in friend.inner_text()
+
+    # A new password from the profile, then signing in with it.
+    page.get_by_role("link", name="Profil").click()
+    page.get_by_label("Aktuelles Passwort").fill(PASSWORD)
+    page.get_by_label("Neues Passwort").fill("neues-passwort-fuer-anna")
+    page.get_by_role("button", name="Neues Passwort speichern").click()
+    page.get_by_text("Ihr neues Passwort ist gespeichert.").wait_for()
+    page.get_by_role("button", name="Abmelden").click()
+    page.goto(f"{base}/portal/login/")
+    page.get_by_label("E-Mail-Adresse").fill("anna@example.com")
+    page.get_by_label("Passwort").fill("neues-passwort-fuer-anna")
+    page.get_by_role("button", name="Anmelden").click()
+    page.wait_for_url(f"{base}/portal/")
 
     # Switch to English from the header.
     page.goto(f"{base}/portal/")
     page.get_by_label("Sprache").select_option("en")
     page.wait_for_url(f"{base}/en/portal/")
     assert page.locator("html").get_attribute("lang") == "en"
-    assert page.get_by_test_id("available").inner_text() == "1,230"
+    assert page.get_by_test_id("available").inner_text() == "1,380"  # the voucher cancelled
     assert page.get_by_test_id("tier-gap").inner_text() == "120.00\u00a0EUR more to reach Gold"
     shot("12-dashboard-english")
 

@@ -96,6 +96,6 @@ def test_dashboard_queries_stay_bounded_with_a_long_history(
     for n in range(60):
         buy(membership, "12.00", days_ago=30 + n)
     points_release_due(timezone.now())
-    with django_assert_max_num_queries(13):
+    with django_assert_max_num_queries(14):
         response = portal.get("/portal/")
     assert response.status_code == 200

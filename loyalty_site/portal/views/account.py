@@ -206,6 +206,11 @@ class ConfirmResendView(View):
         if confirmation is not None:
             _send_confirmation(confirmation)
         messages.success(request, _("We sent the confirmation link again."))
+        back = request.POST.get("next", "")
+        if back and url_has_allowed_host_and_scheme(
+            back, {request.get_host()}, require_https=request.is_secure()
+        ):
+            return redirect(back)
         return redirect("portal:dashboard")
 
 

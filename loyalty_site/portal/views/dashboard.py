@@ -15,11 +15,13 @@ from loyalty_site.portal.wording import (
 from programs.models import EntryKind
 from programs.notifications.selectors import notifications_recent
 from programs.selectors import entries_campaign_bonuses
+from programs.services.link_claims import claims_open_for
 from surveys.selectors import invitations_open_for
 from surveys.tokens import invitation_token
 
 HISTORY_PAGE_SIZE = 25
 SURVEY_CARDS = 3
+DASHBOARD_NOTIFICATIONS = 3  # one line each; the notifications page has the texts
 
 
 def _lines(entries):
@@ -53,6 +55,7 @@ class DashboardView(PortalMixin, TemplateView):
             recent=_lines(dashboard.recent),
             notifications=self.notifications(),
             surveys=self.surveys(),
+            link_claims=claims_open_for(self.customer),
         )
         return context
 
@@ -69,7 +72,9 @@ class DashboardView(PortalMixin, TemplateView):
         ]
 
     def notifications(self):
-        return notifications_recent(self.customer, program=self.membership.program, limit=5)
+        return notifications_recent(
+            self.customer, program=self.membership.program, limit=DASHBOARD_NOTIFICATIONS
+        )
 
 
 class HistoryView(PortalMixin, TemplateView):

@@ -18,7 +18,9 @@ class NotificationsView(PortalMixin, TemplateView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        context["notifications"] = notifications_recent(self.customer, limit=FEED_SIZE)
+        notifications = notifications_recent(self.customer, limit=FEED_SIZE)
+        context["notifications"] = notifications
+        context["unread"] = any(n.read_at is None for n in notifications)
         return context
 
     def post(self, request):

@@ -2,6 +2,7 @@ import json
 
 from django import forms
 from django.contrib import messages
+from django.contrib.auth import update_session_auth_hash
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpResponse
 from django.shortcuts import redirect
@@ -18,7 +19,8 @@ from customers.preferences import (
 )
 from customers.services import customer_update
 from loyalty_site.portal.export import customer_data_export
-from loyalty_site.portal.forms import DeletionRequestForm, ProfileForm
+from loyalty_site.portal.forms import DeletionRequestForm, PasswordChangeForm, ProfileForm
+from loyalty_site.portal.limits import limit_wait, too_many_attempts
 from loyalty_site.portal.services import account_deletion_request
 from loyalty_site.portal.views.base import PortalMixin, redirect_in_language, url_in
 
@@ -56,6 +58,7 @@ class ProfileView(PortalMixin, TemplateView):
         )
         context.setdefault("deletion_form", DeletionRequestForm())
         context.setdefault("preferences_form", preferences_form(customer))
+        context.setdefault("password_form", PasswordChangeForm(self.request.user))
         return context
 
     def post(self, request, *args, **kwargs):
@@ -109,4 +112,23 @@ class PreferencesView(PortalMixin, TemplateView):
             return self.render_to_response(self.get_context_data(preferences_form=form), status=400)
         customer_preferences_update(self.customer, **form.cleaned_data)
         messages.success(request, _("Your communication preferences are saved."))
+        return redirect("portal:profile")
+
+
+class PasswordChangeView(PortalMixin, TemplateView):
+    """The profile's "change password": the current password and a new one. Other sessions
+    of the login end; this one stays signed in."""
+
+    template_name = "portal/profile.html"
+    needs_membership = False
+
+    def post(self, request):
+        if wait := limit_wait("password_change", request, email=request.user.email):
+            return too_many_attempts(request, wait)
+        form = PasswordChangeForm(request.user, request.POST)
+        if not form.is_valid():
+            return self.render_to_response(self.get_context_data(password_form=form), status=400)
+        user = form.save()
+        update_session_auth_hash(request, user)
+        messages.success(request, _("Your new password is saved."))
         return redirect("portal:profile")

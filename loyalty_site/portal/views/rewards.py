@@ -1,12 +1,16 @@
 import secrets
 
 from django.contrib import messages
+from django.db import transaction
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect
 from django.utils.translation import gettext as _
-from django.views import View
 from django.views.generic import TemplateView
 
+from loyalty_site.portal.emails import (
+    voucher_cancelled_email_after_commit,
+    voucher_emails_wanted,
+)
 from loyalty_site.portal.qr import qr_svg
 from loyalty_site.portal.selectors import customer_redemptions, reward_shelves
 from loyalty_site.portal.services import email_confirmed
@@ -106,13 +110,32 @@ class RedemptionView(PortalMixin, TemplateView):
         return context
 
 
-class RedemptionCancelView(PortalMixin, View):
+class RedemptionCancelView(PortalMixin, TemplateView):
+    """GET: the confirmation step (a page, so it works without JavaScript). POST: cancel
+    the voucher, give the points back and e-mail the member after the commit."""
+
+    template_name = "portal/redemption_cancel.html"
     needs_membership = False
+
+    def get(self, request, *args, **kwargs):
+        redemption = get_object_or_404(
+            customer_redemptions(customer=self.customer), pk=kwargs["pk"]
+        )
+        if voucher_status(redemption) != VoucherStatus.ISSUED:
+            return redirect("portal:redemption", pk=redemption.pk)
+        context = self.get_context_data(
+            redemption=redemption, will_email=voucher_emails_wanted(self.customer)
+        )
+        return self.render_to_response(context)
 
     def post(self, request, pk):
         redemption = get_object_or_404(customer_redemptions(customer=self.customer), pk=pk)
         try:
-            redemption_cancel(redemption=redemption, actor=Actor.for_customer(request.user))
+            with transaction.atomic():
+                redemption = redemption_cancel(
+                    redemption=redemption, actor=Actor.for_customer(request.user)
+                )
+                voucher_cancelled_email_after_commit(redemption)
         except LoyaltyError as error:
             messages.error(request, error_text(error))
             return redirect("portal:redemption", pk=pk)

@@ -1,0 +1,76 @@
+"""E-mails the portal sends about what a member did there: sent after the commit of the
+change, in the member's language, with the links every customer e-mail carries
+(``loyalty_site.core.email_links``)."""
+
+import logging
+
+from django.conf import settings
+from django.core.mail import EmailMessage
+from django.template.loader import render_to_string
+from django.utils import translation
+
+from customers.models import Customer
+from customers.preferences import customer_preferences
+from loyalty_site.core.commit import run_after_commit
+from loyalty_site.core.email_links import email_links, site_url
+from programs.models import Redemption
+
+logger = logging.getLogger("loyalty_site.portal")
+
+# The switch that turns these e-mails off: the one of the "reward redeemed" notification.
+VOUCHER_EMAIL_SWITCH = "email_rewards"
+
+
+def voucher_emails_wanted(customer: Customer) -> bool:
+    """The member has an address and has not switched reward e-mails off."""
+    if not customer.email or customer.anonymized_at is not None:
+        return False
+    return customer_preferences(customer)[VOUCHER_EMAIL_SWITCH]
+
+
+def voucher_cancelled_email_send(*, redemption_id: int) -> bool:
+    """Tell the member their voucher is cancelled and the points are back. Not sent without
+    an address or with reward e-mails switched off. Returns whether it was sent."""
+    redemption = Redemption.objects.select_related(
+        "reward", "membership__program", "membership__customer"
+    ).get(pk=redemption_id)
+    customer = redemption.membership.customer
+    if not voucher_emails_wanted(customer):
+        return False
+    language = customer.language or settings.LANGUAGE_CODE
+    program = redemption.membership.program
+    links = email_links(
+        customer_id=customer.pk,
+        language=language,
+        topic=VOUCHER_EMAIL_SWITCH,
+        voucher_id=redemption.pk,
+        program_slug=program.slug,
+    )
+    with translation.override(language):
+        context = {
+            "customer": customer,
+            "redemption": redemption,
+            "program": program,
+            "links": links,
+            "password_url": site_url("portal:profile", language=language) + "#h-password",
+        }
+        subject = render_to_string("portal/emails/voucher_cancelled_subject.txt", context)
+        body = render_to_string("portal/emails/voucher_cancelled.txt", context)
+    EmailMessage(
+        subject=" ".join(subject.split()),
+        body=body,
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[customer.email],
+        headers=links.headers,
+    ).send()
+    return True
+
+
+def voucher_cancelled_email_after_commit(redemption: Redemption) -> None:
+    """Send ``voucher_cancelled_email_send`` once the cancellation commits; a mail server
+    failure is logged, never raised into the request whose change is already saved."""
+
+    def send() -> None:
+        voucher_cancelled_email_send(redemption_id=redemption.pk)
+
+    run_after_commit(send, "portal.voucher_cancelled_email_send")
