@@ -45,7 +45,7 @@ def partner_members(*, partner: Partner) -> QuerySet[PartnerCustomer]:
     program, tier and figures)."""
     return (
         PartnerCustomer.objects.filter(partner=partner)
-        .select_related("customer")
+        .select_related("customer", "claim")
         .prefetch_related(
             Prefetch(
                 "customer__memberships",

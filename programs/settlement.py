@@ -91,7 +91,14 @@ REDEEMING = (
     EntryKind.EXPIRE,
 )
 # Move points between available, pending and held: they never change what a member owns.
-NEUTRAL = (EntryKind.RELEASE, EntryKind.HOLD, EntryKind.HOLD_RELEASE)
+# A merge moves points between two memberships of one program.
+NEUTRAL = (
+    EntryKind.RELEASE,
+    EntryKind.HOLD,
+    EntryKind.HOLD_RELEASE,
+    EntryKind.MERGE_OUT,
+    EntryKind.MERGE_IN,
+)
 VOUCHER = (EntryKind.REDEEM, EntryKind.REDEEM_CANCEL)
 
 _MONTH = re.compile(r"([0-9]{4})-([0-9]{2})")

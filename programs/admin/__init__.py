@@ -5,6 +5,7 @@ from programs.admin import (  # noqa: F401  (each module registers its admins)
     campaigns,
     customers,
     ledger,
+    link_claims,
     memberships,
     programs,
     purchases,

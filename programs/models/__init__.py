@@ -22,7 +22,7 @@ from .membership import (
     TierChangeReason,
     TierSubscription,
 )
-from .partner import Partner, PartnerCustomer
+from .partner import LinkClaim, Partner, PartnerCustomer
 from .program import (
     DowngradeMode,
     ExpiryPolicy,
@@ -65,6 +65,7 @@ __all__ = [
     "IdempotencyState",
     "LedgerEntry",
     "LimitPeriod",
+    "LinkClaim",
     "LotAllocation",
     "Membership",
     "MembershipFigures",

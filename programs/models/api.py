@@ -136,6 +136,7 @@ class WebhookEventType(models.TextChoices):
     HOLD_VOIDED = "hold.voided", _("Points hold voided or expired")
     API_KEY_EXPIRING = "api_key.expiring", _("API key expiring")
     VOUCHER_USED = "voucher.used", _("Voucher used")
+    MEMBER_LINKED = "member.linked", _("Member linked: the customer confirmed")
 
 
 class WebhookSubscription(models.Model):

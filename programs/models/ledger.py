@@ -26,6 +26,8 @@ class EntryKind(models.TextChoices):
     HOLD_RELEASE = "hold_release", _("Hold released")
     CAPTURE = "capture", _("Paid with points")
     CAPTURE_REFUND = "capture_refund", _("Payment with points refunded")
+    MERGE_OUT = "merge_out", _("Moved to the customer's other account")
+    MERGE_IN = "merge_in", _("Moved from the customer's other account")
 
 
 class EntrySource(models.TextChoices):
@@ -36,6 +38,7 @@ class EntrySource(models.TextChoices):
     STAFF = "staff", _("Staff adjustment")
     PAYMENT = "payment", _("Payment with points")
     OCCASION = "occasion", _("Birthday or anniversary")
+    MERGE = "merge", _("Accounts merged")
     SYSTEM = "system", _("System")
 
 

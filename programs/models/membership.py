@@ -117,6 +117,17 @@ class Membership(models.Model):
         _("subscription paid until"), null=True, editable=False
     )
 
+    # Set when the customer confirmed that this membership's customer is them
+    # (``programs.services.link_claims``): its points, lots and purchases moved there.
+    merged_into = models.ForeignKey(
+        "self",
+        verbose_name=_("merged into"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="merged_from",
+    )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     # Not indexed: every award changes it, and an index on it would keep the update from
     # being HOT (the partner API's "updated since" filter reads it per customer, found

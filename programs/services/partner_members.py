@@ -2,8 +2,10 @@
 
 The customer is the person, shared by every partner that links them; the link
 (``PartnerCustomer``) is what lets a partner see them. An e-mail address that already
-belongs to a customer links that customer (the same person enrolling through another
-channel) instead of creating a second one.
+belongs to another customer links nobody at once: the partner's member stays a customer
+of its own and the owner of the address is asked to confirm (``link_claims``), so the
+answer is the same as for a new person and the partner sees nothing of the other
+customer until they agree.
 """
 
 from collections.abc import Iterable
@@ -16,6 +18,7 @@ from customers.models import Customer
 from customers.services import customer_create, customer_update
 from programs.errors import LoyaltyError, ProgramMismatch, ReferralNotAllowed
 from programs.models import Membership, Partner, PartnerCustomer, Program, Referral
+from programs.services.link_claims import claim_open, claim_withdraw
 from programs.services.memberships import membership_enroll
 from programs.services.referrals import referral_register
 
@@ -87,25 +90,19 @@ def _upsert(partner, external_id, fields, programs, referral_code, ip, device_id
         .filter(partner=partner, external_id=external_id)
         .first()
     )
-    email = (fields.get("email") or "").strip()
     created = link is None
     if link is None:
-        customer = Customer.objects.filter(email__iexact=email).first() if email else None
-        if customer is None:
-            customer = customer_create(**fields)
-        else:
-            other = PartnerCustomer.objects.filter(partner=partner, customer=customer).first()
-            if other is not None:
-                raise MemberAlreadyLinked(
-                    f"This e-mail address belongs to your member '{other.external_id}'.",
-                    field="email",
-                )
-            _customer_update(customer, fields)
+        owner = _email_owner(fields)
+        if owner is not None:
+            _refuse_own_member(partner, owner)
+        customer = customer_create(**_without_email(fields) if owner else fields)
         link = PartnerCustomer.objects.create(
             partner=partner, customer=customer, external_id=external_id
         )
+        if owner is not None:
+            claim_open(link=link, customer=owner, email=fields["email"].strip())
     else:
-        _customer_update(link.customer, fields)
+        _contact_update(link, fields)
         link.save(update_fields=["updated_at"])
     enrolled = []
     for program in programs:
@@ -116,14 +113,51 @@ def _upsert(partner, external_id, fields, programs, referral_code, ip, device_id
     return MemberUpsert(link=link, created=created, enrolled=enrolled, referral=referral)
 
 
+def _email_owner(fields: dict, *, besides: Customer | None = None) -> Customer | None:
+    email = (fields.get("email") or "").strip()
+    if not email:
+        return None
+    owners = Customer.objects.filter(email__iexact=email)
+    if besides is not None:
+        owners = owners.exclude(pk=besides.pk)
+    return owners.first()
+
+
+def _refuse_own_member(partner: Partner, owner: Customer) -> None:
+    """The address is the partner's own member's: nothing to hide, name them."""
+    other = PartnerCustomer.objects.filter(partner=partner, customer=owner).first()
+    if other is not None:
+        raise MemberAlreadyLinked(
+            f"This e-mail address belongs to your member '{other.external_id}'.", field="email"
+        )
+
+
+def _without_email(fields: dict) -> dict:
+    return {k: v for k, v in fields.items() if k != "email"}
+
+
+def _contact_update(link: PartnerCustomer, fields: dict) -> None:
+    """Update the partner's member. An address that is another customer's asks them to
+    confirm, as on enrolment, when the member is the partner's alone (no portal login, no
+    other partner); otherwise the address is refused."""
+    customer = link.customer
+    owner = _email_owner(fields, besides=customer) if "email" in fields else None
+    if owner is None:
+        if "email" in fields:
+            claim_withdraw(link)
+        _customer_update(customer, fields)
+        return
+    if customer.user_id is not None or customer.partner_links.exclude(pk=link.pk).exists():
+        raise EmailTaken(field="email")
+    _refuse_own_member(link.partner, owner)
+    claim_open(link=link, customer=owner, email=fields["email"].strip())
+    _customer_update(customer, _without_email(fields))
+
+
 def _customer_update(customer: Customer, fields: dict) -> None:
     changed = {k: v for k, v in fields.items() if getattr(customer, k) != v}
-    if not changed:
-        return
-    email = (changed.get("email") or "").strip()
-    if email and Customer.objects.filter(email__iexact=email).exclude(pk=customer.pk).exists():
-        raise EmailTaken(field="email")
-    customer_update(customer, **changed)
+    if changed:
+        customer_update(customer, **changed)
 
 
 def _referral(partner, customer, code: str, ip, device_id) -> Referral | None:

@@ -1,9 +1,11 @@
 """A program and a partner in it for a fresh database, with the defaults the engine expects."""
 
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 
 from django.db import transaction
+from django.utils import timezone
 
 from programs.models import ActionRule, LimitPeriod, Partner, Program, Reward, Tier
 
@@ -19,6 +21,9 @@ DEFAULT_ACTIONS = [
     ("bewertung", "Bewertung", 50, 1),
 ]
 DEFAULT_REWARD = ("Gutschein 5 €", 150)
+# A program set up for trying the API accepts the orders of the past year, as one moved in
+# from another system would (the walk-throughs post an order from three weeks ago).
+HISTORY_DAYS = 365
 
 
 @dataclass(frozen=True)
@@ -42,7 +47,12 @@ def partner_program_setup(
     one reward) and the partner taking part in it. What exists already is kept as it is,
     so running it again with the same slugs changes nothing."""
     program, program_created = Program.objects.get_or_create(
-        slug=program_slug, defaults={"name": program_name, "currency": currency}
+        slug=program_slug,
+        defaults={
+            "name": program_name,
+            "currency": currency,
+            "history_starts_on": timezone.localdate() - timedelta(days=HISTORY_DAYS),
+        },
     )
     if program_created:
         Tier.objects.bulk_create(

@@ -35,7 +35,13 @@ from programs.services.ledger import Actor, append_entry, consume_lots
 
 
 def _reversals(membership: Membership, links: dict):
-    return LedgerEntry.objects.filter(membership=membership, kind=EntryKind.REVERSE, **links)
+    # With the memberships merged into this one (``link_claims``): a return of a purchase
+    # made before the merge counts the reversals made before it too.
+    return LedgerEntry.objects.filter(
+        Q(membership=membership) | Q(membership__merged_into=membership),
+        kind=EntryKind.REVERSE,
+        **links,
+    )
 
 
 def reversed_points(membership: Membership, **links) -> int:

@@ -78,6 +78,18 @@ def enroll(client, external_id, *, programs=("treue",), **fields):
     return response.json()
 
 
+def enroll_confirmed(client, external_id, *, email, **fields):
+    """Enroll a member with another customer's e-mail address, and have that customer
+    confirm the link (``link_claims``), as they would in the portal."""
+    from programs.models import LinkClaim
+    from programs.services.link_claims import claim_confirm
+
+    enroll(client, external_id, email=email, **fields)
+    claim = LinkClaim.objects.get(link__external_id=external_id, confirmed_at=None)
+    claim_confirm(claim_id=claim.pk, customer=claim.customer)
+    return client.get(f"/api/v1/members/{external_id}").json()
+
+
 def buy(client, external_id, amount, *, order_id=None, award=True, **fields):
     """Post a purchase through the API and award it at once (as the worker would)."""
     body = {

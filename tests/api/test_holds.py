@@ -14,7 +14,7 @@ from django.utils import timezone
 from programs.models import PointsHold, WebhookEvent, WebhookEventType
 from programs.services.card_proofs import pin_set
 from programs.services.webhooks import webhook_subscription_create
-from tests.api.conftest import assert_problem, buy, client_for, enroll
+from tests.api.conftest import assert_problem, buy, client_for, enroll_confirmed
 
 pytestmark = pytest.mark.django_db
 
@@ -179,7 +179,7 @@ def test_the_history_shows_the_payment_to_its_partner_only(api, api_b, member):
         ("capture", 0, -100, placed["id"]),
         ("hold", -250, 250, placed["id"]),
     ]
-    enroll(api_b, "same-person", email="c-1@example.com")  # B links the same customer
+    enroll_confirmed(api_b, "same-person", email="c-1@example.com")  # B links the same customer
     seen_by_b = api_b.get("/api/v1/members/same-person/history").json()["results"]
     assert [(e["hold_id"], e["description"]) for e in seen_by_b[:3]] == [(None, "")] * 3
 
@@ -206,7 +206,7 @@ def test_the_partner_that_placed_the_hold_alone_hears_of_its_capture_and_void(
     events = [WebhookEventType.HOLD_CAPTURED, WebhookEventType.HOLD_VOIDED]
     for who in (partner, partner_b):
         webhook_subscription_create(partner=who, url="https://hooks.example.com/h", events=events)
-    enroll(api_b, "same-person", email="c-1@example.com")  # B knows the member too
+    enroll_confirmed(api_b, "same-person", email="c-1@example.com")  # B knows the member too
     first = hold(api, "1.00", key="a", order_reference="T-5").json()
     second = hold(api, "1.00", key="b").json()
     api.post(f"/api/v1/holds/{first['id']}/capture", {"points": 40}, format="json")

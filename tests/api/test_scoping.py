@@ -5,7 +5,7 @@ import pytest
 
 from customers.models import Customer
 from programs.models import Membership, Purchase, Redemption, RedemptionStatus
-from tests.api.conftest import assert_problem, buy, client_for, enroll
+from tests.api.conftest import assert_problem, buy, client_for, enroll, enroll_confirmed
 from tests.factories import PartnerFactory, ProgramFactory, RewardFactory
 
 
@@ -114,8 +114,8 @@ def test_shared_customer_shows_only_the_partners_own_programs_and_purchases(
     exclusive = ProgramFactory(slug="exklusiv")
     partner_b.programs.add(exclusive)
     enroll(api_b, "m-1", programs=["exklusiv"])
-    # A links the same person (same e-mail): it sees the shared program only.
-    body = enroll(api, "c-shared", email="m-1@example.com")
+    # A links the same person (same e-mail, confirmed): it sees the shared program only.
+    body = enroll_confirmed(api, "c-shared", email="m-1@example.com")
     assert [m["program"] for m in body["memberships"]] == ["treue"]
     for suffix in ("/balance", "/rewards", "/referral"):
         programs = api.get(f"/api/v1/members/c-shared{suffix}").json()
@@ -133,7 +133,7 @@ def test_redemption_in_a_program_a_is_not_in_is_hidden(api, api_b, partner_b):
     buy(api_b, "m-2", "50.00")
     perk = RewardFactory(program=exclusive, points_cost=10)
     redemption = api_b.post("/api/v1/members/m-2/redemptions", {"reward": perk.pk}).json()
-    enroll(api, "c-same", email="m-2@example.com")
+    enroll_confirmed(api, "c-same", email="m-2@example.com")
     assert_problem(api.get(f"/api/v1/redemptions/{redemption['id']}"), 404, "redemption_not_found")
 
 

@@ -28,7 +28,7 @@ from programs.services.webhooks import (
     webhook_signature_verify,
     webhook_subscription_create,
 )
-from tests.api.conftest import enroll
+from tests.api.conftest import enroll_confirmed
 from tests.factories import PartnerFactory, StaffFactory
 
 POINTS = WebhookEventType.POINTS_AWARDED
@@ -48,7 +48,7 @@ def emit(membership, **data):
 def test_events_go_to_subscribed_partners_that_linked_the_member(
     api, api_b, partner_b, member, subscription, receiver
 ):
-    enroll(api_b, "b-7", email="c-1@example.com")  # B links the same customer...
+    enroll_confirmed(api_b, "b-7", email="c-1@example.com")  # B links the same customer...
     webhook_subscription_create(partner=partner_b, url=receiver.url, events=[POINTS])
     stranger = PartnerFactory(programs=[member.program])  # ...a third partner does not
     webhook_subscription_create(partner=stranger, url=receiver.url, events=[POINTS])

@@ -106,3 +106,13 @@ def test_an_existing_program_gets_a_second_partner():
 
     program = Program.objects.get(slug="treue")
     assert sorted(program.partners.values_list("slug", flat=True)) == ["filiale", "shop-a"]
+
+
+def test_the_program_accepts_orders_of_the_past_year():
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    create_partner()
+    program = Program.objects.get(slug="kaffee-treue")
+    assert program.history_starts_on == timezone.localdate() - timedelta(days=365)

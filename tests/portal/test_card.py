@@ -137,3 +137,12 @@ def test_the_page_in_english(portal, membership):
     html = portal.get("/en/portal/card/").content.decode()
     assert "Pay or redeem at the till" in html
     assert "Your member card" in html
+
+
+def test_guessing_the_password_on_the_pin_form_is_limited(portal, membership):
+    for _attempt in range(10):
+        response = pin_post(portal, "4821", password="wrong-guess")
+        assert response.status_code == 400
+    response = pin_post(portal, "4821", password=PASSWORD)  # even the right one waits now
+    assert response.status_code == 429
+    assert not CardProof.objects.filter(membership=membership, pin_hash__gt="").exists()

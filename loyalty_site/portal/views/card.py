@@ -19,6 +19,7 @@ from django.views import View
 from django.views.decorators.cache import never_cache
 from django.views.generic import TemplateView
 
+from loyalty_site.portal.limits import limit_wait, too_many_attempts
 from loyalty_site.portal.qr import qr_svg
 from loyalty_site.portal.views.base import PortalMixin
 from programs.cards import card_number_display
@@ -129,6 +130,10 @@ class CardView(PortalMixin, TemplateView):
             pin_clear(self.membership)
             messages.success(request, _("Your PIN is removed. At the till, show the code above."))
             return redirect(card_url(self.membership))
+        # The form checks the password: guessing it is limited as on the password change.
+        wait = limit_wait("password_change", request, email=self.customer.email)
+        if wait is not None:
+            return too_many_attempts(request, wait)
         form = PinForm(request.POST, user=request.user)
         if not form.is_valid():
             return self.render_to_response(self.get_context_data(pin_form=form), status=400)

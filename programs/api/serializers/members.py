@@ -113,7 +113,7 @@ class MembershipSerializer(serializers.Serializer):
 class MemberSerializer(serializers.Serializer):
     external_id = serializers.CharField()
     email = serializers.CharField(
-        source="customer.email", help_text="The e-mail address, or empty if none is known."
+        source="partner_email", help_text="The e-mail address, or empty if none is known."
     )
     first_name = serializers.CharField(source="customer.first_name")
     last_name = serializers.CharField(source="customer.last_name")

@@ -116,8 +116,11 @@ class MemberDetailView(PartnerAPIView):
         description=(
             "Creates the member under your external id, or updates it. Fields left out stay "
             "as they are. `programs` enrolls (never unenrolls). If the e-mail address "
-            "belongs to an existing customer (who joined through another channel), that "
-            "customer is linked. `referral_code` registers a referral in the code's program "
+            "belongs to a customer you have not linked (who joined through another channel "
+            "or partner), the answer is the same as for a new person: your member is kept "
+            "apart, and that customer is asked in the portal to confirm; once confirmed, your "
+            "member is merged into them and you see their memberships in your programs. "
+            "`referral_code` registers a referral in the code's program "
             "(fraud checks use `signals`). Balances, tiers and ids cannot be set: unknown "
             "fields are refused with 400. Scope: write."
         ),
