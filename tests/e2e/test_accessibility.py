@@ -13,15 +13,22 @@ from decimal import Decimal
 import pytest
 from django.conf import settings as django_settings
 from django.test import Client
+from django.urls import reverse
 from django.utils import timezone
 
 from customers.services import customer_create
+from loyalty_site.core.email_links import unsubscribe_token
 from programs.services.due import points_release_due
 from programs.services.ledger import Actor
 from programs.services.memberships import membership_enroll
+from programs.services.partner_members import partner_member_upsert
 from programs.services.purchases import purchase_record
 from programs.services.referrals import referral_register, referral_reject, referral_release
 from programs.services.rewards import redemption_cancel, redemption_mark_used, reward_redeem
+from surveys.models import Channel, SurveyKind
+from surveys.services.invitations import invitation_create
+from surveys.services.surveys import survey_create
+from surveys.tokens import invitation_token
 from tests.e2e.accessibility import ARTIFACTS, page_problems
 from tests.factories import (
     PartnerFactory,
@@ -103,7 +110,26 @@ def world(settings):
     cancelled = reward_redeem(membership=anna, reward=cappuccino, actor=system)
     redemption_cancel(redemption=cancelled, actor=system)
     voucher = reward_redeem(membership=anna, reward=cappuccino, actor=system)
-    return {"program": program, "anna": anna, "voucher": voucher, "reward": cappuccino}
+    # A partner gave Anna's address for one of its customers: she is asked to confirm.
+    partner_member_upsert(
+        partner=partner,
+        external_id="k-7",
+        fields={"email": "anna@example.com"},
+        programs=[program],
+    )
+    survey = survey_create(program=program, kind=SurveyKind.NPS, name="NPS")
+    invitation = invitation_create(survey=survey, membership=anna, channel=Channel.STAFF)
+    return {
+        "program": program,
+        "anna": anna,
+        "voucher": voucher,
+        "reward": cappuccino,
+        "survey": reverse("surveys:answer", kwargs={"token": invitation_token(invitation.pk)}),
+        "unsubscribe": reverse(
+            "portal:unsubscribe",
+            args=[unsubscribe_token(customer_id=anna.customer_id, topic="email_rewards")],
+        ),
+    }
 
 
 def _signed_in(browser, user, width: int, base: str):
@@ -173,6 +199,8 @@ def test_every_portal_page_passes_axe_and_fits(browser, live_server, world, widt
             ("password-reset-sent", "/portal/password/sent/"),
             ("confirm-invalid", "/portal/confirm/not-a-token/"),
             ("referral-invalid", "/r/NO-SUCH-CODE/"),
+            ("unsubscribe", world["unsubscribe"]),
+            ("survey", world["survey"]),
         ],
         width,
     )
@@ -191,6 +219,7 @@ def test_every_portal_page_passes_axe_and_fits(browser, live_server, world, widt
             ("referrals", "/portal/referrals/"),
             ("notifications", "/portal/notifications/"),
             ("profile", "/portal/profile/"),
+            ("links", "/portal/links/"),
             ("dashboard-english", "/en/portal/"),
         ],
         width,
