@@ -3,7 +3,8 @@
 * ``programs``: the configuration (two programs, tiers, rules, campaigns, rewards,
   partners, the staff user), created as staff would in the admin;
 * ``catalogue``: names, the assortment and baskets;
-* ``history``: customers with 18 months of purchases, returns, actions and referrals;
+* ``history``: customers with 18 months of purchases, returns, actions and referrals,
+  written in batches (``batches``: each member's story in order, set-based);
 * ``anna``: the portal demo customer; ``today``: subscriptions, a staff tier, redemptions;
 * ``nights``: the nightly jobs, run on the nights of the story.
 
@@ -50,6 +51,7 @@ def demo_load(*, customers: int, seed: int) -> DemoHistory:
         anna_create(history)
         for profile, scenario in history.plan(customers - 1):
             history.customer(profile, scenario)
+        history.flush()
         # Settle the history before today's activity: birthday and anniversary bonuses,
         # then release, expire and reward referrers on the nights things fell due, then
         # what is due today.

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from customers.models import Customer
 from customers.services import customer_create
+from loyalty_site.demo.batches import Batches, Planned
 from loyalty_site.demo.campaigns import audience_join, extra_visit
 from loyalty_site.demo.catalogue import (
     FIRST_NAMES,
@@ -27,14 +28,13 @@ from loyalty_site.demo.catalogue import (
 )
 from loyalty_site.demo.programs import ANNA_EMAIL, CITY_MONTHS, COFFEE_MONTHS, DemoPrograms
 from loyalty_site.demo.shopper import Shopper
-from programs.errors import ActionLimitReached
-from programs.models import Campaign, Purchase
-from programs.services.actions import action_record
+from programs.models import Campaign
+from programs.services.action_batches import ActionItem
 from programs.services.ledger import Actor
-from programs.services.memberships import membership_enroll, partner_customer_link
+from programs.services.memberships import membership_enroll
 from programs.services.occasions import occasions_award
 from programs.services.purchase_refunds import RefundLine, purchase_refund
-from programs.services.purchases import LineData, purchase_record
+from programs.services.purchases import LineData
 from programs.services.referrals import referral_approve, referral_register, referral_reject
 
 EMAIL_DOMAINS = ("example.com", "example.org", "example.net")
@@ -44,7 +44,8 @@ STAFF_REJECTION = "Gleiches Gerät wie das werbende Mitglied; Eigenwerbung über
 
 
 class DemoHistory:
-    """Creates the customers one by one, each with a complete history."""
+    """Creates the customers one by one, each with a complete history; their purchases,
+    actions and returns are written in batches (``batches``, by ``flush``)."""
 
     def __init__(self, setup: DemoPrograms, *, rng: random.Random, now: datetime):
         self.setup, self.rng, self.now = setup, rng, now
@@ -58,6 +59,12 @@ class DemoHistory:
         self.anna: Shopper | None = None  # set by loyalty_site.demo.anna
         self.comeback: Campaign | None = None  # set by demo_load (loyalty_site.demo.campaigns)
         self.stats = {"actions_refused": 0}
+        self.batches = Batches()
+
+    def flush(self) -> None:
+        """Write the purchases, actions and returns drawn so far."""
+        self.batches.flush()
+        self.stats["actions_refused"] = self.batches.actions_refused
 
     # -- people -----------------------------------------------------------------------
 
@@ -89,10 +96,8 @@ class DemoHistory:
     def shopper(self, customer: Customer, profile: str, joined: datetime) -> Shopper:
         setup, index = self.setup, len(self.shoppers) + 1
         membership, _ = membership_enroll(customer=customer, program=setup.coffee, joined_at=joined)
-        partner_customer_link(
-            partner=setup.webshop, customer=customer, external_id=f"WS-{index:06d}"
-        )
-        partner_customer_link(partner=setup.store, customer=customer, external_id=f"KK-{index:06d}")
+        self.batches.link(partner=setup.webshop, customer=customer, external_id=f"WS-{index:06d}")
+        self.batches.link(partner=setup.store, customer=customer, external_id=f"KK-{index:06d}")
         ip = (
             f"{('192.0.2', '198.51.100', '203.0.113')[index // 250]}.{index % 250 + 1}"
             if index < 750
@@ -136,39 +141,38 @@ class DemoHistory:
         moment = local.replace(hour=self.rng.randint(*hours), minute=self.rng.randint(0, 59))
         return moment if moment <= self.end else moment - timedelta(days=1)
 
-    def act(self, membership, code: str, reference: str, when: datetime, actor=None):
-        try:
-            event, _ = action_record(
-                membership=membership,
+    def act(self, membership, code: str, reference: str, when: datetime, actor=None) -> None:
+        """Queue an action (``action_record``), written with the batches."""
+        self.batches.action(
+            ActionItem(
+                membership_id=membership.pk,
                 code=code,
                 reference=reference,
                 actor=actor or Actor.system(),
                 occurred_at=when,
             )
-        except ActionLimitReached:
-            self.stats["actions_refused"] += 1
-            return None
-        return event
+        )
 
-    def buy(self, shopper, membership, partner, when, lines: list[LineData]) -> Purchase:
+    def buy(self, shopper, membership, partner, when, lines: list[LineData]) -> Planned:
+        """Queue a purchase, stored and awarded with the batches (as ``purchase_record``
+        with ``award_now`` would, a purchase at a time)."""
         web = partner == self.setup.webshop
         prefix = "WS" if web else ("BAM" if partner == self.setup.bookshop else "POS")
         self.orders[prefix] += 1
         card = shopper.card if web or self.rng.random() < 0.6 else ""
-        purchase, _ = purchase_record(
-            partner=partner,
-            membership=membership,
-            order_id=f"{prefix}-{timezone.localtime(when):%Y%m%d}-{self.orders[prefix]:05d}",
-            amount=basket_total(lines),
-            currency="EUR",
-            occurred_at=when,
-            lines=lines,
-            payment_fingerprint=card,
-            device_id=shopper.device_id if web else "",
-            ip_address=shopper.ip if web else None,
-            award_now=True,
+        return self.batches.purchase(
+            Planned(
+                partner=partner,
+                membership=membership,
+                order_id=f"{prefix}-{timezone.localtime(when):%Y%m%d}-{self.orders[prefix]:05d}",
+                amount=basket_total(lines),
+                occurred_at=when,
+                lines=lines,
+                payment_fingerprint=card,
+                device_id=shopper.device_id if web else "",
+                ip_address=shopper.ip if web else None,
+            )
         )
-        return purchase
 
     def _times(self, profile: str, joined: datetime) -> list[datetime]:
         rng, end = self.rng, self.end
@@ -240,25 +244,31 @@ class DemoHistory:
             today=timezone.localdate(self.end), since=timezone.localdate(self.city_start)
         )
 
-    def _returns(self, bought) -> None:
+    def _returns(self, bought: list[tuple[Planned, list[LineData]]]) -> None:
         """Some accessories come back; now and then a whole order."""
-        for purchase, lines in bought:
-            actor = Actor.for_partner(purchase.partner)
+        for planned, lines in bought:
             gear = [n for n, line in enumerate(lines, 1) if line.category == "Zubehör"]
             if gear and self.rng.random() < 0.15:
-                purchase_refund(
-                    purchase=purchase,
-                    refund_id=f"RET-{purchase.order_id}",
-                    lines=[RefundLine(line_no=gear[0], quantity=1)],
-                    actor=actor,
-                )
+                self._refund(planned, lines=[RefundLine(line_no=gear[0], quantity=1)])
             elif self.rng.random() < 0.01:
-                purchase_refund(
-                    purchase=purchase,
-                    refund_id=f"RET-{purchase.order_id}",
-                    amount=purchase.amount,
-                    actor=actor,
-                )
+                self._refund(planned, amount=planned.amount)
+
+    def _refund(self, planned: Planned, suffix: str = "", **refund) -> None:
+        """Queue a return of ``planned`` (``purchase_refund``); without ``amount`` or
+        ``lines``, what is left of it."""
+
+        def record():
+            purchase = planned.stored()
+            if not refund:
+                refund["amount"] = purchase.amount - purchase.refunded_amount
+            purchase_refund(
+                purchase=purchase,
+                refund_id=f"RET-{purchase.order_id}{suffix}",
+                actor=Actor.for_partner(purchase.partner),
+                **refund,
+            )
+
+        self.batches.call(planned.membership, record)
 
     def city_history(self, shopper: Shopper, joined: datetime, count: int) -> None:
         setup = self.setup
@@ -266,7 +276,7 @@ class DemoHistory:
             customer=shopper.customer, program=setup.city, joined_at=joined
         )
         shopper.city = membership
-        partner_customer_link(
+        self.batches.link(
             partner=setup.bookshop,
             customer=shopper.customer,
             external_id=f"BAM-{shopper.customer.pk:06d}",
@@ -332,6 +342,8 @@ class DemoHistory:
         else:  # a launch wave, then a steady trickle
             joined = self.joined(rng.uniform(0, 30) if rng.random() < 0.3 else rng.uniform(0, span))
         shopper = self.shopper(customer, profile, joined)
+        if referrer:
+            self.batches.store()  # the risk check reads the referrer's purchases
         referral = self._refer(shopper, referrer, scenario) if referrer else None
         times = self._times(profile, joined)
         if shopper.reached and times and self.comeback is not None:
@@ -348,13 +360,7 @@ class DemoHistory:
                 times.sort()
         purchases = self._coffee_history(shopper, times, first_min=first_min)
         if scenario == "returned" and purchases:
-            first = Purchase.objects.get(pk=purchases[0].pk)
-            purchase_refund(
-                purchase=first,
-                refund_id=f"RET-{first.order_id}-voll",
-                amount=first.amount - first.refunded_amount,
-                actor=Actor.for_partner(first.partner),
-            )
+            self._refund(purchases[0], "-voll")  # all that is left of the first
         if rng.random() < 0.3:
             city_joined = self.city_start + timedelta(days=rng.uniform(0, 30 * CITY_MONTHS - 20))
             self.city_history(shopper, city_joined, rng.randint(1, 5))

@@ -43,7 +43,7 @@ from programs.services.tiers import membership_tier_upgrade
 ADJUST_UNLIMITED = "programs.adjust_points_unlimited"
 
 
-def _period_start(period: str, at: datetime) -> datetime | None:
+def limit_period_start(period: str, at: datetime) -> datetime | None:
     local = timezone.localtime(at)
     midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
     if period == LimitPeriod.DAY:
@@ -57,7 +57,7 @@ def _period_start(period: str, at: datetime) -> datetime | None:
     return None
 
 
-_PERIOD_LENGTH = {
+LIMIT_PERIOD_LENGTH = {
     LimitPeriod.DAY.value: relativedelta(days=1),
     LimitPeriod.WEEK.value: relativedelta(weeks=1),
     LimitPeriod.MONTH.value: relativedelta(months=1),
@@ -88,10 +88,10 @@ def action_record(
         return event, False
     if rule.limit_count is not None:
         done = ActionEvent.objects.filter(membership=membership, rule=rule)
-        start = _period_start(rule.limit_period, occurred_at)
+        start = limit_period_start(rule.limit_period, occurred_at)
         if start is not None:
             # only this period's actions: a late report must not count the next day's
-            end = start + _PERIOD_LENGTH[str(rule.limit_period)]
+            end = start + LIMIT_PERIOD_LENGTH[str(rule.limit_period)]
             done = done.filter(occurred_at__gte=start, occurred_at__lt=end)
         if done.count() >= rule.limit_count:
             raise ActionLimitReached(

@@ -6,8 +6,9 @@ from io import StringIO
 import pytest
 from django.apps import apps
 from django.core.management import CommandError, call_command
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from customers.models import Customer
@@ -55,10 +56,16 @@ def demo(django_db_setup, django_db_blocker):
     back afterwards; each test runs in a savepoint within it."""
     with django_db_blocker.unblock(), transaction.atomic():
         first, second = StringIO(), StringIO()
-        call_command("demo_data", customers=25, seed=1, stdout=first)
+        with CaptureQueriesContext(connection) as queries:
+            call_command("demo_data", customers=25, seed=1, stdout=first)
         counts = _row_counts()
         call_command("demo_data", customers=25, seed=1, stdout=second)
-        yield {"first": first.getvalue(), "second": second.getvalue(), "counts": counts}
+        yield {
+            "first": first.getvalue(),
+            "second": second.getvalue(),
+            "counts": counts,
+            "queries": len(queries),
+        }
         transaction.set_rollback(True)
 
 
@@ -70,6 +77,13 @@ def test_second_run_changes_nothing(demo):
     assert "Demo data already present" in demo["second"]
     assert _row_counts() == demo["counts"]
     assert Customer.objects.count() == 25
+
+
+def test_the_load_is_set_based(demo):
+    # Purchases and actions are written in batches (loyalty_site.demo.batches), not one
+    # by one (about forty queries each): what is left is mostly per customer (about 2,800
+    # queries for 25 customers and their 256 purchases).
+    assert demo["queries"] < 15 * Purchase.objects.count()
 
 
 def test_demo_logins_work(demo, client):

@@ -42,7 +42,7 @@ class Command(BaseCommand):
             return
         self.stdout.write(
             f"Loading demo data: {customers} customers with 18 months of purchases, through "
-            "the same services the API uses (about a minute on a laptop; only the first time)..."
+            "the services' batch paths (about 20 seconds; only the first time)..."
         )
         self.stdout.flush()
         started = time.monotonic()
