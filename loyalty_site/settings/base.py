@@ -178,6 +178,7 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_USERNAME_CALLABLE = "loyalty_site.portal.backends.login_username"
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "portal/lockout.html"
+AXES_VERBOSE = False  # no "AXES: BEGIN" line from every process at start-up
 # Abuse limits of the public portal pages (loyalty_site/portal/limits.py): attempts per
 # client address and per e-mail address in a fixed window, "<count>/<s|min|hour|day>".
 # Over a limit: 429 with a page that says when to try again. Every attempt counts, so a
