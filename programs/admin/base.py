@@ -67,6 +67,7 @@ class ServiceWrittenAdmin(admin.ModelAdmin):
 
 
 class ReadOnlyInline(admin.TabularInline):
+    template = "admin/programs/tabular_readonly.html"  # scrollable on phones: focusable
     extra = 0
     can_delete = False
     show_change_link = False

@@ -249,11 +249,12 @@ def test_every_portal_page_passes_axe_and_fits(browser, live_server, world, widt
     )
 
 
-def test_main_admin_pages_pass_axe(browser, live_server, world):
+@pytest.mark.parametrize("width", [375, 1280])
+def test_main_admin_pages_pass_axe(browser, live_server, world, width):
     base = live_server.url
     anna = world["anna"]
     staff = StaffFactory(username="chef")
-    context = _signed_in(browser, staff, 1280, base)
+    context = _signed_in(browser, staff, width, base)
     problems = _walk(
         context,
         base,
@@ -262,7 +263,7 @@ def test_main_admin_pages_pass_axe(browser, live_server, world):
             ("admin-customer", f"/admin/customers/customer/{anna.customer_id}/change/"),
             ("admin-membership", f"/admin/programs/membership/{anna.pk}/change/"),
         ],
-        1280,
+        width,
         layout=False,  # axe only: the admin's wide tables are Django's layout, not the portal's
     )
     context.close()
