@@ -74,3 +74,40 @@ def voucher_cancelled_email_after_commit(redemption: Redemption) -> None:
         voucher_cancelled_email_send(redemption_id=redemption.pk)
 
     run_after_commit(send, "portal.voucher_cancelled_email_send")
+
+
+def password_changed_email_send(*, customer_id: int) -> bool:
+    """Tell the customer their password was changed in the portal, with the way back if it
+    was not them (the forgotten-password link). A security notice: no unsubscribe, sent
+    whatever the e-mail switches say. Returns whether it was sent."""
+    customer = Customer.objects.filter(pk=customer_id).first()
+    if customer is None or not customer.email or customer.anonymized_at is not None:
+        return False
+    language = customer.language or settings.LANGUAGE_CODE
+    links = email_links(customer_id=customer.pk, language=language)
+    with translation.override(language):
+        context = {
+            "customer": customer,
+            "links": links,
+            "reset_url": site_url("portal:password_reset", language=language),
+        }
+        subject = render_to_string("portal/emails/password_changed_subject.txt", context)
+        body = render_to_string("portal/emails/password_changed.txt", context)
+    EmailMessage(
+        subject=" ".join(subject.split()),
+        body=body,
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[customer.email],
+        headers=links.headers,
+    ).send()
+    return True
+
+
+def password_changed_email_after_commit(customer: Customer) -> None:
+    """``password_changed_email_send`` once the change commits; a mail server failure is
+    logged, never raised into the request."""
+
+    def send() -> None:
+        password_changed_email_send(customer_id=customer.pk)
+
+    run_after_commit(send, "portal.password_changed_email_send")

@@ -60,3 +60,27 @@ def test_guessing_the_current_password_is_limited(portal, customer):
     assert response.status_code == 429
     customer.user.refresh_from_db()
     assert customer.user.check_password(PASSWORD)
+
+
+def test_the_member_is_told_by_e_mail_with_the_way_back(
+    portal, customer, mailoutbox, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        portal.post(
+            "/portal/profile/password/", {"current_password": PASSWORD, "new_password": NEW}
+        )
+    [mail] = mailoutbox
+    assert mail.to == ["anna@example.com"]
+    assert mail.subject == "Ihr Passwort wurde geändert"
+    assert "/portal/password/" in mail.body  # set a new one if it was not her
+    assert "List-Unsubscribe" not in mail.extra_headers  # a security notice
+    assert NEW not in mail.body
+
+
+def test_a_refused_change_sends_nothing(portal, mailoutbox, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        portal.post(
+            "/portal/profile/password/",
+            {"current_password": "falsch-falsch", "new_password": NEW},
+        )
+    assert mailoutbox == []

@@ -18,6 +18,7 @@ from customers.preferences import (
     customer_preferences_update,
 )
 from customers.services import customer_update
+from loyalty_site.portal.emails import password_changed_email_after_commit
 from loyalty_site.portal.export import customer_data_export
 from loyalty_site.portal.forms import DeletionRequestForm, PasswordChangeForm, ProfileForm
 from loyalty_site.portal.limits import limit_wait, too_many_attempts
@@ -130,5 +131,6 @@ class PasswordChangeView(PortalMixin, TemplateView):
             return self.render_to_response(self.get_context_data(password_form=form), status=400)
         user = form.save()
         update_session_auth_hash(request, user)
+        password_changed_email_after_commit(self.customer)
         messages.success(request, _("Your new password is saved."))
         return redirect("portal:profile")
