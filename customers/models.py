@@ -88,6 +88,7 @@ class CommunicationPreferences(models.Model):
     email_rewards = models.BooleanField(_("e-mail: redeemed rewards"), default=True)
     email_referrals = models.BooleanField(_("e-mail: referral rewards"), default=True)
     email_marketing = models.BooleanField(_("e-mail: news and offers"), default=False)
+    email_surveys = models.BooleanField(_("e-mail: short surveys"), default=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
     class Meta:

@@ -15,8 +15,9 @@ The portal builds its profile form on these two functions:
 come from the model fields (``CommunicationPreferences._meta.get_field(name)``).
 
 Defaults: e-mails about the member's own account (tier changes, next tier within reach,
-points about to expire, redeemed rewards, referral rewards) are on; news and offers are
-off until the customer opts in. The portal feed always shows every notification.
+points about to expire, redeemed rewards, referral rewards) and survey invitations are on;
+news and offers are off until the customer opts in. The portal feed always shows every
+notification, and the dashboard every open survey.
 """
 
 from django.db import transaction
@@ -30,6 +31,7 @@ PREFERENCE_FIELDS = (
     "email_rewards",
     "email_referrals",
     "email_marketing",
+    "email_surveys",
 )
 
 

@@ -134,6 +134,7 @@ class InvitationEmailState(models.TextChoices):
     SENT = "sent", _("Sent")
     REMINDED = "reminded", _("Reminder sent")
     FAILED = "failed", _("Failed")
+    SKIPPED = "skipped", _("Not sent (switched off by the customer)")
 
 
 class Invitation(models.Model):

@@ -6,6 +6,8 @@ at a time with a lease, sent outside any transaction, retried with backoff and g
 after ``MAX_ATTEMPTS`` with the reason. An invitation's ``email_state`` is pending until
 the invitation e-mail went, then sent until the reminder went (reminded); the same
 attempt columns serve the one e-mail on its way. Staff can send an invitation again.
+A customer who switched survey e-mails off (one click in each of them) gets none: the
+state is skipped, and the invitation still shows in the portal.
 """
 
 import dataclasses
@@ -14,7 +16,7 @@ from datetime import datetime, timedelta
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.core.mail import send_mail
+from django.core.mail import EmailMessage
 from django.db import DatabaseError, transaction
 from django.db.models import Q
 from django.template.loader import render_to_string
@@ -53,6 +55,10 @@ INVITATIONS = Outbox(  # the default policy of e-mail, as the notification e-mai
     condition=_unsent,
 )
 MAX_ATTEMPTS = INVITATIONS.max_attempts
+# The customer's switch for these e-mails (customers.preferences); off: not sent, the
+# invitation still shows in the portal.
+SURVEY_EMAIL_SWITCH = "email_surveys"
+OPTED_OUT = "switched off in the customer's preferences"
 # The reminder waits where the invitation e-mail ended (sent) and is due once
 # SURVEY_REMINDER_AFTER_DAYS have passed.
 REMINDERS = dataclasses.replace(
@@ -67,10 +73,11 @@ REMINDERS = dataclasses.replace(
 def _mail(invitation: Invitation, *, reminder: bool) -> None:
     customer = invitation.customer
     program = invitation.survey.program
-    # No unsubscribe link yet: no preference switch stops survey invitations (they are
-    # throttled instead, SURVEY_COOLDOWN_DAYS); a switch needs a customers migration.
     links = email_links(
-        customer_id=customer.pk, language=invitation.language, program_slug=program.slug
+        customer_id=customer.pk,
+        language=invitation.language,
+        topic=SURVEY_EMAIL_SWITCH,
+        program_slug=program.slug,
     )
     with translation.override(invitation.language):
         context = {
@@ -85,11 +92,25 @@ def _mail(invitation: Invitation, *, reminder: bool) -> None:
         }
         subject = render_to_string("surveys/email/invitation_subject.txt", context)
         body = render_to_string("surveys/email/invitation_body.txt", context)
-    send_mail(" ".join(subject.split()), body, None, [customer.email])
+    EmailMessage(
+        subject=" ".join(subject.split()),
+        body=body,
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[customer.email],
+        headers=links.headers,
+    ).send()
 
 
 def _load(ids: list[int]) -> dict[int, Invitation]:
-    return Invitation.objects.select_related("customer", "survey__program").in_bulk(ids)
+    return Invitation.objects.select_related(
+        "customer__communication_preferences", "survey__program"
+    ).in_bulk(ids)
+
+
+def _switched_off(invitation: Invitation) -> bool:
+    """The customer switched survey e-mails off (the invitation stays in the portal)."""
+    preferences = getattr(invitation.customer, "communication_preferences", None)
+    return preferences is not None and not getattr(preferences, SURVEY_EMAIL_SWITCH)
 
 
 def _send(outbox: Outbox, ids: Iterable[int], now: datetime | None, *, reminder: bool) -> int:
@@ -98,6 +119,8 @@ def _send(outbox: Outbox, ids: Iterable[int], now: datetime | None, *, reminder:
     now = now or timezone.now()
 
     def attempt(invitation: Invitation) -> Attempt:
+        if _switched_off(invitation):
+            return Attempt(state=InvitationEmailState.SKIPPED, error=OPTED_OUT, retry=False)
         try:
             _mail(invitation, reminder=reminder)
         except (DatabaseError, SoftTimeLimitExceeded):

@@ -10,6 +10,7 @@ from django.core import mail
 from django.db import connection
 from django.utils import timezone
 
+from customers.preferences import customer_preferences_update
 from surveys.models import Channel, Invitation, InvitationEmailState
 from surveys.services.invitation_emails import (
     MAX_ATTEMPTS,
@@ -38,7 +39,7 @@ def test_a_failing_invitation_is_retried_then_given_up_with_the_reason(
     def refused(*args, **kwargs):
         raise ConnectionRefusedError("mail server refused")
 
-    monkeypatch.setattr("surveys.services.invitation_emails.send_mail", refused)
+    monkeypatch.setattr("surveys.services.invitation_emails.EmailMessage.send", refused)
     at = timezone.now()
     for _ in range(MAX_ATTEMPTS):
         assert not invitation_send(invitation_id=invitation.pk, now=at)
@@ -121,3 +122,27 @@ def test_the_backfill_makes_unsent_open_invitations_due_and_sent_ones_done(
     ]
     assert invitations_unsent(now=now) == [unsent.pk]  # the expired one stays unsent
     assert invitations_reminder_due(now=now) == [sent.pk]
+
+
+def test_an_invitation_carries_a_one_click_unsubscribe(nps_survey, membership):
+    invitation = invite(nps_survey, membership)
+    assert invitation_send(invitation_id=invitation.pk)
+    [sent] = mail.outbox
+    assert sent.extra_headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    link = sent.extra_headers["List-Unsubscribe"].strip("<>")
+    assert link in sent.body
+    assert "/portal/unsubscribe/" in link
+
+
+def test_a_customer_who_switched_surveys_off_gets_no_e_mail_but_keeps_the_invitation(
+    nps_survey, membership
+):
+    customer_preferences_update(membership.customer, email_surveys=False)
+    invitation = invite(nps_survey, membership)
+    assert not invitation_send(invitation_id=invitation.pk)
+    invitation.refresh_from_db()
+    assert invitation.email_state == InvitationEmailState.SKIPPED
+    assert invitation.email_last_error == "switched off in the customer's preferences"
+    assert mail.outbox == []
+    assert invitations_unsent(now=timezone.now() + timedelta(hours=1)) == []  # not retried
+    assert invitation.is_open  # the portal still offers the survey

@@ -30,6 +30,7 @@ TOPICS = {
     "email_rewards": _("redeemed rewards"),
     "email_referrals": _("referral rewards"),
     "email_marketing": _("news and offers"),
+    "email_surveys": _("short surveys"),
 }
 
 
