@@ -34,20 +34,36 @@ from surveys.services.snapshots import snapshots_build
 DEFAULTS = {"months": str(DEFAULT_WINDOW_MONTHS), "granularity": "month"}
 
 
+class _ChoicesInOneQuery(forms.models.ModelChoiceIterator):
+    """A select's choices read with one plain query. The default iterates with
+    ``QuerySet.iterator()``, which on PostgreSQL opens a server-side cursor: three round
+    trips per select (DECLARE, FETCH, CLOSE), for a handful of rows."""
+
+    def __iter__(self):
+        if self.field.empty_label is not None:
+            yield ("", self.field.empty_label)
+        for obj in self.queryset:
+            yield self.choice(obj)
+
+
+class _ModelChoiceField(forms.ModelChoiceField):
+    iterator = _ChoicesInOneQuery
+
+
 class FilterForm(forms.Form):
-    program = forms.ModelChoiceField(
+    program = _ModelChoiceField(
         Program.objects.order_by("name"),
         required=False,
         label=gettext_lazy("program"),
         empty_label=gettext_lazy("all programs"),
     )
-    tier = forms.ModelChoiceField(
+    tier = _ModelChoiceField(
         Tier.objects.select_related("program").order_by("program__name", "rank"),
         required=False,
         label=gettext_lazy("tier"),
         empty_label=gettext_lazy("all tiers"),
     )
-    partner = forms.ModelChoiceField(
+    partner = _ModelChoiceField(
         Partner.objects.order_by("name"),
         required=False,
         label=gettext_lazy("partner"),

@@ -8,16 +8,17 @@ line with neither does not count."""
 
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import connection
 
 from programs.models import Purchase, PurchaseLine, PurchaseStatus
-from surveys.figures.scope import MEMBERSHIPS, SCOPE_TABLE, scope_params
-from surveys.figures.spans import SPAN_TABLE, Span, span_params
+from surveys.figures.retention import RETENTION_FIELDS
+from surveys.figures.scope import EVERY_SCOPE, MEMBER_GROUPS
+from surveys.figures.spans import Span
 
 PURCHASES = Purchase._meta.db_table
 LINES = PurchaseLine._meta.db_table
 
-RETENTION_FIELDS = ("buyers", "buyers_before", "buyers_retained")
 WINDOW_FIELDS = (
     *RETENTION_FIELDS,
     "repeat_buyers",
@@ -28,38 +29,19 @@ WINDOW_FIELDS = (
     "multi_product_buyers",
 )
 
-_CALENDAR_SQL = f"""
-WITH {SPAN_TABLE}, {SCOPE_TABLE},
-bought AS (
-    SELECT s.i, p.membership_id,
-        bool_or(p.occurred_at >= s.start_at) AS during,
-        bool_or(p.occurred_at < s.start_at) AS before
-    FROM {PURCHASES} p
-    JOIN span s ON p.occurred_at >= s.before_at AND p.occurred_at < s.end_at
-    WHERE p.status <> %(rejected)s
-    GROUP BY s.i, p.membership_id
-)
-SELECT b.i, m.program_id, m.tier_id, sc.partner_id,
-    count(*) FILTER (WHERE b.during),
-    count(*) FILTER (WHERE b.before),
-    count(*) FILTER (WHERE b.during AND b.before)
-FROM bought b
-JOIN {MEMBERSHIPS} m ON m.id = b.membership_id
-JOIN scope sc ON sc.membership_id = b.membership_id
-GROUP BY 1, 2, 3, 4
-"""  # noqa: S608 - table names from the models
-
 
 def _window_sql(count: int) -> str:
     """Windows that all end at ``%(end)s``: one pass over the purchases per member, with
-    the figures of window k (k = 1..count) in columns ``*_k``, then one row per member
-    and window."""
+    the figures of window k (k = 1..count) in columns ``*_k``, then one row per program,
+    tier and partner with every window's sums side by side. Revenue is summed in the
+    currency's smallest unit, as a 64-bit integer: five decimal sums per member made the
+    member rows too big to group in memory (they spilled to disk)."""
     per_window = ",\n        ".join(
         f"count(*) FILTER (WHERE p.occurred_at >= %(start_{k})s) AS n_{k}, "
         f"count(*) FILTER (WHERE p.occurred_at >= %(before_{k})s "
         f"AND p.occurred_at < %(start_{k})s) AS b_{k}, "
-        f"coalesce(sum(p.amount - p.refunded_amount) "
-        f"FILTER (WHERE p.occurred_at >= %(start_{k})s), 0) AS r_{k}"
+        f"sum(((p.amount - p.refunded_amount) * %(unit)s)::bigint) "
+        f"FILTER (WHERE p.occurred_at >= %(start_{k})s) AS r_{k}"
         for k in range(1, count + 1)
     )
     # One product or several in window k: the least and the greatest product bought in
@@ -71,14 +53,38 @@ def _window_sql(count: int) -> str:
         f"max(k.product) FILTER (WHERE p.occurred_at >= %(start_{k})s) AS hi_{k}"
         for k in range(1, count + 1)
     )
-    rows = ", ".join(
-        f"({k}, pm.n_{k}, pm.b_{k}, pm.r_{k}, "
-        f"CASE WHEN pr.lo_{k} IS NULL THEN 0 WHEN pr.lo_{k} = pr.hi_{k} THEN 1 ELSE 2 END, "
-        f"CASE WHEN pm.last_at >= %(start_{k})s THEN pm.last_at - pm.first_at END)"
+    # Sums over the members of a group, straight from the member rows: no row per member
+    # and window (half a million on the bench), and members without a purchase in or
+    # before a window add nothing to its sums. Grouped by the member's partners first,
+    # then counted for all members and for each partner (``MEMBER_GROUPS``).
+    sums = [
+        figure
         for k in range(1, count + 1)
+        for figure in (
+            (f"count(*) FILTER (WHERE pm.n_{k} > 0)", "sum"),
+            (f"count(*) FILTER (WHERE pm.b_{k} > 0)", "sum"),
+            (f"count(*) FILTER (WHERE pm.n_{k} > 0 AND pm.b_{k} > 0)", "sum"),
+            (f"count(*) FILTER (WHERE pm.n_{k} > 1)", "sum"),
+            (f"sum(pm.n_{k})", "sum"),
+            (f"sum(pm.r_{k})", "sum"),
+            (
+                f"sum(extract(epoch FROM pm.last_at - pm.first_at)) "
+                f"FILTER (WHERE pm.last_at >= %(start_{k})s)",
+                "days",
+            ),
+            (f"count(*) FILTER (WHERE pm.n_{k} > 0 AND pr.lo_{k} = pr.hi_{k})", "sum"),
+            (f"count(*) FILTER (WHERE pm.n_{k} > 0 AND pr.lo_{k} <> pr.hi_{k})", "sum"),
+        )
+    ]
+    inner = ",\n        ".join(f"{sql} AS s{i}" for i, (sql, _) in enumerate(sums))
+    outer = ",\n    ".join(
+        f"coalesce(round(sum(g.s{i}) / 86400, 6), 0)"
+        if how == "days"
+        else f"coalesce(sum(g.s{i}), 0)"
+        for i, (_, how) in enumerate(sums)
     )
     return f"""
-WITH {SCOPE_TABLE},
+WITH {MEMBER_GROUPS},
 per_member AS MATERIALIZED (  -- once, not once per parallel worker
     SELECT p.membership_id,
         min(p.occurred_at) AS first_at,
@@ -103,27 +109,19 @@ products AS MATERIALIZED (
         AND coalesce(nullif(l.sku, ''), nullif(l.category, '')) IS NOT NULL
     GROUP BY p.membership_id
 ),
-member_window AS (
-    SELECT pm.membership_id, w.*
+group_sums AS (
+    SELECT g.program_id, g.tier_id, g.partners,
+        {inner}
     FROM per_member pm
     LEFT JOIN products pr ON pr.membership_id = pm.membership_id
-    CROSS JOIN LATERAL (VALUES {rows}) AS w(k, purchases, before, revenue, products, lifetime)
-    WHERE w.purchases > 0 OR w.before > 0
+    JOIN member_group g ON g.membership_id = pm.membership_id
+    GROUP BY 1, 2, 3
 )
-SELECT w.k, m.program_id, m.tier_id, sc.partner_id,
-    count(*) FILTER (WHERE w.purchases > 0),
-    count(*) FILTER (WHERE w.before > 0),
-    count(*) FILTER (WHERE w.purchases > 0 AND w.before > 0),
-    count(*) FILTER (WHERE w.purchases > 1),
-    coalesce(sum(w.purchases), 0),
-    coalesce(sum(w.revenue), 0),
-    coalesce(round(sum(extract(epoch FROM w.lifetime)) / 86400, 6), 0),
-    count(*) FILTER (WHERE w.purchases > 0 AND w.products = 1),
-    count(*) FILTER (WHERE w.purchases > 0 AND w.products > 1)
-FROM member_window w
-JOIN {MEMBERSHIPS} m ON m.id = w.membership_id
-JOIN scope sc ON sc.membership_id = w.membership_id
-GROUP BY 1, 2, 3, 4
+SELECT g.program_id, g.tier_id, sc.partner_id,
+    {outer}
+FROM group_sums g
+CROSS JOIN LATERAL {EVERY_SCOPE.format(partners="g.partners")}
+GROUP BY 1, 2, 3
 """  # noqa: S608 - table names from the models; k are our own numbers
 
 
@@ -131,24 +129,6 @@ def _fetch(sql: str, params: dict) -> list[tuple]:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()
-
-
-def retention_counts(spans: list[Span]) -> list[dict]:
-    """Per span (months, quarters), program, tier (the member's tier now) and partner
-    (None: all members): ``buyers``, members with a purchase in the span;
-    ``buyers_before``, in the span of the same length before it; ``buyers_retained``,
-    in both."""
-    params = {**span_params(spans), **scope_params(), "rejected": PurchaseStatus.REJECTED}
-    return [
-        {
-            "span": spans[i - 1],
-            "program": program,
-            "tier": tier,
-            "partner": partner,
-            **dict(zip(RETENTION_FIELDS, counts, strict=True)),
-        }
-        for i, program, tier, partner, *counts in _fetch(_CALENDAR_SQL, params)
-    ]
 
 
 def window_counts(windows: list[Span]) -> list[dict]:
@@ -165,20 +145,24 @@ def window_counts(windows: list[Span]) -> list[dict]:
         return []
     (end,) = {w.end_at for w in windows}
     params = {
-        **scope_params(),
         "rejected": PurchaseStatus.REJECTED,
         "end": end,
         "start_first": min(w.start_at for w in windows),
+        "unit": 10**settings.MONEY_DECIMAL_PLACES,
     }
     for k, window in enumerate(windows, start=1):
         params[f"start_{k}"], params[f"before_{k}"] = window.start_at, window.before_at
     rows = []
-    for k, program, tier, partner, *counts in _fetch(_window_sql(len(windows)), params):
-        row = dict(zip(WINDOW_FIELDS, counts, strict=True))
-        row["revenue"] = Decimal(row["revenue"])
-        row["lifetime_days"] = Decimal(row["lifetime_days"])
-        row["purchases"] = int(row["purchases"])
-        rows.append(
-            {"span": windows[k - 1], "program": program, "tier": tier, "partner": partner, **row}
-        )
+    width = len(WINDOW_FIELDS)
+    for program, tier, partner, *sums in _fetch(_window_sql(len(windows)), params):
+        for k, window in enumerate(windows):
+            row = dict(zip(WINDOW_FIELDS, sums[k * width : (k + 1) * width], strict=True))
+            if not (row["buyers"] or row["buyers_before"]):
+                continue  # nobody in the group bought in the window or before it
+            row["revenue"] = Decimal(row["revenue"]).scaleb(-settings.MONEY_DECIMAL_PLACES)
+            row["lifetime_days"] = Decimal(row["lifetime_days"])
+            row["purchases"] = int(row["purchases"])
+            rows.append(
+                {"span": window, "program": program, "tier": tier, "partner": partner, **row}
+            )
     return rows

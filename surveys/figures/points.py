@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from programs.models import EntryKind, LedgerEntry
 from surveys.engagement.models import EngagementScore
-from surveys.figures.scope import MEMBERSHIPS, SCOPE_TABLE, scope_params
+from surveys.figures.scope import EVERY_SCOPE, MEMBER_GROUPS, MEMBERSHIPS, SCOPE_TABLE, scope_params
 from surveys.metrics.formulas import ACTIVE_WITHIN_DAYS, DORMANT_AFTER_DAYS
 
 ENTRIES = LedgerEntry._meta.db_table
@@ -29,24 +29,27 @@ STOCK_FIELDS = (
 # points and returns at the purchase's date, however late it was reported). Points paid
 # at a till count as redeemed when captured, net of refunds of that payment.
 _FLOWS_SQL = f"""
-WITH {SCOPE_TABLE},
-entry AS (
-    SELECT e.membership_id, e.kind, e.points, e.pending_points, e.held_points,
-        e.effective_at AS at
+WITH {MEMBER_GROUPS},
+flow AS (
+    SELECT date_trunc('month', e.effective_at AT TIME ZONE %(tz)s)::date AS month,
+        g.program_id, g.tier_id, g.partners,
+        coalesce(sum(e.points + e.pending_points) FILTER (WHERE e.kind = %(earn)s), 0)
+            + coalesce(sum(e.points) FILTER (WHERE e.kind = %(adjust)s AND e.points > 0), 0)
+            AS issued,
+        -coalesce(sum(e.points) FILTER (WHERE e.kind IN (%(redeem)s, %(redeem_cancel)s)), 0)
+            - coalesce(sum(e.held_points) FILTER (WHERE e.kind = %(capture)s), 0)
+            - coalesce(sum(e.points) FILTER (WHERE e.kind = %(capture_refund)s), 0)
+            AS redeemed,
+        -coalesce(sum(e.points) FILTER (WHERE e.kind = %(expire)s), 0) AS expired
     FROM {ENTRIES} e
+    JOIN member_group g ON g.membership_id = e.membership_id
+    WHERE e.effective_at >= %(start)s
+    GROUP BY 1, 2, 3, 4
 )
-SELECT date_trunc('month', e.at AT TIME ZONE %(tz)s)::date, m.program_id, m.tier_id,
-    sc.partner_id,
-    coalesce(sum(e.points + e.pending_points) FILTER (WHERE e.kind = %(earn)s), 0)
-        + coalesce(sum(e.points) FILTER (WHERE e.kind = %(adjust)s AND e.points > 0), 0),
-    -coalesce(sum(e.points) FILTER (WHERE e.kind IN (%(redeem)s, %(redeem_cancel)s)), 0)
-        - coalesce(sum(e.held_points) FILTER (WHERE e.kind = %(capture)s), 0)
-        - coalesce(sum(e.points) FILTER (WHERE e.kind = %(capture_refund)s), 0),
-    -coalesce(sum(e.points) FILTER (WHERE e.kind = %(expire)s), 0)
-FROM entry e
-JOIN {MEMBERSHIPS} m ON m.id = e.membership_id
-JOIN scope sc ON sc.membership_id = e.membership_id
-WHERE e.at >= %(start)s
+SELECT f.month, f.program_id, f.tier_id, sc.partner_id,
+    sum(f.issued), sum(f.redeemed), sum(f.expired)
+FROM flow f
+CROSS JOIN LATERAL {EVERY_SCOPE.format(partners="f.partners")}
 GROUP BY 1, 2, 3, 4
 """  # noqa: S608 - table names from the models
 

@@ -32,3 +32,27 @@ member it is (only ``scope_partner``'s if that is set)."""
 
 def scope_params(*, everyone: bool = True, partner_id: int | None = None) -> dict:
     return {"scope_everyone": everyone, "scope_partner": partner_id}
+
+
+MEMBER_GROUPS = f"""member_group AS (
+    SELECT m.id AS membership_id, m.program_id, m.tier_id,
+        coalesce(
+            array_agg(link.partner_id ORDER BY link.partner_id)
+                FILTER (WHERE link.partner_id IS NOT NULL),
+            '{{}}'
+        ) AS partners
+    FROM {MEMBERSHIPS} m
+    LEFT JOIN ({PARTNER_LINKS} link
+        JOIN {PARTNER_PROGRAMS} pp ON pp.partner_id = link.partner_id)
+        ON link.customer_id = m.customer_id AND pp.program_id = m.program_id
+    GROUP BY m.id
+)"""  # noqa: S608 - table names from the models
+"""member_group(membership_id, program_id, tier_id, partners): every membership once, with
+the partners whose member it is (the rule of ``SCOPE_TABLE``). A figure grouped by program,
+tier and ``partners`` reads each member's rows once, where a join to ``scope`` reads them
+once for all members and again for each partner; ``EVERY_SCOPE`` then counts each group for
+all members and for each of its partners."""
+
+EVERY_SCOPE = "unnest(array_prepend(NULL::bigint, {partners})) AS sc(partner_id)"
+"""For ``CROSS JOIN LATERAL``: the groups of ``MEMBER_GROUPS`` counted for all members
+(partner NULL) and for each of their partners."""

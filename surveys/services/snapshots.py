@@ -16,10 +16,11 @@ from django.utils import timezone
 from loyalty_site.core.commit import run_after_commit
 from programs.models import LedgerEntry, Program, Purchase
 from surveys.figures.answers import ANSWER_FIELDS, answer_counts, dismissed_counts
-from surveys.figures.buyers import RETENTION_FIELDS, WINDOW_FIELDS, retention_counts, window_counts
+from surveys.figures.buyers import WINDOW_FIELDS, window_counts
 from surveys.figures.cohorts import cohort_counts
 from surveys.figures.points import ENGAGEMENT_BANDS as ENGAGEMENT_BANDS  # read by the admin
 from surveys.figures.points import member_stocks, point_flows
+from surveys.figures.retention import RETENTION_FIELDS, retention_counts
 from surveys.figures.spans import (
     WINDOW_MONTHS,
     local_midnight,
