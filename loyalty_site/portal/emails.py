@@ -21,6 +21,22 @@ logger = logging.getLogger("loyalty_site.portal")
 VOUCHER_EMAIL_SWITCH = "email_rewards"
 
 
+def _send(customer: Customer, language: str, links, template: str, context: dict) -> None:
+    """Render ``template``_subject.txt and ``template``.txt in ``language`` (with the
+    customer and the links) and send them to the customer, with the links' headers."""
+    context = {"customer": customer, "links": links, **context}
+    with translation.override(language):
+        subject = render_to_string(f"{template}_subject.txt", context)
+        body = render_to_string(f"{template}.txt", context)
+    EmailMessage(
+        subject=" ".join(subject.split()),
+        body=body,
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[customer.email],
+        headers=links.headers,
+    ).send()
+
+
 def voucher_emails_wanted(customer: Customer) -> bool:
     """The member has an address and has not switched reward e-mails off."""
     if not customer.email or customer.anonymized_at is not None:
@@ -46,23 +62,12 @@ def voucher_cancelled_email_send(*, redemption_id: int) -> bool:
         voucher_id=redemption.pk,
         program_slug=program.slug,
     )
-    with translation.override(language):
-        context = {
-            "customer": customer,
-            "redemption": redemption,
-            "program": program,
-            "links": links,
-            "password_url": site_url("portal:profile", language=language) + "#h-password",
-        }
-        subject = render_to_string("portal/emails/voucher_cancelled_subject.txt", context)
-        body = render_to_string("portal/emails/voucher_cancelled.txt", context)
-    EmailMessage(
-        subject=" ".join(subject.split()),
-        body=body,
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        to=[customer.email],
-        headers=links.headers,
-    ).send()
+    context = {
+        "redemption": redemption,
+        "program": program,
+        "password_url": site_url("portal:profile", language=language) + "#h-password",
+    }
+    _send(customer, language, links, "portal/emails/voucher_cancelled", context)
     return True
 
 
@@ -85,21 +90,8 @@ def password_changed_email_send(*, customer_id: int) -> bool:
         return False
     language = customer.language or settings.LANGUAGE_CODE
     links = email_links(customer_id=customer.pk, language=language)
-    with translation.override(language):
-        context = {
-            "customer": customer,
-            "links": links,
-            "reset_url": site_url("portal:password_reset", language=language),
-        }
-        subject = render_to_string("portal/emails/password_changed_subject.txt", context)
-        body = render_to_string("portal/emails/password_changed.txt", context)
-    EmailMessage(
-        subject=" ".join(subject.split()),
-        body=body,
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        to=[customer.email],
-        headers=links.headers,
-    ).send()
+    context = {"reset_url": site_url("portal:password_reset", language=language)}
+    _send(customer, language, links, "portal/emails/password_changed", context)
     return True
 
 

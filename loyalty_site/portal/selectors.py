@@ -180,16 +180,10 @@ def referral_timelines(*, membership: Membership) -> list[ReferralTimeline]:
     friend's first purchase (``release_at``)."""
     program = membership.program
     return [
-        ReferralTimeline(
-            referral=referral,
-            other_name=_short_name(referral.referee.customer),
-            joined_at=referral.created_at,
-            purchased_at=referral.qualifying_purchase.occurred_at
-            if referral.qualifying_purchase_id
-            else None,
-            min_purchase=program.referral_min_purchase,
-            currency=program.currency,
-            pending_days=program.pending_days,
+        _timeline(
+            referral,
+            program,
+            other=referral.referee.customer,
             points=program.referrer_points,
             rewarded_at=referral.rewarded_at,
             expected_at=referral.release_at if referral.rewarded_at is None else None,
@@ -197,6 +191,22 @@ def referral_timelines(*, membership: Membership) -> list[ReferralTimeline]:
         )
         for referral in referrals_made(membership=membership).select_related("qualifying_purchase")
     ]
+
+
+def _timeline(referral: Referral, program, *, other, **reward) -> ReferralTimeline:
+    """A referral's steps as one side sees them: ``other`` is the friend on the other side,
+    ``reward`` this side's points, when they came or are expected, and how many."""
+    purchase = referral.qualifying_purchase if referral.qualifying_purchase_id else None
+    return ReferralTimeline(
+        referral=referral,
+        other_name=_short_name(other),
+        joined_at=referral.created_at,
+        purchased_at=purchase.occurred_at if purchase is not None else None,
+        min_purchase=program.referral_min_purchase,
+        currency=program.currency,
+        pending_days=program.pending_days,
+        **reward,
+    )
 
 
 def referral_received(*, membership: Membership) -> ReferralTimeline | None:
@@ -216,16 +226,10 @@ def referral_received(*, membership: Membership) -> ReferralTimeline | None:
         .order_by("created_at", "id")
         .first()
     )
-    return ReferralTimeline(
-        referral=referral,
-        other_name=_short_name(referral.referrer.customer),
-        joined_at=referral.created_at,
-        purchased_at=referral.qualifying_purchase.occurred_at
-        if referral.qualifying_purchase_id
-        else None,
-        min_purchase=program.referral_min_purchase,
-        currency=program.currency,
-        pending_days=program.pending_days,
+    return _timeline(
+        referral,
+        program,
+        other=referral.referrer.customer,
         points=program.referee_points,
         rewarded_at=bonus.created_at if bonus is not None else None,
         expected_at=None,
