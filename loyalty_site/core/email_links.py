@@ -22,6 +22,7 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 from django.core import signing
+from django.core.mail import EmailMessage
 from django.urls import reverse
 from django.utils import translation
 
@@ -111,3 +112,15 @@ def email_links(
         if voucher_id
         else "",
     )
+
+
+def email_send(*, to: str, subject: str, body: str, links: EmailLinks) -> None:
+    """Send a rendered e-mail to one customer, with ``links``' unsubscribe headers (the
+    subject on one line, whatever the template's line breaks)."""
+    EmailMessage(
+        subject=" ".join(subject.split()),
+        body=body,
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[to],
+        headers=links.headers,
+    ).send()

@@ -5,14 +5,13 @@ change, in the member's language, with the links every customer e-mail carries
 import logging
 
 from django.conf import settings
-from django.core.mail import EmailMessage
 from django.template.loader import render_to_string
 from django.utils import translation
 
 from customers.models import Customer
 from customers.preferences import customer_preferences
 from loyalty_site.core.commit import run_after_commit
-from loyalty_site.core.email_links import email_links, site_url
+from loyalty_site.core.email_links import email_links, email_send, site_url
 from programs.models import Redemption
 
 logger = logging.getLogger("loyalty_site.portal")
@@ -28,13 +27,7 @@ def _send(customer: Customer, language: str, links, template: str, context: dict
     with translation.override(language):
         subject = render_to_string(f"{template}_subject.txt", context)
         body = render_to_string(f"{template}.txt", context)
-    EmailMessage(
-        subject=" ".join(subject.split()),
-        body=body,
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        to=[customer.email],
-        headers=links.headers,
-    ).send()
+    email_send(to=customer.email, subject=subject, body=body, links=links)
 
 
 def voucher_emails_wanted(customer: Customer) -> bool:

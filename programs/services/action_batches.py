@@ -30,6 +30,7 @@ from programs.models import (
 )
 from programs.services import events
 from programs.services.actions import LIMIT_PERIOD_LENGTH, limit_period_start
+from programs.services.awarding import LOT_FIELDS
 from programs.services.events import events_record
 from programs.services.ledger import Actor, lot_expiry
 from programs.services.locking import lock_memberships
@@ -67,17 +68,6 @@ _MEMBERSHIP_FIELDS = [
     "qualified_tier",
     "qualified_tier_since",
     "tier_review_at",
-]
-_LOT_FIELDS = [
-    "id",
-    "membership_id",
-    "earn_entry_id",
-    "points",
-    "remaining",
-    "earned_at",
-    "available_at",
-    "released_at",
-    "expires_at",
 ]
 
 
@@ -258,7 +248,7 @@ def _actions_credit(new: list[ActionEvent], actors: dict, memberships, now: date
         changes.append(change)
         happened.append((events.TIER_CHANGED, membership, change))
     postings.write(also=_MEMBERSHIP_FIELDS)
-    rows_insert_values(PointLot, _LOT_FIELDS, lots)
+    rows_insert_values(PointLot, LOT_FIELDS, lots)
     LotAllocation.objects.bulk_create(allocations)
     TierChange.objects.bulk_create(changes)
     events_record(

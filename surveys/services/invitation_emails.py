@@ -16,7 +16,6 @@ from datetime import datetime, timedelta
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.core.mail import EmailMessage
 from django.db import DatabaseError, transaction
 from django.db.models import Q
 from django.template.loader import render_to_string
@@ -25,7 +24,7 @@ from django.utils.formats import date_format
 
 from loyalty_site.core.batches import failure_reason
 from loyalty_site.core.commit import enqueue_after_commit
-from loyalty_site.core.email_links import email_links
+from loyalty_site.core.email_links import email_links, email_send
 from loyalty_site.core.outbox import Attempt, Outbox, column_names
 from surveys.models import Invitation, InvitationEmailState
 from surveys.services.invitations import SEND_TASK
@@ -92,13 +91,7 @@ def _mail(invitation: Invitation, *, reminder: bool) -> None:
         }
         subject = render_to_string("surveys/email/invitation_subject.txt", context)
         body = render_to_string("surveys/email/invitation_body.txt", context)
-    EmailMessage(
-        subject=" ".join(subject.split()),
-        body=body,
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        to=[customer.email],
-        headers=links.headers,
-    ).send()
+    email_send(to=customer.email, subject=subject, body=body, links=links)
 
 
 def _load(ids: list[int]) -> dict[int, Invitation]:

@@ -39,7 +39,7 @@ def test_a_failing_invitation_is_retried_then_given_up_with_the_reason(
     def refused(*args, **kwargs):
         raise ConnectionRefusedError("mail server refused")
 
-    monkeypatch.setattr("surveys.services.invitation_emails.EmailMessage.send", refused)
+    monkeypatch.setattr("loyalty_site.core.email_links.EmailMessage.send", refused)
     at = timezone.now()
     for _ in range(MAX_ATTEMPTS):
         assert not invitation_send(invitation_id=invitation.pk, now=at)

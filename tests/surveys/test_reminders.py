@@ -52,7 +52,7 @@ def test_failed_send_is_retried_after_a_backoff(nps_survey, membership, monkeypa
     def broken(*args, **kwargs):
         raise OSError("SMTP down")
 
-    monkeypatch.setattr("surveys.services.invitation_emails.EmailMessage.send", broken)
+    monkeypatch.setattr("loyalty_site.core.email_links.EmailMessage.send", broken)
     assert send_due_invitations_task.run() == 0
     invitation.refresh_from_db()
     assert invitation.sent_at is None
