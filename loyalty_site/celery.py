@@ -59,6 +59,11 @@ app.conf.beat_schedule = {
         "schedule": 60.0,
         "options": {"expires": 55},
     },
+    "imports-sweep": {
+        "task": "programs.tasks.imports_sweep_task",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
     "idempotency-purge": {
         "task": "programs.api.tasks.purge_idempotency_records_task",
         "schedule": crontab(hour=4, minute=0),

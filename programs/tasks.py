@@ -11,6 +11,7 @@ from programs.api.tasks import (  # noqa: F401 - registered with the worker thro
     purge_idempotency_records_task,
     sweep_webhook_deliveries_task,
 )
+from programs.imports.jobs import import_check, import_commit, imports_sweep
 from programs.models import Purchase, PurchaseStatus
 from programs.services import due
 from programs.services.holds import holds_expire_due
@@ -131,3 +132,35 @@ def reconcile_ledger_task() -> int:
 def what_if_run_task(run_id: int) -> None:
     """Compute a what-if run (once: a second delivery finds it taken)."""
     what_if_run(run_id)
+
+
+@shared_task(
+    ignore_result=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=TRANSIENT,
+    retry_backoff=True,
+    max_retries=10,
+)
+def import_check_task(job_id: int) -> None:
+    """The dry run of an import (``programs.imports.jobs``); safe to run twice."""
+    import_check(job_id)
+
+
+@shared_task(
+    ignore_result=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=TRANSIENT,
+    retry_backoff=True,
+    max_retries=10,
+)
+def import_commit_task(job_id: int) -> None:
+    """Write a confirmed import from its checkpoint on; a second delivery waits its turn."""
+    import_commit(job_id)
+
+
+@shared_task(ignore_result=True)
+def imports_sweep_task() -> int:
+    """Resume imports whose worker was killed or restarted."""
+    return imports_sweep()

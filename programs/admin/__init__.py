@@ -4,6 +4,7 @@ edited here directly; everything that moves points, tiers or money calls a servi
 from programs.admin import (  # noqa: F401  (each module registers its admins)
     campaigns,
     customers,
+    imports,
     ledger,
     link_claims,
     memberships,

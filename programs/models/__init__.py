@@ -12,6 +12,16 @@ from .api import (
 from .campaigns import Campaign, CampaignAward, CampaignEffect, CampaignMember
 from .figures import MembershipFigures
 from .holds import HoldStatus, PointsHold
+from .imports import (
+    ImportDecimal,
+    ImportDelimiter,
+    ImportEncoding,
+    ImportFilePart,
+    ImportJob,
+    ImportKind,
+    ImportRowError,
+    ImportStatus,
+)
 from .ledger import ActorType, EntryKind, EntrySource, LedgerEntry, LotAllocation, PointLot
 from .membership import (
     CardProof,
@@ -63,6 +73,14 @@ __all__ = [
     "HoldStatus",
     "IdempotencyRecord",
     "IdempotencyState",
+    "ImportDecimal",
+    "ImportDelimiter",
+    "ImportEncoding",
+    "ImportFilePart",
+    "ImportJob",
+    "ImportKind",
+    "ImportRowError",
+    "ImportStatus",
     "LedgerEntry",
     "LimitPeriod",
     "LinkClaim",

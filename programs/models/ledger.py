@@ -28,6 +28,7 @@ class EntryKind(models.TextChoices):
     CAPTURE_REFUND = "capture_refund", _("Payment with points refunded")
     MERGE_OUT = "merge_out", _("Moved to the customer's other account")
     MERGE_IN = "merge_in", _("Moved from the customer's other account")
+    OPENING = "opening", _("Opening balance (imported)")
 
 
 class EntrySource(models.TextChoices):
@@ -39,6 +40,7 @@ class EntrySource(models.TextChoices):
     PAYMENT = "payment", _("Payment with points")
     OCCASION = "occasion", _("Birthday or anniversary")
     MERGE = "merge", _("Accounts merged")
+    IMPORT = "import", _("Import")
     SYSTEM = "system", _("System")
 
 

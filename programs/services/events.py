@@ -8,7 +8,9 @@ points only trigger the "next tier within reach" check) commit or roll back with
 change, and anything sent outside the database is enqueued only after the commit.
 """
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime
 
 from programs.models import Membership, WebhookEventType
@@ -25,6 +27,22 @@ HOLD_CAPTURED = WebhookEventType.HOLD_CAPTURED.value
 HOLD_VOIDED = WebhookEventType.HOLD_VOIDED.value
 VOUCHER_USED = WebhookEventType.VOUCHER_USED.value
 WEBHOOK_TYPES = frozenset(WebhookEventType.values)
+_muted: ContextVar[bool] = ContextVar("events_muted", default=False)
+
+
+@contextmanager
+def events_muted(muted: bool = True) -> Iterator[None]:
+    """Changes made inside tell nobody: no webhooks, no notifications (an import that
+    staff did not ask to announce). Everything else is written as always."""
+    token = _muted.set(muted)
+    try:
+        yield
+    finally:
+        _muted.reset(token)
+
+
+def events_are_muted() -> bool:
+    return _muted.get()
 
 
 def event_record(
@@ -41,7 +59,7 @@ def events_record(
     outcome, in a number of queries that does not grow with the items (the bulk award
     path's ``points.awarded`` and ``tier.changed`` events of a whole batch). Partners
     receive each member's events in the order given."""
-    if not items:
+    if not items or _muted.get():
         return
     webhook_events_emit([item for item in items if item[0] in WEBHOOK_TYPES], at=at)
     by_type: dict[str, list[tuple[Membership, dict]]] = {}

@@ -43,6 +43,7 @@ from programs.models import (
 )
 from programs.notifications.kinds import NotificationKind
 from programs.notifications.services import notification_create
+from programs.services.events import events_are_muted
 from programs.services.ledger import consume_lots
 from programs.services.locking import lock_memberships
 from programs.services.postings import Actor, Postings, entry_instance
@@ -73,7 +74,7 @@ def claim_open(*, link: PartnerCustomer, customer: Customer, email: str) -> Link
     claim, created = LinkClaim.objects.get_or_create(
         link=link, defaults={"customer": customer, "email": email}
     )
-    if created or claim.is_open:
+    if (created or claim.is_open) and not events_are_muted():
         notification_create(
             customer=customer,
             kind=NotificationKind.LINK_REQUEST,

@@ -76,10 +76,12 @@ def _conflict(order_id: str) -> IdempotencyConflict:
 
 
 def purchases_record_many(
-    *, partner: Partner, items: Sequence[PurchaseItem]
+    *, partner: Partner, items: Sequence[PurchaseItem], award: bool = True
 ) -> list[PurchaseOutcome]:
     """Record ``items`` for ``partner``; one outcome per item, in order. Valid items are
-    stored in one transaction; their awards are enqueued together after the commit."""
+    stored in one transaction; their awards are enqueued together after the commit.
+    ``award=False`` (imported history) stores them as processed with no points: they count
+    toward tiers and metrics, and nothing is enqueued."""
     outcomes = [PurchaseOutcome() for _ in items]
     if not items:
         return outcomes
@@ -111,7 +113,7 @@ def purchases_record_many(
         order_id: _purchase(partner, items[index], now, earning)
         for order_id, index in first.items()
     }
-    stored = _store(partner, new, {o: items[i].lines for o, i in first.items()})
+    stored = _store(partner, new, {o: items[i].lines for o, i in first.items()}, award)
 
     created = []
     for index, item in enumerate(items):
@@ -129,7 +131,7 @@ def purchases_record_many(
             outcomes[index].purchase = earlier
         else:
             outcomes[index] = PurchaseOutcome(error=_conflict(item.order_id))
-    if created:
+    if created and award:
         enqueue_after_commit(AWARD_TASK, created)  # a broker outage: the sweeper
     return outcomes
 
@@ -162,12 +164,15 @@ def _purchase(partner: Partner, item: PurchaseItem, now: datetime, earning: dict
 @retry_on_conflict
 @transaction.atomic
 def _store(
-    partner: Partner, new: dict[str, Purchase], lines: dict[str, Sequence[LineData]]
+    partner: Partner,
+    new: dict[str, Purchase],
+    lines: dict[str, Sequence[LineData]],
+    award: bool = True,
 ) -> dict[str, Purchase]:
     """Insert the purchases of ``new`` whose order id is not stored yet (setting their
     ids) with their lines; return the purchases stored before under the other order ids.
     One transaction, tried again after a deadlock (``retry_on_conflict``)."""
-    stored = set(new) - _insert(partner, new)
+    stored = set(new) - _insert(partner, new, award)
     rows = [
         (new[order_id].pk, number, line)
         for order_id in new
@@ -187,7 +192,7 @@ INSERT INTO programs_purchase (
     status, status_reason, points_awarded, breakdown, refunded_amount, points_reversed,
     processed_at
 )
-SELECT %s, t.*, %s, '', NULL, '{}'::jsonb, 0, 0, NULL
+SELECT %s, t.*, %s, '', %s::integer, %s::jsonb, 0, 0, %s::timestamptz
 FROM unnest(
     %s::bigint[], %s::bigint[], %s::varchar[], %s::numeric[], %s::varchar[],
     %s::timestamptz[], %s::integer[], %s::varchar[], %s::varchar[], %s::inet[],
@@ -198,7 +203,7 @@ RETURNING id, order_id
 """
 
 
-def _insert(partner: Partner, new: dict[str, Purchase]) -> set[str]:
+def _insert(partner: Partner, new: dict[str, Purchase], award: bool = True) -> set[str]:
     """One statement for all purchases (Django's ``bulk_create`` spends more time adapting
     the values of 1,000 purchases than PostgreSQL spends storing them). Returns the order
     ids inserted; the unique constraint skips the others."""
@@ -217,7 +222,11 @@ def _insert(partner: Partner, new: dict[str, Purchase]) -> set[str]:
         [p.received_at for p in purchases],
     ]
     with connection.cursor() as cursor:
-        cursor.execute(_PURCHASE_INSERT, [partner.pk, PurchaseStatus.RECEIVED.value, *columns])
+        if award:
+            state = [PurchaseStatus.RECEIVED.value, None, "{}", None]
+        else:  # imported history: processed, no points
+            state = [PurchaseStatus.AWARDED.value, 0, '{"imported": true}', timezone.now()]
+        cursor.execute(_PURCHASE_INSERT, [partner.pk, *state, *columns])
         rows = cursor.fetchall()
     for pk, order_id in rows:
         purchase = new[order_id]
