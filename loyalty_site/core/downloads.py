@@ -2,8 +2,11 @@
 write-only mode) to a temporary file and sent from there. Neither holds all rows in
 memory; ``rows`` is any iterable, typically a queryset read with ``iterator()``.
 
-Text that customers typed (names) can start like a formula ("=HYPERLINK(...)"): in the
-CSV such text gets a leading apostrophe, in Excel it is stored as text, never as a formula.
+Text that customers typed (names) can start like a formula ("=HYPERLINK(...)", also
+"+", "-", "@", a tab or a carriage return): in the CSV such text gets a leading
+apostrophe, in Excel it is stored as a text cell, never as a formula. Numbers stay
+numbers in both (-5 points is the number -5). Control characters Excel's file format
+cannot hold are left out of Excel text cells (the CSV keeps them).
 """
 
 import csv
@@ -14,6 +17,7 @@ from collections.abc import Iterable
 from django.http import FileResponse, StreamingHttpResponse
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
 XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -56,10 +60,13 @@ def xlsx_response(
     sheet = workbook.create_sheet(title=SHEET_NAME_FORBIDDEN.sub(" ", sheet_title)[:31])
 
     def cell(value):
-        if not (isinstance(value, str) and value.startswith("=")):
+        if not isinstance(value, str):
+            return value
+        value = ILLEGAL_CHARACTERS_RE.sub("", value)
+        if not value.startswith(FORMULA_START):
             return value
         text = WriteOnlyCell(sheet, value)
-        text.data_type = "s"  # openpyxl would store "=..." as a formula
+        text.data_type = "s"  # text: openpyxl would store "=..." as a formula
         return text
 
     sheet.append([str(name) for name in header])

@@ -1,10 +1,12 @@
 """The ledger: append-only, so the admin only ever shows it. Its list leads to the monthly
-settlement ("Abrechnung", ``programs.admin.settlement``)."""
+settlement ("Abrechnung", ``programs.admin.settlement``) and to the export of a period's
+entries for accounting (``programs.admin.ledger_period``)."""
 
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
 from programs.admin.base import ReadOnlyInline, ServiceWrittenAdmin, field_shown
+from programs.admin.ledger_period import LedgerPeriodExportPage
 from programs.admin.settlement import SettlementPage
 from programs.admin.wording import reason_text
 from programs.models import LedgerEntry, LotAllocation
@@ -31,7 +33,9 @@ class LotAllocationInline(ReadOnlyInline):
 
 
 @admin.register(LedgerEntry)
-class LedgerEntryAdmin(SettlementPage, LedgerReasonDisplay, ServiceWrittenAdmin):
+class LedgerEntryAdmin(
+    LedgerPeriodExportPage, SettlementPage, LedgerReasonDisplay, ServiceWrittenAdmin
+):
     list_display = (
         "created_at",
         "membership",

@@ -16,6 +16,7 @@ from programs.admin.base import (
 from programs.admin.holds import PointsHoldInline
 from programs.admin.ledger import LedgerReasonDisplay
 from programs.admin.membership_card import CARD_FIELDS, MembershipCard
+from programs.admin.membership_exports import MembershipExports
 from programs.admin.membership_figures import (
     FIGURE_FIELDS,
     FIGURES_FIELDSET,
@@ -91,7 +92,11 @@ class TierChangeInline(ReadOnlyInline):
 
 @admin.register(Membership)
 class MembershipAdmin(
-    MembershipCard, MembershipOperations, MembershipFiguresDisplay, ServiceWrittenAdmin
+    MembershipExports,
+    MembershipCard,
+    MembershipOperations,
+    MembershipFiguresDisplay,
+    ServiceWrittenAdmin,
 ):
     allow_add = True
     list_display = (

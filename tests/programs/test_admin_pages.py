@@ -9,6 +9,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from customers.models import Customer
 from programs.models import (
@@ -167,6 +168,8 @@ def test_membership_page_shows_balances_ledger_and_tier_history(staff_client, wo
         "Abo-Stufe verkaufen",
         "Status ändern",
         "PIN zurücksetzen",
+        gettext("Ledger as CSV"),  # the member's ledger as a file (test_ledger_exports.py)
+        gettext("Ledger as Excel"),
     }
 
 
