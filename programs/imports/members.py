@@ -37,7 +37,9 @@ from programs.models import (
     TierChange,
     TierChangeReason,
 )
+from programs.services import events
 from programs.services.awarding import LOT_FIELDS
+from programs.services.events import events_record
 from programs.services.ledger import lot_expiry, points_earn
 from programs.services.locking import lock_membership, lock_memberships
 from programs.services.memberships import referral_code_generate
@@ -395,8 +397,28 @@ def _openings_post(context: Context, booked: list[tuple[Row, Membership]]) -> No
                 _expires(row, membership.program, earned_at),
             ]
         )
+    posted_all = list(postings.entries)
     postings.write()
     rows_insert_values(PointLot, LOT_FIELDS, lots)
+    if context.job.notify:  # as ``points_earn`` announces an earn
+        events_record(
+            [
+                (
+                    events.POINTS_AWARDED,
+                    posted.membership,
+                    {
+                        "entry_id": posted.id,
+                        "points": posted.points,
+                        "pending": False,
+                        "available_at": context.now,
+                        "source": EntrySource.IMPORT,
+                        "reason": posted.values["reason"],
+                    },
+                )
+                for posted in posted_all
+            ],
+            at=context.now,
+        )
 
 
 def _actor(context: Context) -> Actor:

@@ -127,6 +127,11 @@ def check_stored(context: Context, rows: list[Row]) -> None:
     for row in rows:
         if row.action != "record":
             continue
+        program = row.data["membership"].program
+        earliest = context.earliest.get(program.pk)
+        if earliest is not None and earliest < program.history_starts_on:
+            # the import moves the history start back before it writes (in memory here)
+            program.history_starts_on = earliest
         try:
             purchase_check(
                 membership=row.data["membership"],

@@ -200,3 +200,33 @@ def test_a_killed_worker_resumes_from_its_last_chunk_without_duplicates(
     expected = sum(n % 7 * 10 for n in range(2500))
     assert sum(Membership.objects.values_list("balance", flat=True)) == expected
     assert ledger_drift() == []
+
+
+def test_purchases_older_than_the_history_start_move_it_back(partner, program, tiers, manager):
+    program.history_starts_on = timezone.localdate()
+    program.save()
+    anna = member(partner, program, "A")
+    content = "Kundennummer;Bestellnummer;Betrag;Datum\nA;alt-1;10,00;15.01.2025\n"
+
+    job = run("purchases", partner, program, content, manager)
+
+    assert job.summary["errors"] == 0
+    assert Purchase.objects.filter(membership=anna).count() == 1
+    program.refresh_from_db()
+    assert program.history_starts_on.isoformat() == "2025-01-15"
+
+
+def test_a_members_import_that_should_tell_announces_the_opening_balances(
+    partner, program, tiers, manager
+):
+    from programs.models import WebhookSubscription
+
+    WebhookSubscription.objects.create(
+        partner=partner, url="https://shop.example.org/hooks", events=["points.awarded"]
+    )
+    content = "Kundennummer;Punktestand\nK-1;100\nK-2;0\n"
+
+    run("members", partner, program, content, manager, notify=True)
+
+    events = WebhookEvent.objects.filter(type="points.awarded")
+    assert [e.payload["data"]["points"] for e in events] == [100]
