@@ -111,3 +111,32 @@ def test_a_partner_outside_the_program_is_a_form_error(client, partner, program,
     assert response.status_code == 200
     assert "errorlist" in response.content.decode()
     assert not ImportJob.objects.exists()
+
+
+def test_a_big_file_is_checked_in_the_background_with_a_progress_page(
+    client, partner, program, tiers, django_capture_on_commit_callbacks
+):
+    from programs.imports.jobs import INLINE_CHECK_BYTES, import_check
+
+    client.force_login(staff("Programm-Management"))
+    rows = "".join(f"K-{n};Vorname{n};Nachname{n};{n % 100}\n" for n in range(12_000))
+    content = f"Kundennummer;Vorname;Nachname;Punktestand\n{rows}".encode()
+    assert len(content) > INLINE_CHECK_BYTES
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = upload(client, partner, program, content)
+
+    job = ImportJob.objects.get()
+    assert job.status == ImportStatus.CHECKING
+    assert callbacks  # the dry run is enqueued after the commit
+    page = client.get(response["Location"]).content.decode()
+    assert 'http-equiv="refresh"' in page
+    assert 'id="import-progress"' in page
+
+    import_check(job.pk)  # what the worker does
+
+    job.refresh_from_db()
+    assert job.status == ImportStatus.CHECKED
+    assert job.summary["rows"] == 12_000
+    page = client.get(response["Location"]).content.decode()
+    assert 'http-equiv="refresh"' not in page
