@@ -141,6 +141,23 @@ def rows(results: dict, scale) -> list[dict]:
         ("what_if.campaign", "What-if: draft campaign, whole history"),
     ):
         add(*_what_if_row(r.get(key), name, scale))
+    add(*_import_row(r.get("imports.members"), "check"))
+    add(*_import_row(r.get("imports.members"), "commit"))
+    exports = r.get("exports") or {}
+    add(
+        "Exports streamed (members, ledger)",
+        ", ".join(
+            f"{k}: {v.get('rows')} rows at {v.get('rows_per_s')}/s, "
+            f"RSS +{v.get('rss_growth_mib')} MiB"
+            for k, v in exports.items()
+            if isinstance(v, dict)
+        )
+        or str(exports.get("error") or exports.get("cut_off_after_s") or NOT_AVAILABLE)[-200:],
+        "-",
+        None,
+        "-",
+        None,
+    )
     rss = r.get("award.worker_rss") or {}
     procs = rss.get("pool_processes") or []
     growth = max((p["growth_mib"] for p in procs), default=None)
@@ -172,6 +189,26 @@ def _what_if_row(job, name: str, scale) -> tuple:
     value = f"{seconds} s (CPU {job.get('cpu_seconds')} s) for {purchases:,} purchases"
     met = per_million < 60 if purchases >= 100_000 else None
     return name, value, "-", None, target, met, f"{per_million:.1f} s per million"
+
+
+def _import_row(job, step: str) -> tuple:
+    """The members import's dry run or import (rows/s) against a COPY of the same rows."""
+    what = "dry run (upload + check)" if step == "check" else "import (re-check + write)"
+    name = f"Members import, {what}"
+    if not isinstance(job, dict) or job.get(f"{step}_per_s") is None:
+        value = NOT_AVAILABLE if not isinstance(job, dict) else (
+            f"cut off after {job['cut_off_after_s']} s" if job.get("cut_off_after_s")
+            else f"error: {str(job.get('error'))[-200:]}")  # fmt: skip
+        return name, value, "-", None, "-", None
+    return (
+        name,
+        f"{job[f'{step}_per_s']} rows/s ({job['rows']:,} rows in {job[f'{step}_s']} s)",
+        f"{job['copy_per_s']} rows/s COPY of the same rows",
+        job.get(f"{step}_ratio"),
+        "-",
+        None,
+        f"peak RSS {job.get('rss_peak_mib')} MiB",
+    )
 
 
 def _errors(page: dict) -> bool:

@@ -96,6 +96,8 @@ class Run:
         self.phase("http", self.http_phases, seeder, seeded)
         self.phase("nightly", self.nightly)
         self.phase("what_if", self.what_if)
+        self.phase("imports", self.imports)
+        self.phase("exports", self.exports)
 
     def raw_limits(self) -> None:
         from bench.raw import Raw
@@ -254,6 +256,28 @@ class Run:
             self.results[f"what_if.{kind}"] = result
             log(f"  what_if.{kind}: {result.get('seconds')} s for {result.get('purchases')} "
                 "purchases")  # fmt: skip
+
+    def imports(self) -> None:
+        """The members import at N rows next to a raw COPY of them (``bench/imports.py``)."""
+        from bench import imports
+
+        self.stop_processes()
+        result = imports.run_module("bench.imports", self.env, self.scale.job_cap * 4)
+        self.results["imports.members"] = result
+        log(f"  imports.members: check {result.get('check_per_s')}/s, commit "
+            f"{result.get('commit_per_s')}/s, COPY {result.get('copy_per_s')}/s")  # fmt: skip
+
+    def exports(self) -> None:
+        """Members and ledger exports streamed through the admin (``bench/export_memory.py``)."""
+        from bench import imports
+
+        self.stop_processes()
+        self.results["exports"] = imports.run_module(
+            "bench.export_memory",
+            self.env,
+            self.scale.job_cap * 2,
+            {"ALLOWED_HOSTS": "testserver,127.0.0.1,localhost"},  # its Django test client
+        )
 
     # --- report -------------------------------------------------------------------------------
     def write_report(self) -> int:

@@ -376,6 +376,9 @@ SPECTACULAR_SETTINGS = {
         "programs.api.schema.postprocess_headers",
     ],
     "ENUM_NAME_OVERRIDES": {
+        "ImportKindEnum": "programs.models.ImportKind",
+        "ImportApiKindEnum": "programs.api.serializers.imports.API_KINDS",
+        "ImportStatusEnum": "programs.models.ImportStatus",
         "MembershipStatusEnum": "programs.models.MembershipStatus",
         "PurchaseStatusEnum": "programs.models.PurchaseStatus",
         "RedemptionStatusEnum": "programs.models.RedemptionStatus",

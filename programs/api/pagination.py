@@ -66,3 +66,9 @@ class EffectiveCursorPagination(IdCursorPagination):
         except ValueError:
             return False
         return parsed is not None and parsed.tzinfo is not None
+
+
+class LineCursorPagination(IdCursorPagination):
+    """Rows of a file in its order: by line, then id."""
+
+    ordering = ("line", "id")

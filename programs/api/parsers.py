@@ -39,3 +39,13 @@ class JSONParser(parsers.JSONParser):
         raise ParseError(
             f"JSON parse error - nested more than {MAX_DEPTH} levels deep.", "parse_error"
         )
+
+
+class OctetStreamParser(parsers.BaseParser):
+    """A raw body (``application/octet-stream``) as bytes, e.g. a part of an import file.
+    Its size is checked before it is read (``body_size_check``)."""
+
+    media_type = "application/octet-stream"
+
+    def parse(self, stream, media_type=None, parser_context=None) -> bytes:
+        return stream.read()

@@ -11,6 +11,15 @@ from programs.api.views.holds import (
     MemberHoldCreateView,
     MemberQuoteView,
 )
+from programs.api.views.imports import (
+    ImportCancelView,
+    ImportCommitView,
+    ImportCompleteView,
+    ImportDetailView,
+    ImportErrorsView,
+    ImportListView,
+    ImportPartView,
+)
 from programs.api.views.keys import CurrentKeyView
 from programs.api.views.members import (
     MemberBalanceView,
@@ -91,4 +100,11 @@ urlpatterns = [
     path("vouchers/<str:code>", VoucherDetailView.as_view(), name="voucher-detail"),
     path("vouchers/<str:code>/use", VoucherUseView.as_view(), name="voucher-use"),
     path("settlement", SettlementView.as_view(), name="settlement"),
+    path("imports", ImportListView.as_view(), name="import-list"),
+    path("imports/<int:id>", ImportDetailView.as_view(), name="import-detail"),
+    path("imports/<int:id>/parts/<int:number>", ImportPartView.as_view(), name="import-part"),
+    path("imports/<int:id>/complete", ImportCompleteView.as_view(), name="import-complete"),
+    path("imports/<int:id>/errors", ImportErrorsView.as_view(), name="import-errors"),
+    path("imports/<int:id>/commit", ImportCommitView.as_view(), name="import-commit"),
+    path("imports/<int:id>/cancel", ImportCancelView.as_view(), name="import-cancel"),
 ]

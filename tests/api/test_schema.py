@@ -39,6 +39,13 @@ ENDPOINTS = {
     "/api/v1/webhooks": {"get", "post"},
     "/api/v1/webhooks/{id}": {"get", "patch", "delete"},
     "/api/v1/webhooks/{id}/rotate-secret": {"post"},
+    "/api/v1/imports": {"get", "post"},
+    "/api/v1/imports/{id}": {"get"},
+    "/api/v1/imports/{id}/parts/{number}": {"put"},
+    "/api/v1/imports/{id}/complete": {"post"},
+    "/api/v1/imports/{id}/errors": {"get"},
+    "/api/v1/imports/{id}/commit": {"post"},
+    "/api/v1/imports/{id}/cancel": {"post"},
 }
 
 
