@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 
 from programs.imports.cells import CellError, text
 from programs.imports.reading import Format
-from programs.models import ImportJob, Program, Tier
+from programs.models import ImportJob, Program, Tier, TierKind
 from programs.services.actions import ADJUST_UNLIMITED
 
 BOOK_POINTS = "programs.change_membership"  # the right to adjust points, in the admin too
@@ -57,7 +57,7 @@ class Context:
         for program in programs:
             for key in (program.slug, program.name, str(program.pk)):
                 context.programs[key.lower()] = program
-        for tier in Tier.objects.filter(program__in=programs):
+        for tier in Tier.objects.filter(program__in=programs, kind=TierKind.QUALIFIED):
             context.tiers.setdefault(tier.program_id, {})[tier.name.lower()] = tier
         user = job.created_by
         if job.via_api:

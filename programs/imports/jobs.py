@@ -117,8 +117,11 @@ def import_create(
     return import_upload_finish(job)
 
 
+@transaction.atomic
 def import_part_add(job: ImportJob, number: int, data: bytes) -> None:
-    """One part of a staged upload (numbered from 1; sending a part again replaces it)."""
+    """One part of a staged upload (numbered from 1; sending a part again replaces it).
+    Locks the job, so that no part lands after ``import_upload_finish`` read the file."""
+    job = ImportJob.objects.select_for_update().get(pk=job.pk)
     if job.status != ImportStatus.UPLOADING:
         raise ImportConflict(_("The upload of this import is finished; start a new one."))
     if not data:
@@ -130,6 +133,20 @@ def import_upload_finish(job: ImportJob) -> ImportJob:
     """The file is complete: its key (SHA-256), size and format. The same file imported
     before for the same partner and kind answers with that job (this one is dropped);
     otherwise the dry run starts, at once for a small file."""
+    with transaction.atomic():
+        job = ImportJob.objects.select_for_update().get(pk=job.pk)
+        if job.status != ImportStatus.UPLOADING:
+            raise ImportConflict(_("The upload of this import is already finished."))
+        closed = _upload_close(job)
+    if closed.pk == job.pk and closed.file_size <= INLINE_CHECK_BYTES:
+        import_check(closed.pk)
+        closed.refresh_from_db()
+    return closed
+
+
+def _upload_close(job: ImportJob) -> ImportJob:
+    """Under the job's lock: hash the parts, drop the job for an earlier one of the same
+    file, or start the dry run."""
     digest, size = hashlib.sha256(), 0
     stream = file_open(job)
     sample = stream.read(SAMPLE_BYTES)
@@ -151,14 +168,11 @@ def import_upload_finish(job: ImportJob) -> ImportJob:
     try:
         with transaction.atomic():
             job.save()
-    except IntegrityError:  # the same file, a moment earlier
-        earlier = _same_file(job, job.file_sha256)
-        job.delete()
-        return earlier
-    if size <= INLINE_CHECK_BYTES:
-        import_check(job.pk)
-        job.refresh_from_db()
-    else:
+    except IntegrityError:  # the same file, a moment earlier (still in its transaction)
+        raise ImportConflict(
+            _("The same file is being uploaded at this moment; try again in a minute.")
+        ) from None
+    if size > INLINE_CHECK_BYTES:
         enqueue_after_commit(CHECK_TASK, job.pk)
     return job
 

@@ -68,7 +68,6 @@ def parse(context: Context, line: int, values: dict) -> Row:
     if occurred_at > context.now:
         raise CellError("occurred_at", _("The purchase date lies in the future."))
     context.history(program, occurred_at)
-    context.money[currency] += amount
     return Row(
         line=line,
         external_id=external_id,
@@ -144,7 +143,22 @@ def check_stored(context: Context, rows: list[Row]) -> None:
             )
         except LoyaltyError as exc:
             row.action = "refused"
-            row.data["error"] = str(exc.message if hasattr(exc, "message") else exc)
+            row.data["error"] = _refusal(exc)
+        else:
+            context.money[row.data["currency"]] += row.data["amount"]
+
+
+def _refusal(exc: LoyaltyError) -> str:
+    """Why the API would refuse the purchase, in the job's language."""
+    known = {
+        "membership_inactive": _(
+            "The membership is suspended or closed; reactivate it first or leave the row out."
+        ),
+        "program_mismatch": _("This partner does not take part in the member's program."),
+        "amount_out_of_range": _("The amount is larger than a purchase may be."),
+        "invalid_amount": _("The amount or the date is not valid for a purchase."),
+    }
+    return known.get(exc.code, str(exc.message))
 
 
 def write(context: Context, rows: list[Row]) -> int:

@@ -44,10 +44,23 @@ class IdempotencyRequestInProgress(LoyaltyError):
     )
 
 
+def _canonical(value) -> str:
+    """An uploaded file (a multipart body) by its content, not just its name."""
+    if hasattr(value, "chunks") and hasattr(value, "seek"):
+        digest = hashlib.sha256()
+        for chunk in value.chunks():
+            digest.update(chunk)
+        value.seek(0)
+        return f"file:{digest.hexdigest()}"
+    return str(value)
+
+
 def request_fingerprint(method: str, path: str, data) -> str:
     """SHA-256 over the method, path and the canonical JSON of the parsed body, so key
     order and whitespace do not make the same request look different."""
-    body = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    body = json.dumps(
+        data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_canonical
+    )
     return hashlib.sha256(f"{method.upper()} {path}\n{body}".encode()).hexdigest()
 
 
