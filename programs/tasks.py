@@ -11,7 +11,7 @@ from programs.api.tasks import (  # noqa: F401 - registered with the worker thro
     purge_idempotency_records_task,
     sweep_webhook_deliveries_task,
 )
-from programs.imports.jobs import import_check, import_commit, imports_sweep
+from programs.imports.jobs import CHECK_TIME_LIMIT, import_check, import_commit, imports_sweep
 from programs.models import Purchase, PurchaseStatus
 from programs.services import due
 from programs.services.holds import holds_expire_due
@@ -141,6 +141,8 @@ def what_if_run_task(run_id: int) -> None:
     autoretry_for=TRANSIENT,
     retry_backoff=True,
     max_retries=10,
+    soft_time_limit=CHECK_TIME_LIMIT,
+    time_limit=CHECK_TIME_LIMIT + 60,
 )
 def import_check_task(job_id: int) -> None:
     """The dry run of an import (``programs.imports.jobs``); safe to run twice."""
@@ -154,6 +156,8 @@ def import_check_task(job_id: int) -> None:
     autoretry_for=TRANSIENT,
     retry_backoff=True,
     max_retries=10,
+    soft_time_limit=CHECK_TIME_LIMIT,  # its first task runs the dry run again
+    time_limit=CHECK_TIME_LIMIT + 60,
 )
 def import_commit_task(job_id: int) -> None:
     """Write a confirmed import from its checkpoint on; a second delivery waits its turn."""

@@ -13,7 +13,7 @@ from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, pgettext
 
 from loyalty_site.core.downloads import csv_response
 from programs.admin.base import ServiceWrittenAdmin, render_form_page
@@ -237,7 +237,9 @@ class ImportJobAdmin(ServiceWrittenAdmin):
             .iterator(chunk_size=2000)
         )
         return csv_response(
-            f"import-{job.pk}-errors.csv", [_("line"), _("column"), _("what to fix")], rows
+            f"import-{job.pk}-errors.csv",
+            [pgettext("import file", "line"), _("column"), _("what to fix")],
+            rows,
         )
 
 

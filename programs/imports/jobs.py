@@ -17,6 +17,7 @@ the import in chunks, cancel, and the sweeper that resumes a job a killed worker
 
 import hashlib
 import logging
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -59,6 +60,10 @@ PART_BYTES = 1024 * 1024
 CHUNK = 1000
 INLINE_CHECK_BYTES = 256 * 1024  # smaller files are checked while staff wait
 STALE_AFTER = timedelta(minutes=2)  # no sign of life: the worker is gone
+# A commit task writes this long, then hands over to a new task (under the task time
+# limit; a worker restart or deploy in between costs at most one chunk).
+SLICE_SECONDS = 120
+CHECK_TIME_LIMIT = 2 * 60 * 60  # the dry run reads the whole file in one task
 CHECK_TASK = "programs.tasks.import_check_task"
 COMMIT_TASK = "programs.tasks.import_commit_task"
 ERRORS_KEPT = 100_000  # bad rows stored per job; the count goes on
@@ -232,6 +237,10 @@ class _Stopped(Exception):
     """The job was cancelled (or taken over) while this worker ran it."""
 
 
+class _SliceUsed(Exception):
+    """The task wrote for its time slice: the next task continues from the checkpoint."""
+
+
 def _fail(job: ImportJob, message: str) -> None:
     ImportJob.objects.filter(pk=job.pk).update(
         status=ImportStatus.FAILED, message=message, finished_at=timezone.now(), heartbeat_at=None
@@ -321,7 +330,7 @@ def _context(job: ImportJob) -> Context:
 def _dry_run(job: ImportJob, *, phase: str) -> tuple[dict, str, int]:
     kind = KINDS[job.kind]
     context = _context(job)
-    ImportRowError.objects.filter(job=job, phase__in=["check", "verify"]).delete()
+    ImportRowError.objects.filter(job=job, phase=phase).delete()  # a rerun's own rows
     rows = errors = 0
     for chunk in _chunks(job, context, kind):
         problems = _problems(kind, context, chunk)
@@ -425,7 +434,12 @@ def import_commit(job_id: int) -> None:
             unverified = job.line_done == 0 and not job.summary.get("verified")
             if unverified and not _verify(job):
                 return
-            _write(job)
+            _write(job, deadline=time.monotonic() + SLICE_SECONDS)
+        except _SliceUsed:
+            # Let the next task take over at once (no stale wait), after this commit.
+            ImportJob.objects.filter(pk=job.pk).update(heartbeat_at=None)
+            enqueue_after_commit(COMMIT_TASK, job.pk)
+            return
         except FileUnreadable as exc:
             _fail(job, str(exc))
             return
@@ -473,10 +487,14 @@ def _verify(job: ImportJob) -> bool:
     return True
 
 
-def _write(job: ImportJob) -> None:
+def _write(job: ImportJob, deadline: float | None = None) -> None:
     kind = KINDS[job.kind]
     context = _context(job)
+    written = False
     for chunk in _chunks(job, context, kind, after_line=job.line_done):
+        if written and deadline is not None and time.monotonic() > deadline:
+            raise _SliceUsed()
+        written = True
         with transaction.atomic():
             locked = ImportJob.objects.select_for_update().get(pk=job.pk)
             if locked.status != ImportStatus.COMMITTING or locked.line_done != job.line_done:

@@ -230,3 +230,30 @@ def test_a_members_import_that_should_tell_announces_the_opening_balances(
 
     events = WebhookEvent.objects.filter(type="points.awarded")
     assert [e.payload["data"]["points"] for e in events] == [100]
+
+
+def test_a_long_import_hands_over_to_a_new_task_after_its_time_slice(
+    partner, program, tiers, manager, monkeypatch
+):
+    rows = "\n".join(f"K-{n};{n % 5}" for n in range(2500))
+    job = import_create(
+        kind="members",
+        partner=partner,
+        program=program,
+        file=io.BytesIO(f"Kundennummer;Punktestand\n{rows}\n".encode()),
+        file_name="sliced.csv",
+        user=manager,
+    )
+    import_confirm(job, digest=job.plan_digest)
+    monkeypatch.setattr(jobs, "SLICE_SECONDS", 0)  # every chunk uses up the slice
+
+    tasks = 0
+    while ImportJob.objects.get(pk=job.pk).status == ImportStatus.COMMITTING:
+        import_commit(job.pk)  # each run is the next task (the heartbeat was handed over)
+        tasks += 1
+        assert tasks < 10
+
+    job.refresh_from_db()
+    assert tasks == 3
+    assert job.status == ImportStatus.DONE
+    assert Customer.objects.count() == 2500
