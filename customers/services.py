@@ -3,7 +3,7 @@
 from django.db import transaction
 
 from customers.emails import email_normalize
-from customers.models import Customer
+from customers.models import CommunicationPreferences, Customer
 
 
 def customer_create(
@@ -25,6 +25,32 @@ def customer_create(
         birth_date=birth_date,
         user=user,
     )
+
+
+def customers_create_many(people: list[dict]) -> list[Customer]:
+    """``customer_create`` for each dict (its keyword arguments, plus ``consents``: the
+    e-mail switches to store, may be empty), one insert per table (an import's chunk)."""
+    customers = Customer.objects.bulk_create(
+        [
+            Customer(
+                email=(person.get("email") or "").strip(),
+                email_normalized=email_normalize(person.get("email") or ""),
+                first_name=(person.get("first_name") or "").strip(),
+                last_name=(person.get("last_name") or "").strip(),
+                language=person.get("language") or "de",
+                birth_date=person.get("birth_date"),
+            )
+            for person in people
+        ]
+    )
+    CommunicationPreferences.objects.bulk_create(
+        [
+            CommunicationPreferences(customer=customer, **person["consents"])
+            for person, customer in zip(people, customers, strict=True)
+            if person.get("consents")
+        ]
+    )
+    return customers
 
 
 @transaction.atomic
