@@ -63,7 +63,8 @@ STALE_AFTER = timedelta(minutes=2)  # no sign of life: the worker is gone
 # A commit task writes this long, then hands over to a new task (under the task time
 # limit; a worker restart or deploy in between costs at most one chunk).
 SLICE_SECONDS = 120
-CHECK_TIME_LIMIT = 2 * 60 * 60  # the dry run reads the whole file in one task
+CHECK_TIME_LIMIT = 50 * 60  # the dry run reads the whole file in one task (under the broker's
+# visibility timeout of an hour, so no second worker gets the task while it runs)
 CHECK_TASK = "programs.tasks.import_check_task"
 COMMIT_TASK = "programs.tasks.import_commit_task"
 ERRORS_KEPT = 100_000  # bad rows stored per job; the count goes on
