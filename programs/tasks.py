@@ -134,31 +134,27 @@ def what_if_run_task(run_id: int) -> None:
     what_if_run(run_id)
 
 
-@shared_task(
-    ignore_result=True,
-    acks_late=True,
-    reject_on_worker_lost=True,
-    autoretry_for=TRANSIENT,
-    retry_backoff=True,
-    max_retries=10,
-    soft_time_limit=CHECK_TIME_LIMIT,
-    time_limit=CHECK_TIME_LIMIT + 60,
-)
+# An import's tasks: taken back by the broker if the worker dies, tried again after a
+# database outage; the job's checkpoint makes a second run continue, not repeat.
+IMPORT_TASK = {
+    "ignore_result": True,
+    "acks_late": True,
+    "reject_on_worker_lost": True,
+    "autoretry_for": TRANSIENT,
+    "retry_backoff": True,
+    "max_retries": 10,
+    "soft_time_limit": CHECK_TIME_LIMIT,
+    "time_limit": CHECK_TIME_LIMIT + 60,
+}
+
+
+@shared_task(**IMPORT_TASK)
 def import_check_task(job_id: int) -> None:
     """The dry run of an import (``programs.imports.jobs``); safe to run twice."""
     import_check(job_id)
 
 
-@shared_task(
-    ignore_result=True,
-    acks_late=True,
-    reject_on_worker_lost=True,
-    autoretry_for=TRANSIENT,
-    retry_backoff=True,
-    max_retries=10,
-    soft_time_limit=CHECK_TIME_LIMIT,  # its first task runs the dry run again
-    time_limit=CHECK_TIME_LIMIT + 60,
-)
+@shared_task(**IMPORT_TASK)  # its first task runs the dry run again
 def import_commit_task(job_id: int) -> None:
     """Write a confirmed import from its checkpoint on; a second delivery waits its turn."""
     import_commit(job_id)

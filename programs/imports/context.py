@@ -18,6 +18,30 @@ from programs.models import ImportJob, Program, Tier, TierKind
 from programs.services.actions import ADJUST_UNLIMITED
 
 BOOK_POINTS = "programs.change_membership"  # the right to adjust points, in the admin too
+# The columns every kind of file has: whose row it is (the partner's customer number) and
+# in which program. Headers are compared as ``reading.header_key`` spells them.
+MEMBER_ALIASES = {
+    "external_id": "external_id",
+    "externe_id": "external_id",
+    "kundennummer": "external_id",
+    "kunden_nr": "external_id",
+    "customer_id": "external_id",
+    "member_id": "external_id",
+    "program": "program",
+    "programm": "program",
+}
+
+
+def unknown_member(row: "Row") -> tuple[str, str]:
+    """The problem of a row whose customer number is no member of its program."""
+    return (
+        "external_id",
+        _(
+            "No member '%(id)s' in %(program)s. Import the member first (members "
+            "import) or correct the number."
+        )
+        % {"id": row.external_id, "program": row.program.name},
+    )
 
 
 @dataclass

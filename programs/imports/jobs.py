@@ -210,7 +210,7 @@ def import_check(job_id: int) -> None:
         return
     with translation.override(job.language):
         try:
-            summary, digest, errors = _dry_run(job, phase="check")
+            summary, digest, _errors = _dry_run(job, phase="check")
         except FileUnreadable as exc:
             _fail(job, str(exc))
             return
@@ -222,16 +222,7 @@ def import_check(job_id: int) -> None:
             logger.exception("import %s: the dry run failed", job.pk)
             _fail(job, _("The dry run failed: %s") % failure_reason(exc))
             return
-        ImportJob.objects.filter(pk=job.pk, status=ImportStatus.CHECKING).update(
-            status=ImportStatus.CHECKED,
-            summary=summary,
-            plan_digest=digest,
-            rows_total=summary["rows"],
-            rows_checked=summary["rows"],
-            rows_error=errors,
-            checked_at=timezone.now(),
-            heartbeat_at=None,
-        )
+        _checked(ImportJob.objects.filter(pk=job.pk, status=ImportStatus.CHECKING), summary, digest)
 
 
 class _Stopped(Exception):
@@ -240,6 +231,21 @@ class _Stopped(Exception):
 
 class _SliceUsed(Exception):
     """The task wrote for its time slice: the next task continues from the checkpoint."""
+
+
+def _checked(jobs, summary: dict, digest: str, **fields) -> None:
+    """The dry run is ready: its summary, fingerprint and counts, waiting for confirmation."""
+    jobs.update(
+        status=ImportStatus.CHECKED,
+        summary=summary,
+        plan_digest=digest,
+        rows_total=summary["rows"],
+        rows_checked=summary["rows"],
+        rows_error=summary["errors"],
+        checked_at=timezone.now(),
+        heartbeat_at=None,
+        **fields,
+    )
 
 
 def _fail(job: ImportJob, message: str) -> None:
@@ -460,18 +466,14 @@ def import_commit(job_id: int) -> None:
 def _verify(job: ImportJob) -> bool:
     """Run the dry run again: if it no longer matches what was confirmed, stop and show
     the new one. Then move the programs' history start back to the file's dates."""
-    summary, digest, errors = _dry_run(job, phase="verify")
+    summary, digest, _errors = _dry_run(job, phase="verify")
     if digest != job.confirmed_digest:
         ImportRowError.objects.filter(job=job, phase="check").delete()
         ImportRowError.objects.filter(job=job, phase="verify").update(phase="check")
-        ImportJob.objects.filter(pk=job.pk).update(
-            status=ImportStatus.CHECKED,
-            summary=summary,
-            plan_digest=digest,
-            rows_total=summary["rows"],
-            rows_error=errors,
-            checked_at=timezone.now(),
-            heartbeat_at=None,
+        _checked(
+            ImportJob.objects.filter(pk=job.pk),
+            summary,
+            digest,
             message=_(
                 "The data changed since the dry run, so the import would not do what it "
                 "showed. Nothing was written. Check the new dry run and confirm again."

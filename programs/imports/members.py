@@ -26,7 +26,7 @@ from customers.models import CommunicationPreferences, Customer
 from customers.preferences import customer_preferences_update
 from customers.services import customers_create_many
 from programs.imports.cells import CellError, day, integer, plain_text, text, yes_no
-from programs.imports.context import Context, Row
+from programs.imports.context import MEMBER_ALIASES, Context, Row
 from programs.models import (
     EntryKind,
     EntrySource,
@@ -50,14 +50,7 @@ from programs.services.table_rows import ids_reserve, rows_insert_values
 from programs.services.tier_figures import next_review, qualified_tiers, supported_tier
 
 ALIASES = {
-    "external_id": "external_id",
-    "externe_id": "external_id",
-    "kundennummer": "external_id",
-    "kunden_nr": "external_id",
-    "customer_id": "external_id",
-    "member_id": "external_id",
-    "program": "program",
-    "programm": "program",
+    **MEMBER_ALIASES,
     "email": "email",
     "e_mail": "email",
     "first_name": "first_name",

@@ -5,19 +5,12 @@ line (or the row's own reference), so a second run books nothing again."""
 from django.utils.translation import gettext as _
 
 from programs.imports.cells import CellError, integer, plain_text, text
-from programs.imports.context import Context, Row
+from programs.imports.context import MEMBER_ALIASES, Context, Row, unknown_member
 from programs.models import LedgerEntry, Membership, PartnerCustomer
 from programs.services.actions import points_adjust
 
 ALIASES = {
-    "external_id": "external_id",
-    "externe_id": "external_id",
-    "kundennummer": "external_id",
-    "kunden_nr": "external_id",
-    "customer_id": "external_id",
-    "member_id": "external_id",
-    "program": "program",
-    "programm": "program",
+    **MEMBER_ALIASES,
     "points": "points",
     "punkte": "points",
     "reason": "reason",
@@ -109,14 +102,7 @@ def classify(context: Context, rows: list[Row]) -> None:
 def row_problem(row: Row) -> tuple[str, str] | None:
     """A row the dry run found it cannot write: (column, message)."""
     if row.action == "unknown_member":
-        return (
-            "external_id",
-            _(
-                "No member '%(id)s' in %(program)s. Import the member first (members "
-                "import) or correct the number."
-            )
-            % {"id": row.external_id, "program": row.program.name},
-        )
+        return unknown_member(row)
     if row.action == "short":
         return (
             "points",

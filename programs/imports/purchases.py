@@ -10,7 +10,7 @@ from django.utils.translation import gettext as _
 
 from programs.errors import LoyaltyError
 from programs.imports.cells import CellError, moment, money, text
-from programs.imports.context import Context, Row
+from programs.imports.context import MEMBER_ALIASES, Context, Row, unknown_member
 from programs.models import Membership, PartnerCustomer, Purchase
 from programs.services.locking import lock_memberships
 from programs.services.purchases import partner_program_ids, purchase_check, purchases_award
@@ -18,14 +18,7 @@ from programs.services.purchases_batch import PurchaseItem, purchases_record_man
 from programs.services.tiers import membership_tier_upgrade
 
 ALIASES = {
-    "external_id": "external_id",
-    "externe_id": "external_id",
-    "kundennummer": "external_id",
-    "kunden_nr": "external_id",
-    "customer_id": "external_id",
-    "member_id": "external_id",
-    "program": "program",
-    "programm": "program",
+    **MEMBER_ALIASES,
     "order_id": "order_id",
     "bestellnummer": "order_id",
     "beleg": "order_id",
@@ -107,14 +100,7 @@ def classify(context: Context, rows: list[Row]) -> None:
 
 def row_problem(row: Row) -> tuple[str, str] | None:
     if row.action == "unknown_member":
-        return (
-            "external_id",
-            _(
-                "No member '%(id)s' in %(program)s. Import the member first (members "
-                "import) or correct the number."
-            )
-            % {"id": row.external_id, "program": row.program.name},
-        )
+        return unknown_member(row)
     if row.action == "refused":
         return ("", row.data["error"])
     return None
