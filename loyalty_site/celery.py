@@ -64,6 +64,10 @@ app.conf.beat_schedule = {
         "schedule": 60.0,
         "options": {"expires": 55},
     },
+    "exports-purge": {
+        "task": "programs.tasks.export_files_purge_task",
+        "schedule": crontab(hour=4, minute=10),
+    },
     "idempotency-purge": {
         "task": "programs.api.tasks.purge_idempotency_records_task",
         "schedule": crontab(hour=4, minute=0),

@@ -6,6 +6,9 @@ from celery import shared_task
 from django.db import OperationalError
 from django.utils import timezone
 
+from programs.admin.export_jobs import STALE_AFTER as EXPORT_STALE_AFTER
+from programs.admin.export_jobs import TIME_LIMIT as EXPORT_TIME_LIMIT
+from programs.admin.export_jobs import export_files_purge, export_job_run
 from programs.api.tasks import (  # noqa: F401 - registered with the worker through this module
     deliver_webhooks_task,
     purge_idempotency_records_task,
@@ -164,3 +167,28 @@ def import_commit_task(job_id: int) -> None:
 def imports_sweep_task() -> int:
     """Resume imports whose worker was killed or restarted."""
     return imports_sweep()
+
+
+@shared_task(
+    bind=True,
+    ignore_result=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    max_retries=5,
+    soft_time_limit=EXPORT_TIME_LIMIT,
+    time_limit=EXPORT_TIME_LIMIT + 60,
+)
+def export_job_task(self, job_id: int) -> None:
+    """Write an Excel export in the background (``programs.admin.export_jobs``). A second
+    delivery while another worker still shows progress asks again later, and takes over
+    if that worker is gone (killed: the task is acknowledged late, so it comes back)."""
+    if not export_job_run(job_id):
+        raise self.retry(countdown=EXPORT_STALE_AFTER.total_seconds() + 10)
+
+
+@shared_task(ignore_result=True)
+def export_files_purge_task() -> int:
+    """Delete the files of background exports finished more than a week ago."""
+    return export_files_purge()

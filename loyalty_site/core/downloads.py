@@ -51,10 +51,9 @@ def csv_response(
     return response
 
 
-def xlsx_response(
-    filename: str, header: Iterable, rows: Iterable[Iterable], *, sheet_title: str
-) -> FileResponse:
-    """One sheet: ``header``, then ``rows`` (numbers, text, dates; no time zones)."""
+def xlsx_write(file, header: Iterable, rows: Iterable[Iterable], *, sheet_title: str) -> None:
+    """Write a workbook of one sheet to ``file`` (a binary file): ``header``, then
+    ``rows`` (numbers, text, dates; no time zones)."""
     workbook = Workbook(write_only=True)
     # Excel allows 31 characters and none of []:*?/\ in a sheet's name.
     sheet = workbook.create_sheet(title=SHEET_NAME_FORBIDDEN.sub(" ", sheet_title)[:31])
@@ -72,7 +71,14 @@ def xlsx_response(
     sheet.append([str(name) for name in header])
     for row in rows:
         sheet.append([cell(value) for value in row])
-    file = tempfile.TemporaryFile()  # noqa: SIM115 - FileResponse closes it once sent
     workbook.save(file)
+
+
+def xlsx_response(
+    filename: str, header: Iterable, rows: Iterable[Iterable], *, sheet_title: str
+) -> FileResponse:
+    """One sheet (``xlsx_write``), written to a temporary file and sent from there."""
+    file = tempfile.TemporaryFile()  # noqa: SIM115 - FileResponse closes it once sent
+    xlsx_write(file, header, rows, sheet_title=sheet_title)
     file.seek(0)
     return FileResponse(file, as_attachment=True, filename=filename, content_type=XLSX_CONTENT_TYPE)

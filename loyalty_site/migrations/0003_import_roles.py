@@ -21,13 +21,18 @@ RIGHTS = {
 }
 
 
-def roles_extend(apps, schema_editor):
+def rights_add(apps, rights_by_role: dict) -> None:
+    """Give each role these rights (the models' permissions created first)."""
     _roles.permissions_create(apps)
     Group = apps.get_model("auth", "Group")
     Permission = apps.get_model("auth", "Permission")
-    for name, rights in RIGHTS.items():
+    for name, rights in rights_by_role.items():
         group, _created = Group.objects.get_or_create(name=name)
         group.permissions.add(*_roles.role_permissions(Permission, rights))
+
+
+def roles_extend(apps, schema_editor):
+    rights_add(apps, RIGHTS)
 
 
 class Migration(migrations.Migration):

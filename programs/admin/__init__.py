@@ -4,6 +4,7 @@ edited here directly; everything that moves points, tiers or money calls a servi
 from programs.admin import (  # noqa: F401  (each module registers its admins)
     campaigns,
     customers,
+    export_job_pages,
     imports,
     ledger,
     link_claims,

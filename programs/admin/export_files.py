@@ -1,43 +1,92 @@
 """What every staff export of the admin does alike: the file in the format chosen (CSV
-streamed, Excel written row by row, ``loyalty_site.core.downloads``), Excel only up to a
-number of rows it can build before the server's timeout (the CSV streams any number), and
-a row in the staff audit log saying who exported which personal data."""
+streamed, Excel written row by row, ``loyalty_site.core.downloads``), a row in the staff
+audit log saying who exported which personal data, and Excel files too long to write
+while staff wait handed to a worker (``programs.admin.export_jobs``): the staff member
+gets the job's page, which shows the progress and then the download.
+
+Each export builds one ``ExportFile`` (header, row generator, file name, sheet) from
+what it exports; the direct download and the background job write that same object."""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
 
 from django.contrib import messages
 from django.db.models import QuerySet
 from django.http import HttpResponseRedirect
+from django.urls import reverse
+from django.utils import translation
 from django.utils.translation import gettext as _
 
 from loyalty_site.core.audit import audit_record
+from loyalty_site.core.commit import enqueue_after_commit
 from loyalty_site.core.downloads import csv_response, xlsx_response
+from programs.models import ExportJob
 
 FILE_FORMATS = {"csv": "CSV", "xlsx": "Excel"}
 # The Excel file is complete before its first byte is sent, and openpyxl writes a few
 # thousand rows a second (bench/export_memory.py): 50,000 rows stay well within the web
-# server's 30-second timeout (deploy/gunicorn.conf.py).
+# server's 30-second timeout (deploy/gunicorn.conf.py). Longer files are written by a
+# worker (``export_in_background``).
 XLSX_MAX_ROWS = 50_000
+EXPORT_TASK = "programs.tasks.export_job_task"
 
 
-def xlsx_too_long(queryset: QuerySet) -> bool:
-    """Whether ``queryset`` has more rows than an Excel export may hold (counted up to
-    one more than the limit, not all)."""
-    return queryset.order_by()[: XLSX_MAX_ROWS + 1].count() > XLSX_MAX_ROWS
+@dataclass(frozen=True)
+class ExportFile:
+    """One export: ``counted`` is the queryset whose rows ``rows`` yields (counted, never
+    read, to decide where the Excel file is written)."""
+
+    counted: QuerySet
+    header: list[str]
+    rows: Iterable
+    filename: str
+    sheet_title: str
 
 
-def xlsx_refused(model_admin, request, back_url: str) -> HttpResponseRedirect:
-    model_admin.message_user(
-        request,
-        _("More than %(max)s rows: Excel cannot hold them here, use the CSV file.")
-        % {"max": f"{XLSX_MAX_ROWS:,}".replace(",", ".")},
-        messages.ERROR,
-    )
-    return HttpResponseRedirect(back_url)
+def xlsx_rows_count(export: ExportFile) -> int:
+    return export.counted.order_by().count()
 
 
-def export_response(file_format: str, filename: str, header: list[str], rows, *, sheet_title):
+def export_response(file_format: str, export: ExportFile):
     if file_format == "csv":
-        return csv_response(filename, header, rows)
-    return xlsx_response(filename, header, rows, sheet_title=sheet_title)
+        return csv_response(export.filename, export.header, export.rows)
+    return xlsx_response(
+        export.filename, export.header, export.rows, sheet_title=export.sheet_title
+    )
+
+
+def export_answer(request, file_format: str, export: ExportFile, *, kind: str, params: dict):
+    """The download, or for an Excel file of more than ``XLSX_MAX_ROWS`` rows a job a worker
+    writes (``kind`` and ``params`` say how the worker builds ``export`` again) and a
+    redirect to its page."""
+    if file_format == "xlsx":
+        total = xlsx_rows_count(export)
+        if total > XLSX_MAX_ROWS:
+            return export_in_background(
+                request, kind=kind, params=params, filename=export.filename, total=total
+            )
+    return export_response(file_format, export)
+
+
+def export_in_background(request, *, kind: str, params: dict, filename: str, total: int):
+    job = ExportJob.objects.create(
+        kind=kind,
+        params=params,
+        user=request.user,
+        language=translation.get_language() or "de",
+        rows_total=total,
+        file_name=filename,
+    )
+    enqueue_after_commit(EXPORT_TASK, job.pk)
+    messages.info(
+        request,
+        _(
+            "%(rows)s rows are too many to write the Excel file while you wait: it is "
+            "written in the background. This page shows the progress and then the download."
+        )
+        % {"rows": f"{total:,}".replace(",", ".")},
+    )
+    return HttpResponseRedirect(reverse("admin:programs_exportjob_change", args=[job.pk]))
 
 
 def export_logged(

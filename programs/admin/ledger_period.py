@@ -8,7 +8,10 @@ ledger's list). Unlike the settlement page, which follows the ledger's view perm
 it is for the roles that see the money side: it needs the ledger's and the purchases'
 view permissions (Finanzen and Administration; Kundenservice and Programm-Management see
 the ledger but not purchases). Each export leaves a row in the staff audit log: the
-file names members."""
+file names members. An Excel file too long to write while staff wait is written by a
+worker (``period_job_file`` builds the same export again from the job)."""
+
+from datetime import date
 
 from django import forms
 from django.core.exceptions import PermissionDenied
@@ -17,13 +20,7 @@ from django.urls import path
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from programs.admin.export_files import (
-    FILE_FORMATS,
-    export_logged,
-    export_response,
-    xlsx_refused,
-    xlsx_too_long,
-)
+from programs.admin.export_files import FILE_FORMATS, ExportFile, export_answer, export_logged
 from programs.admin.ledger_exports import (
     EFFECTIVE,
     RECORDED,
@@ -32,7 +29,7 @@ from programs.admin.ledger_exports import (
     period_ledger_header,
     period_ledger_rows,
 )
-from programs.models import Program
+from programs.models import ExportJob, ExportKind, Program
 
 TEMPLATE = "admin/programs/ledgerentry/period_export.html"
 FINANCE_PERMISSIONS = ("programs.view_ledgerentry", "programs.view_purchase")
@@ -94,11 +91,6 @@ class LedgerPeriodExportPage:
             data = form.cleaned_data
             program, first, last = data["program"], data["first"], data["last"]
             basis, file_format = data["basis"], data["file_format"]
-            entries = period_entries(program, first, last, basis=basis)
-            if file_format == "xlsx" and xlsx_too_long(entries):
-                return xlsx_refused(self, request, f"?{request.GET.urlencode()}")
-            header = period_ledger_header()
-            rows = period_ledger_rows(program, first, last, basis=basis)
             basis_label = dict(form.fields["basis"].choices)[basis]
             export_logged(
                 request,
@@ -108,9 +100,15 @@ class LedgerPeriodExportPage:
                 model=self.opts.label_lower,
                 what=f"{program.name}: {first.isoformat()} - {last.isoformat()}, {basis_label}",
             )
-            filename = period_ledger_filename(program, first, last, extension=file_format)
-            return export_response(
-                file_format, filename, header, rows, sheet_title=_("Ledger entries")
+            export = period_file(program, first, last, basis, file_format)
+            params = {
+                "program": program.pk,
+                "first": first.isoformat(),
+                "last": last.isoformat(),
+                "basis": basis,
+            }
+            return export_answer(
+                request, file_format, export, kind=ExportKind.LEDGER_PERIOD, params=params
             )
         context = {
             **self.admin_site.each_context(request),
@@ -120,3 +118,23 @@ class LedgerPeriodExportPage:
         }
         request.current_app = self.admin_site.name
         return TemplateResponse(request, TEMPLATE, context)
+
+
+def period_file(program: Program, first: date, last: date, basis: str, file_format: str):
+    return ExportFile(
+        counted=period_entries(program, first, last, basis=basis),
+        header=period_ledger_header(),
+        rows=period_ledger_rows(program, first, last, basis=basis),
+        filename=period_ledger_filename(program, first, last, extension=file_format),
+        sheet_title=_("Ledger entries"),
+    )
+
+
+def period_job_file(job: ExportJob) -> ExportFile:
+    """The period export of ``job``, for a staff member who may still export it."""
+    if not may_export_period(job.user):
+        raise PermissionDenied(_("You may no longer export ledger entries."))
+    params = job.params
+    program = Program.objects.get(pk=params["program"])
+    first, last = date.fromisoformat(params["first"]), date.fromisoformat(params["last"])
+    return period_file(program, first, last, params["basis"], "xlsx")

@@ -9,23 +9,19 @@ The member list is personal data in bulk: it is for the staff who may export a s
 members (``programs.view_segment``: Programm-Management and Administration), since a
 segment with no conditions is every member anyway. A member's ledger is for whoever may
 view the membership and the ledger (Kundenservice too: it answers a member's questions
-about their points). Each export leaves a row in the staff audit log."""
+about their points). Each export leaves a row in the staff audit log. An Excel file too
+long to write while staff wait is written by a worker (``members_job_file`` and
+``member_ledger_job_file`` build the same export again from the job)."""
 
 from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponseRedirect, QueryDict
 from django.urls import path
 from django.utils.translation import gettext as _
 
-from programs.admin.export_files import (
-    FILE_FORMATS,
-    export_logged,
-    export_response,
-    xlsx_refused,
-    xlsx_too_long,
-)
+from programs.admin.export_files import FILE_FORMATS, ExportFile, export_answer, export_logged
 from programs.admin.ledger_exports import (
     membership_ledger_filename,
     membership_ledger_header,
@@ -36,7 +32,7 @@ from programs.member_exports import (
     members_export_header,
     members_export_rows,
 )
-from programs.models import LedgerEntry
+from programs.models import ExportJob, ExportKind, LedgerEntry, Membership
 
 MEMBERS_EXPORT_PERMISSIONS = (
     "programs.view_membership",
@@ -99,6 +95,15 @@ class MembershipExports(admin.ModelAdmin):
 
         return ExportList
 
+    def export_memberships(self, request):
+        """The memberships the list shows for ``request`` (its filters, search and the
+        user's permissions), every one of them."""
+        setattr(request, EXPORTING, True)
+        try:
+            return self.get_changelist_instance(request).queryset
+        finally:
+            setattr(request, EXPORTING, False)
+
     def members_export_view(self, request, file_format):
         if file_format not in FILE_FORMATS:
             raise Http404
@@ -106,17 +111,10 @@ class MembershipExports(admin.ModelAdmin):
             raise PermissionDenied
         back = self.admin_url("changelist")
         query = request.GET.urlencode()
-        setattr(request, EXPORTING, True)
         try:
-            memberships = self.get_changelist_instance(request).queryset
+            memberships = self.export_memberships(request)
         except IncorrectLookupParameters:
             return HttpResponseRedirect(f"{back}?e=1")
-        finally:
-            setattr(request, EXPORTING, False)
-        if file_format == "xlsx" and xlsx_too_long(memberships):
-            return xlsx_refused(self, request, f"{back}?{query}" if query else back)
-        header = members_export_header()
-        rows = members_export_rows(memberships)
         export_logged(
             request,
             action="export_members",
@@ -125,8 +123,10 @@ class MembershipExports(admin.ModelAdmin):
             model=self.opts.label_lower,
             what=_("List filter: %(query)s") % {"query": query} if query else _("All members"),
         )
-        filename = members_export_filename(extension=file_format)
-        return export_response(file_format, filename, header, rows, sheet_title=_("Members"))
+        export = members_file(memberships, file_format)
+        return export_answer(
+            request, file_format, export, kind=ExportKind.MEMBERS, params={"query": query}
+        )
 
     # --- one member's ledger ---------------------------------------------------------------
     def object_tools(self, request, obj):
@@ -146,11 +146,6 @@ class MembershipExports(admin.ModelAdmin):
             raise Http404
         if not self.has_ledger_export_permission(request, membership):
             raise PermissionDenied
-        entries = LedgerEntry.objects.filter(membership=membership)
-        if file_format == "xlsx" and xlsx_too_long(entries):
-            return xlsx_refused(self, request, self.admin_url("change", membership.pk))
-        header = membership_ledger_header()
-        rows = membership_ledger_rows(membership)
         export_logged(
             request,
             action="export_ledger",
@@ -161,5 +156,59 @@ class MembershipExports(admin.ModelAdmin):
             what=str(membership),
             customer_id=membership.customer_id,
         )
-        filename = membership_ledger_filename(membership, extension=file_format)
-        return export_response(file_format, filename, header, rows, sheet_title=_("Ledger"))
+        export = member_ledger_file(membership, file_format)
+        return export_answer(
+            request,
+            file_format,
+            export,
+            kind=ExportKind.MEMBER_LEDGER,
+            params={"membership": membership.pk},
+        )
+
+
+def members_file(memberships, file_format: str) -> ExportFile:
+    return ExportFile(
+        counted=memberships,
+        header=members_export_header(),
+        rows=members_export_rows(memberships),
+        filename=members_export_filename(extension=file_format),
+        sheet_title=_("Members"),
+    )
+
+
+def member_ledger_file(membership: Membership, file_format: str) -> ExportFile:
+    return ExportFile(
+        counted=LedgerEntry.objects.filter(membership=membership),
+        header=membership_ledger_header(),
+        rows=membership_ledger_rows(membership),
+        filename=membership_ledger_filename(membership, extension=file_format),
+        sheet_title=_("Ledger"),
+    )
+
+
+def _job_request(job: ExportJob) -> HttpRequest:
+    """A GET request of the staff member who started ``job``, with the list's query it
+    stored: what the admin reads to build the export, in the worker."""
+    request = HttpRequest()
+    request.method = "GET"
+    request.GET = QueryDict(job.params.get("query", ""))
+    request.user = job.user
+    return request
+
+
+def members_job_file(job: ExportJob) -> ExportFile:
+    """The members export of ``job``: the list rebuilt from the query it showed, with the
+    permissions of the staff member who started it, as the direct export reads it."""
+    request = _job_request(job)
+    model_admin = admin.site.get_model_admin(Membership)
+    if not model_admin.has_members_export_permission(request):
+        raise PermissionDenied(_("You may no longer export members."))
+    return members_file(model_admin.export_memberships(request), "xlsx")
+
+
+def member_ledger_job_file(job: ExportJob) -> ExportFile:
+    model_admin = admin.site.get_model_admin(Membership)
+    membership = Membership.objects.get(pk=job.params["membership"])
+    if not model_admin.has_ledger_export_permission(_job_request(job), membership):
+        raise PermissionDenied(_("You may no longer export this ledger."))
+    return member_ledger_file(membership, "xlsx")

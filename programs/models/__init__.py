@@ -10,6 +10,7 @@ from .api import (
     WebhookSubscription,
 )
 from .campaigns import Campaign, CampaignAward, CampaignEffect, CampaignMember
+from .exports import ExportFilePart, ExportJob, ExportKind, ExportStatus
 from .figures import MembershipFigures
 from .holds import HoldStatus, PointsHold
 from .imports import (
@@ -70,6 +71,10 @@ __all__ = [
     "EntryKind",
     "EntrySource",
     "ExpiryPolicy",
+    "ExportFilePart",
+    "ExportJob",
+    "ExportKind",
+    "ExportStatus",
     "HoldStatus",
     "IdempotencyRecord",
     "IdempotencyState",

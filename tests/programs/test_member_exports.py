@@ -199,17 +199,6 @@ def test_each_export_is_in_the_audit_log(manager_client, world):
     assert entry.action_label.endswith(" (CSV)")
 
 
-def test_excel_beyond_its_limit_points_to_the_csv(manager_client, world, monkeypatch):
-    from programs.admin import export_files
-
-    monkeypatch.setattr(export_files, "XLSX_MAX_ROWS", 2)  # the list has three members
-    response = export(manager_client, "xlsx")
-
-    assert response.status_code == 302
-    assert "CSV" in manager_client.get(response["Location"]).content.decode()
-    assert export(manager_client, "xlsx", status__exact="active").status_code == 200
-
-
 def _members(program, count: int) -> None:
     start = Customer.objects.count()
     emails = [f"viele{start + i}@example.com" for i in range(count)]
