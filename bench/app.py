@@ -6,6 +6,7 @@ import random
 import subprocess
 import sys
 import time
+from contextlib import suppress
 from pathlib import Path
 
 import httpx
@@ -106,18 +107,18 @@ def staff_dashboard_path() -> str | None:
 
 
 def queue_length() -> int:
-    """Messages waiting in the default queue (0 when the broker has no such queue yet)."""
+    """Messages waiting in all the app's queues (awards, e-mails, webhooks, ... since tasks
+    are routed by kind; a queue the broker has not seen yet counts 0)."""
     from amqp.exceptions import ChannelError
 
     from loyalty_site.celery import app
 
+    waiting = 0
     with app.connection_for_write() as conn:
-        try:
-            return conn.default_channel.queue_declare(
-                app.conf.task_default_queue or "celery", passive=True
-            ).message_count
-        except ChannelError:
-            return 0
+        for queue in dict.fromkeys([app.conf.task_default_queue or "celery", *app.amqp.queues]):
+            with suppress(ChannelError):
+                waiting += conn.default_channel.queue_declare(queue, passive=True).message_count
+    return waiting
 
 
 def purge_queue() -> int:

@@ -89,14 +89,17 @@ def start_web(env: dict, workers: int, log_dir: Path) -> tuple[Process, str]:
     raise RuntimeError(f"gunicorn did not answer /healthz within {START_TIMEOUT} s")
 
 
-def start_worker(env: dict, concurrency: int, log_dir: Path) -> Process:
+def start_worker(env: dict, concurrency: int, log_dir: Path, queues: str | None = None) -> Process:
+    """A worker for ``queues`` (a comma list), by default every queue of the settings
+    (CELERY_TASK_QUEUES, i.e. CELERY_ALL_QUEUES), as deploy/start runs it."""
+    number = len(list(log_dir.glob("worker-*.log"))) + 1
     command = [
         sys.executable, "-m", "celery", "-A", "loyalty_site", "worker",
         "--concurrency", str(concurrency), "--pool", "prefork", "-l", "INFO",
-        "--without-mingle", "--without-gossip", "-n", "bench@%h",
+        "--without-mingle", "--without-gossip", "-n", f"bench{number}@%h",
+        *(["--queues", queues] if queues else []),
     ]  # fmt: skip
     worker_env = {**env, "LOG_LEVEL": "INFO"}
-    number = len(list(log_dir.glob("worker-*.log"))) + 1
     worker = Process("worker", command, worker_env, log_dir / f"worker-{number}.log")
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:

@@ -42,11 +42,13 @@ def database_broker_url(database: dict) -> str:
 
 
 def broker_prepare(app) -> None:
-    """Create the broker's tables and the default queue before several processes start: kombu
+    """Create the broker's tables and every queue before several processes start: kombu
     creates them on first use, and two processes doing so at once make one of them fail."""
     with app.connection_for_write() as connection:
         if connection.transport.driver_type == "sql":
-            connection.default_channel.queue_declare(queue=app.conf.task_default_queue)
+            channel = connection.default_channel
+            for queue in dict.fromkeys([app.conf.task_default_queue, *app.amqp.queues]):
+                channel.queue_declare(queue=queue)
 
 
 def database_broker_waiting(connection, queue: str) -> int:

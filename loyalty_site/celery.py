@@ -7,12 +7,25 @@ import os
 
 from celery import Celery
 from celery.schedules import crontab
+from celery.signals import worker_init, worker_process_init
+from django.conf import settings
+
+from loyalty_site.queues import worker_nice_apply
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "loyalty_site.settings")
 
 app = Celery("loyalty_site")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@worker_init.connect
+@worker_process_init.connect
+def worker_priority_lower(**kwargs) -> None:
+    """Workers yield the CPU to web requests: the worker, before it forks its pool, and each
+    pool process run at WORKER_NICE (settings; 0 leaves the priority as it is)."""
+    worker_nice_apply(settings.WORKER_NICE)
+
 
 app.conf.beat_schedule = {
     "worker-heartbeat": {

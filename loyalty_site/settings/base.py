@@ -14,6 +14,7 @@ from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
+from loyalty_site import queues as celery_queues
 from loyalty_site.broker import DATABASE_BROKER_TRANSPORT, database_broker_url
 from loyalty_site.env import env_bool, env_decimal, env_int, env_list, env_str
 from loyalty_site.local_postgres import local_database_url
@@ -130,6 +131,42 @@ if _db["ENGINE"] != "django.db.backends.postgresql":
     )
 _db["CONN_HEALTH_CHECKS"] = True
 DATABASES = {"default": _db}
+
+# Read replica (loyalty_site/core/db_router.py, docs/deploy.md "Read replicas"): with
+# DATABASE_REPLICA_URL, reads that may lag (portal pages, the metrics dashboard, partner API
+# GETs) go to it; a client that has just written reads the primary for REPLICA_PIN_SECONDS;
+# a replica further behind than REPLICA_MAX_LAG_SECONDS, or down, is not read.
+DATABASE_REPLICA_URL = env_str("DATABASE_REPLICA_URL")
+REPLICA_PIN_SECONDS = env_int("REPLICA_PIN_SECONDS", 5, minimum=0)
+REPLICA_MAX_LAG_SECONDS = env_int("REPLICA_MAX_LAG_SECONDS", 10, minimum=0)
+REPLICA_READ_PATHS = [
+    *(f"{lang}/portal/" for lang in ("", "/en")),
+    *(f"{lang}/admin/surveys/metricsdashboard/" for lang in ("", "/en")),
+    "/api/v1/",
+]
+REPLICA_PRIMARY_MODELS = ["programs.ApiKey", "programs.Partner"]  # revocation at once
+if DATABASE_REPLICA_URL:
+    try:
+        _replica = dj_database_url.parse(DATABASE_REPLICA_URL, conn_max_age=_db["CONN_MAX_AGE"])
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"DATABASE_REPLICA_URL is not a valid URL: {exc}") from None
+    if _replica["ENGINE"] != _db["ENGINE"]:
+        raise ImproperlyConfigured("DATABASE_REPLICA_URL must point at PostgreSQL.")
+    # The primary's options, then the replica's own; a replica that is gone must not make
+    # a request wait long before it falls back to the primary.
+    _replica["OPTIONS"] = {
+        "connect_timeout": 2,
+        **_db.get("OPTIONS", {}),
+        **_replica.get("OPTIONS", {}),
+    }
+    _replica["CONN_HEALTH_CHECKS"] = True
+    _replica["TEST"] = {"MIRROR": "default"}  # tests use one database
+    DATABASES["replica"] = _replica
+    DATABASE_ROUTERS = ["loyalty_site.core.db_router.ReplicaRouter"]
+    MIDDLEWARE.insert(
+        MIDDLEWARE.index("django.contrib.sessions.middleware.SessionMiddleware"),
+        "loyalty_site.core.db_router.ReplicaReadMiddleware",
+    )
 
 # --- Cache (rate limits, worker heartbeat) ----------------------------------------------------
 # CACHE_URL: a Redis database of its own is best, since clearing the cache flushes its
@@ -322,6 +359,16 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ALWAYS_EAGER = False
+# Queues by kind of work (loyalty_site/queues.py): every task is routed by name. A worker
+# consumes CELERY_ALL_QUEUES unless started with -Q for some (docs/deploy.md).
+CELERY_ALL_QUEUES = ",".join(celery_queues.ALL_QUEUES)
+CELERY_TASK_DEFAULT_QUEUE = celery_queues.DEFAULT
+CELERY_TASK_QUEUES = celery_queues.task_queues()
+CELERY_TASK_ROUTES = celery_queues.task_routes()
+# Worker processes run at this CPU nice value, below web requests (0: unchanged; at most 19).
+WORKER_NICE = env_int("WORKER_NICE", 10, minimum=0)
+if WORKER_NICE > celery_queues.MAX_NICE:
+    raise ImproperlyConfigured(f"WORKER_NICE={WORKER_NICE} is above {celery_queues.MAX_NICE}.")
 if CELERY_TASK_SOFT_TIME_LIMIT >= CELERY_TASK_TIME_LIMIT:
     raise ImproperlyConfigured(
         "CELERY_TASK_SOFT_TIME_LIMIT must be less than CELERY_TASK_TIME_LIMIT, "

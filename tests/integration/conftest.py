@@ -2,7 +2,9 @@
 
 The worker runs ``celery -A loyalty_site worker`` with the deployed settings
 (``loyalty_site.settings``: no eager mode), pointed at pytest-django's test database, and
-consumes a queue of its own, so no message left over by another test or run can reach it.
+consumes queues of its own: each test routes every task as deployed (awards, messages, ...;
+``loyalty_site.queues``) but to queue names with a prefix of its own, so no message left
+over by another test or run can reach it.
 The test process publishes to that queue for real: eager mode is off and the broker is
 REDIS_URL. Each test leaves Redis as it found it: its queue, its bindings, any message a
 killed worker left unacknowledged and its workers' remote-control bindings are deleted at
@@ -30,6 +32,7 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
+from loyalty_site import queues
 from loyalty_site.celery import app
 from programs.services.memberships import membership_enroll
 from programs.services.purchases import purchase_record
@@ -64,21 +67,42 @@ def publisher_reset() -> None:
     app.amqp._producer_pool = None
 
 
+def routing_reset() -> None:
+    """Make the next publish read task_routes and task_queues again: Celery caches its
+    router, queues and default queue on first use."""
+    for cached in ("router", "queues", "default_queue"):
+        app.amqp.__dict__.pop(cached, None)
+    app.amqp._rtable = None
+
+
 class Broker:
-    """The Redis broker as one test sees it: its own queue, and the test process's
-    publisher pointed at it (eager mode off)."""
+    """The Redis broker as one test sees it: queues of its own (``queue`` is their common
+    prefix), and the test process's publisher pointed at them (eager mode off)."""
 
     def __init__(self, url: str, queue: str):
         self.url = url
         self.queue = queue
+        self.prefix = f"{queue}."
         self.redis = redis.Redis.from_url(url, socket_connect_timeout=3)
 
-    def queue_length(self) -> int:
-        """Messages waiting in the queue (kombu keeps one list per priority step)."""
-        return sum(self.redis.llen(key) for key in self._queue_keys())
+    def name(self, kind: str) -> str:
+        """This test's queue for a kind of work (``queues.AWARDS``, ...)."""
+        return self.prefix + kind
 
-    def _queue_keys(self) -> list[bytes]:
-        return list(self.redis.scan_iter(match=f"{self.queue}*"))
+    @property
+    def queues(self) -> list[str]:
+        return queues.queue_names(self.prefix)
+
+    def queue_length(self, kind: str | None = None) -> int:
+        """Messages waiting in all the queues, or in the one of ``kind`` (kombu keeps one
+        list per priority step)."""
+        return sum(self.redis.llen(key) for key in self._queue_keys(kind))
+
+    def _queue_keys(self, kind: str | None = None) -> list[bytes]:
+        if kind is None:
+            return list(self.redis.scan_iter(match=f"{self.prefix}*"))
+        name = self.name(kind)
+        return [key for key in self.redis.scan_iter(match=f"{name}*") if is_queue_key(key, name)]
 
     def purge(self) -> None:
         """Drop the messages waiting in the queue, as a lost broker would."""
@@ -92,7 +116,7 @@ class Broker:
         found = {}
         for tag, raw in self.redis.hscan_iter("unacked"):
             message, exchange, routing_key = json.loads(raw)
-            if self.queue in (exchange, routing_key):
+            if exchange.startswith(self.prefix) or routing_key.startswith(self.prefix):
                 found[tag] = message
         return found
 
@@ -125,11 +149,9 @@ class Broker:
                 self.redis.srem(PIDBOX_BINDING, member)
 
     def cleanup(self) -> None:
-        keys = [
-            *self._queue_keys(),
-            f"_kombu.binding.{self.queue}",
-            f"_kombu.binding_permanent.{self.queue}",
-        ]
+        keys = [*self._queue_keys()]
+        for name in self.queues:
+            keys += [f"_kombu.binding.{name}", f"_kombu.binding_permanent.{name}"]
         self.redis.delete(*keys)
         for tag in self.unacked():
             self.redis.hdel("unacked", tag)
@@ -149,23 +171,33 @@ def broker(monkeypatch) -> Iterator[Broker]:
     override = {
         "task_always_eager": False,
         "broker_url": url,
-        "task_default_queue": the_broker.queue,
+        "task_default_queue": the_broker.name(queues.DEFAULT),
+        "task_queues": queues.task_queues(the_broker.prefix),
+        "task_routes": queues.task_routes(the_broker.prefix),
     }
     saved = {key: getattr(app.conf, key) for key in override}
     app.conf.update(override)
     publisher_reset()
+    routing_reset()
     try:
         yield the_broker
     finally:
         app.conf.update(saved)
         publisher_reset()
+        routing_reset()
         the_broker.cleanup()
+
+
+def is_queue_key(key: bytes, name: str) -> bool:
+    """A Redis list of queue ``name``: the name itself or a priority step after it."""
+    rest = key.decode()[len(name) :]
+    return rest == "" or rest.startswith("\x06\x16")
 
 
 class Worker:
     """One ``celery worker`` process (and its pool children) in a session of its own."""
 
-    def __init__(self, broker: Broker, log_path: Path):
+    def __init__(self, broker: Broker, log_path: Path, kinds: tuple[str, ...] = queues.ALL_QUEUES):
         self.node = f"itest-{uuid.uuid4().hex[:8]}"
         self.name = f"{self.node}@%h"
         self.log_path = log_path
@@ -182,7 +214,8 @@ class Worker:
         command = [
             sys.executable, "-m", "celery", "-A", "loyalty_site", "worker",
             "--concurrency", "2", "--pool", "prefork", "-l", "INFO",
-            "-Q", broker.queue, "--without-mingle", "--without-gossip", "-n", self.name,
+            "-Q", ",".join(broker.name(kind) for kind in kinds),
+            "--without-mingle", "--without-gossip", "-n", self.name,
         ]  # fmt: skip
         with log_path.open("ab") as log:
             self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
@@ -231,8 +264,10 @@ class Workers:
         self.log_dir = log_dir
         self.started: list[Worker] = []
 
-    def start(self) -> Worker:
-        worker = Worker(self.broker, self.log_dir / f"worker-{len(self.started) + 1}.log")
+    def start(self, kinds: tuple[str, ...] = queues.ALL_QUEUES) -> Worker:
+        """A worker for this test's queues of these kinds (all unless told)."""
+        log_path = self.log_dir / f"worker-{len(self.started) + 1}.log"
+        worker = Worker(self.broker, log_path, kinds)
         self.started.append(worker)
         self.wait_until(worker.is_ready, "the worker to report ready", timeout=READY_TIMEOUT)
         return worker

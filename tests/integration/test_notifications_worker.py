@@ -2,14 +2,16 @@
 recorded as the partner API does is awarded by the worker, its tier upgrade becomes a
 feed entry, and the e-mail is sent by a task enqueued after the award's commit.
 
-The test's worker consumes only the test's own queue, while tasks enqueued by tasks go to
-Celery's default queue (as in production, where the worker consumes it); the test moves
-them across, as a second worker on the default queue would pick them up."""
+The test's worker consumes only the test's own queues, while tasks enqueued by tasks go to
+the deployed queues (messages, ...: the worker routes as in production); the test moves
+them across to the test's queue of the same kind, as a production worker would take them."""
 
 import pytest
 
+from loyalty_site import queues
 from programs.notifications.models import EmailState, Notification, NotificationKind
 from programs.notifications.selectors import notifications_recent
+from tests.integration.conftest import is_queue_key
 
 pytestmark = [
     pytest.mark.redis,
@@ -17,7 +19,13 @@ pytestmark = [
     pytest.mark.django_db(transaction=True),
 ]
 
-DEFAULT_QUEUE = "celery"
+
+def deployed_queue_keys(broker):
+    """(kind, Redis list) of each deployed queue holding messages."""
+    for kind in queues.ALL_QUEUES:
+        for key in broker.redis.scan_iter(match=f"{kind}*"):
+            if is_queue_key(key, kind) and broker.redis.type(key) == b"list":
+                yield kind, key
 
 
 @pytest.fixture
@@ -25,17 +33,16 @@ def follow_up(broker):
     """follow_up(): hand the tasks that tasks enqueued to the test's worker."""
 
     def purge() -> None:
-        stale = list(broker.redis.scan_iter(match=f"{DEFAULT_QUEUE}*"))
+        stale = [key for _, key in deployed_queue_keys(broker)]
         if stale:
             broker.redis.delete(*stale)
 
     purge()  # follow-up tasks of earlier tests, whose rows are gone
 
     def forward() -> None:
-        for key in broker.redis.scan_iter(match=f"{DEFAULT_QUEUE}*"):
-            if broker.redis.type(key) == b"list":
-                while broker.redis.rpoplpush(key, broker.queue):
-                    pass
+        for kind, key in deployed_queue_keys(broker):
+            while broker.redis.rpoplpush(key, broker.name(kind)):
+                pass
 
     yield forward
     purge()

@@ -7,6 +7,7 @@ so one failing process does not take the others down. Ctrl-C or SIGTERM stops al
 Without SITE_URL, the children get SITE_URL from --addr, so links in e-mails the worker sends
 point at the port the web server listens on. With --quiet (what `make run` passes) the
 children print warnings and errors only: no start-up banners, no log line per request or task.
+The one worker consumes every queue (CELERY_ALL_QUEUES); production may split them.
 """
 
 import os
@@ -119,6 +120,7 @@ class Command(BaseCommand):
                   stdout=web_stdout),
             Child("worker", [
                 *celery, "worker", "--loglevel", level, "--concurrency", str(concurrency),
+                "--queues", settings.CELERY_ALL_QUEUES,
             ], env),
             Child("beat", [
                 *celery, "beat", "--loglevel", level,
