@@ -181,7 +181,7 @@ def imports_sweep_task() -> int:
     time_limit=EXPORT_TIME_LIMIT + 60,
 )
 def export_job_task(self, job_id: int) -> None:
-    """Write an Excel export in the background (``programs.admin.export_jobs``). A second
+    """Write an export (Excel or CSV) in the background (``programs.admin.export_jobs``). A second
     delivery while another worker still shows progress asks again later, and takes over
     if that worker is gone (killed: the task is acknowledged late, so it comes back)."""
     if not export_job_run(job_id):

@@ -1,6 +1,7 @@
 """Files staff download: CSV streamed row by row, Excel written row by row (openpyxl's
-write-only mode) to a temporary file and sent from there. Neither holds all rows in
-memory; ``rows`` is any iterable, typically a queryset read with ``iterator()``.
+write-only mode) to a temporary file and sent from there; a worker writes either to a
+file (``csv_write``, ``xlsx_write``), byte for byte what the download sends. None holds
+all rows in memory; ``rows`` is any iterable, typically a queryset read with ``iterator()``.
 
 Text that customers typed (names) can start like a formula ("=HYPERLINK(...)", also
 "+", "-", "@", a tab or a carriage return): in the CSV such text gets a leading
@@ -12,13 +13,14 @@ cannot hold are left out of Excel text cells (the CSV keeps them).
 import csv
 import re
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from django.http import FileResponse, StreamingHttpResponse
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
+CSV_CONTENT_TYPE = "text/csv; charset=utf-8"
 XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 SHEET_NAME_FORBIDDEN = re.compile(r"[\[\]:*?/\\]")
@@ -35,18 +37,26 @@ def _csv_safe(value):
     return value
 
 
+def csv_lines(header: Iterable, rows: Iterable[Iterable]) -> Iterator[str]:
+    """The CSV as text, line by line: a byte order mark (Excel opens UTF-8 with umlauts
+    correctly with one), ``header``, then ``rows``, formulas escaped."""
+    writer = csv.writer(_Echo())
+    yield "\ufeff"
+    yield writer.writerow([str(name) for name in header])
+    for row in rows:
+        yield writer.writerow([_csv_safe(value) for value in row])
+
+
+def csv_write(file, header: Iterable, rows: Iterable[Iterable]) -> None:
+    """Write the CSV ``csv_response`` sends to ``file`` (a binary file), in UTF-8."""
+    for line in csv_lines(header, rows):
+        file.write(line.encode("utf-8"))
+
+
 def csv_response(
     filename: str, header: Iterable, rows: Iterable[Iterable]
 ) -> StreamingHttpResponse:
-    writer = csv.writer(_Echo())
-
-    def lines():
-        yield "\ufeff"  # Excel opens UTF-8 with umlauts correctly with a BOM
-        yield writer.writerow([str(name) for name in header])
-        for row in rows:
-            yield writer.writerow([_csv_safe(value) for value in row])
-
-    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+    response = StreamingHttpResponse(csv_lines(header, rows), content_type=CSV_CONTENT_TYPE)
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
 

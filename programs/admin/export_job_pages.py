@@ -1,4 +1,4 @@
-"""The page of an Excel export a worker writes (``programs.admin.export_jobs``): the
+"""The page of an export a worker writes (Excel or CSV) (``programs.admin.export_jobs``): the
 progress (rows written of the rows counted), refreshed every few seconds while the job
 runs, then the download; a failed job (or one without progress for ten minutes) offers
 a retry. A job is seen and downloaded only by the staff member who started it, and by
@@ -11,11 +11,12 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.translation import gettext as _
 
-from loyalty_site.core.downloads import XLSX_CONTENT_TYPE
+from loyalty_site.core.downloads import CSV_CONTENT_TYPE, XLSX_CONTENT_TYPE
 from programs.admin.export_jobs import KEEP_FILES, export_job_retry, export_job_stalled
-from programs.models import ExportFilePart, ExportJob, ExportStatus
+from programs.models import ExportFilePart, ExportFormat, ExportJob, ExportStatus
 
 JOB_TEMPLATE = "admin/programs/exportjob/job.html"
+CONTENT_TYPES = {ExportFormat.XLSX: XLSX_CONTENT_TYPE, ExportFormat.CSV: CSV_CONTENT_TYPE}
 ADMINISTRATION = "Administration"  # the role that sees every staff member's exports
 
 
@@ -96,7 +97,9 @@ class ExportJobAdmin(admin.ModelAdmin):
         job = self._job(request, job_id)
         if job.status != ExportStatus.DONE or job.purged_at is not None:
             raise Http404
-        response = StreamingHttpResponse(export_file_parts(job), content_type=XLSX_CONTENT_TYPE)
+        response = StreamingHttpResponse(
+            export_file_parts(job), content_type=CONTENT_TYPES[job.file_format]
+        )
         response["Content-Disposition"] = f'attachment; filename="{job.file_name}"'
         response["Content-Length"] = str(job.file_size)
         return response

@@ -1,8 +1,9 @@
-"""Excel exports written by a worker (``programs.models.exports``): the export that was
-too long for the request (``export_files.export_in_background``) is built again from the
+"""Exports written by a worker (``programs.models.exports``): the export that was too
+long for the request (``export_files.export_in_background``) is built again from the
 job, in the language and with the permissions of the staff member who started it, from
-the same ``ExportFile`` the direct download writes; the workbook goes to a temporary file
-row by row (openpyxl's write-only mode), then into the database in parts of 1 MiB.
+the same ``ExportFile`` the direct download writes; the file goes to a temporary file
+row by row (the workbook in openpyxl's write-only mode; the CSV exactly as the direct
+download streams it), then into the database in parts of 1 MiB.
 
 * A worker claims a job that is queued, or running without progress for
   ``STALE_AFTER`` (its worker was killed: the task is acknowledged late, so it comes
@@ -27,11 +28,11 @@ from django.utils.translation import gettext as _
 
 from loyalty_site.core.batches import failure_reason
 from loyalty_site.core.commit import enqueue_after_commit
-from loyalty_site.core.downloads import xlsx_write
-from programs.admin.export_files import EXPORT_TASK, ExportFile, xlsx_rows_count
+from loyalty_site.core.downloads import csv_write, xlsx_write
+from programs.admin.export_files import EXPORT_TASK, ExportFile, export_rows_count
 from programs.admin.ledger_period import period_job_file
 from programs.admin.membership_exports import member_ledger_job_file, members_job_file
-from programs.models import ExportFilePart, ExportJob, ExportKind, ExportStatus
+from programs.models import ExportFilePart, ExportFormat, ExportJob, ExportKind, ExportStatus
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +62,7 @@ def export_job_run(job_id: int) -> bool:
     with translation.override(job.language):
         try:
             export = SOURCES[job.kind](job)
-            total = xlsx_rows_count(export)
+            total = export_rows_count(export)
             ExportJob.objects.filter(pk=job.pk).update(rows_total=total)
             with tempfile.TemporaryFile() as file:
                 written = _write(job, export, file)
@@ -115,7 +116,10 @@ def _write(job: ExportJob, export: ExportFile, file) -> int:
             if written % PROGRESS_EVERY == 0:
                 _alive(job, written)
 
-    xlsx_write(file, export.header, counted(export.rows), sheet_title=export.sheet_title)
+    if job.file_format == ExportFormat.CSV:
+        csv_write(file, export.header, counted(export.rows))
+    else:
+        xlsx_write(file, export.header, counted(export.rows), sheet_title=export.sheet_title)
     return written
 
 

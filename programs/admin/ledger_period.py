@@ -8,8 +8,8 @@ ledger's list). Unlike the settlement page, which follows the ledger's view perm
 it is for the roles that see the money side: it needs the ledger's and the purchases'
 view permissions (Finanzen and Administration; Kundenservice and Programm-Management see
 the ledger but not purchases). Each export leaves a row in the staff audit log: the
-file names members. An Excel file too long to write while staff wait is written by a
-worker (``period_job_file`` builds the same export again from the job)."""
+file names members. A file (Excel or CSV) too long to write while staff wait is written
+by a worker (``period_job_file`` builds the same export again from the job)."""
 
 from datetime import date
 
@@ -137,4 +137,4 @@ def period_job_file(job: ExportJob) -> ExportFile:
     params = job.params
     program = Program.objects.get(pk=params["program"])
     first, last = date.fromisoformat(params["first"]), date.fromisoformat(params["last"])
-    return period_file(program, first, last, params["basis"], "xlsx")
+    return period_file(program, first, last, params["basis"], job.file_format)

@@ -9,8 +9,8 @@ The member list is personal data in bulk: it is for the staff who may export a s
 members (``programs.view_segment``: Programm-Management and Administration), since a
 segment with no conditions is every member anyway. A member's ledger is for whoever may
 view the membership and the ledger (Kundenservice too: it answers a member's questions
-about their points). Each export leaves a row in the staff audit log. An Excel file too
-long to write while staff wait is written by a worker (``members_job_file`` and
+about their points). Each export leaves a row in the staff audit log. A file (Excel or
+CSV) too long to write while staff wait is written by a worker (``members_job_file`` and
 ``member_ledger_job_file`` build the same export again from the job)."""
 
 from django.contrib import admin
@@ -203,7 +203,7 @@ def members_job_file(job: ExportJob) -> ExportFile:
     model_admin = admin.site.get_model_admin(Membership)
     if not model_admin.has_members_export_permission(request):
         raise PermissionDenied(_("You may no longer export members."))
-    return members_file(model_admin.export_memberships(request), "xlsx")
+    return members_file(model_admin.export_memberships(request), job.file_format)
 
 
 def member_ledger_job_file(job: ExportJob) -> ExportFile:
@@ -211,4 +211,4 @@ def member_ledger_job_file(job: ExportJob) -> ExportFile:
     membership = Membership.objects.get(pk=job.params["membership"])
     if not model_admin.has_ledger_export_permission(_job_request(job), membership):
         raise PermissionDenied(_("You may no longer export this ledger."))
-    return member_ledger_file(membership, "xlsx")
+    return member_ledger_file(membership, job.file_format)

@@ -19,6 +19,7 @@ class Migration(migrations.Migration):
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('kind', models.CharField(choices=[('members', 'Members'), ('member_ledger', "Member's ledger"), ('ledger_period', 'Ledger entries of a period')], max_length=16, verbose_name='kind')),
                 ('params', models.JSONField(blank=True, default=dict, verbose_name='what is exported')),
+                ('file_format', models.CharField(choices=[('xlsx', 'Excel'), ('csv', 'CSV')], default='xlsx', max_length=4, verbose_name='format')),
                 ('status', models.CharField(choices=[('queued', 'Waiting for a worker'), ('running', 'Writing the file'), ('done', 'Ready for download'), ('failed', 'Failed')], default='queued', max_length=8, verbose_name='status')),
                 ('language', models.CharField(default='de', max_length=8, verbose_name='language of the file')),
                 ('rows_total', models.PositiveBigIntegerField(default=0, verbose_name='rows')),

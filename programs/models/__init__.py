@@ -10,7 +10,7 @@ from .api import (
     WebhookSubscription,
 )
 from .campaigns import Campaign, CampaignAward, CampaignEffect, CampaignMember
-from .exports import ExportFilePart, ExportJob, ExportKind, ExportStatus
+from .exports import ExportFilePart, ExportFormat, ExportJob, ExportKind, ExportStatus
 from .figures import MembershipFigures
 from .holds import HoldStatus, PointsHold
 from .imports import (
@@ -72,6 +72,7 @@ __all__ = [
     "EntrySource",
     "ExpiryPolicy",
     "ExportFilePart",
+    "ExportFormat",
     "ExportJob",
     "ExportKind",
     "ExportStatus",

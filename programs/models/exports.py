@@ -1,9 +1,9 @@
-"""Excel exports too long to build while staff wait (``programs.admin.export_jobs``): a
-job counts the rows, a worker writes the workbook row by row and stores the finished file
-in the database in parts (``ExportFilePart``, at most 1 MiB each), and the download
-streams the parts. The job goes queued -> running -> done, or failed (retry starts it
-again). Only the staff member who started it (or Administration) sees and downloads it;
-the parts of a finished file are deleted after a week."""
+"""Exports too long to build while staff wait (``programs.admin.export_jobs``), as Excel
+or CSV (``file_format``): a job counts the rows, a worker writes the file row by row and
+stores the finished file in the database in parts (``ExportFilePart``, at most 1 MiB
+each), and the download streams the parts. The job goes queued -> running -> done, or
+failed (retry starts it again). Only the staff member who started it (or Administration)
+sees and downloads it; the parts of a finished file are deleted after a week."""
 
 from django.conf import settings
 from django.db import models
@@ -16,6 +16,11 @@ class ExportKind(models.TextChoices):
     LEDGER_PERIOD = "ledger_period", _("Ledger entries of a period")
 
 
+class ExportFormat(models.TextChoices):
+    XLSX = "xlsx", "Excel"
+    CSV = "csv", "CSV"
+
+
 class ExportStatus(models.TextChoices):
     QUEUED = "queued", _("Waiting for a worker")
     RUNNING = "running", _("Writing the file")
@@ -26,6 +31,9 @@ class ExportStatus(models.TextChoices):
 class ExportJob(models.Model):
     kind = models.CharField(_("kind"), max_length=16, choices=ExportKind.choices)
     params = models.JSONField(_("what is exported"), default=dict, blank=True)
+    file_format = models.CharField(
+        _("format"), max_length=4, choices=ExportFormat.choices, default=ExportFormat.XLSX
+    )
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         verbose_name=_("started by"),

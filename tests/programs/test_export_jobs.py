@@ -1,15 +1,19 @@
-"""Excel exports beyond the rows a request may write run in the background: the export
-becomes a job whose page shows the progress and then the download; the worker writes the
-same file the direct export gives (filters, columns, formulas kept as text); only the
-staff member who started it (and Administration) sees it; a job whose worker is gone is
-shown as failed and can be started again; old files are deleted after a week."""
+"""Exports beyond the rows a request may write (Excel: ``XLSX_MAX_ROWS``, CSV:
+``CSV_MAX_ROWS``) run in the background: the export becomes a job whose page shows the
+progress and then the download; the worker writes the same file the direct export gives
+(filters, columns, formulas kept as text or escaped); only the staff member who started
+it (and Administration) sees it; a job whose worker is gone is shown as failed and can be
+started again; old files are deleted after a week."""
 
+import csv
+import io
 import re
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 from django.contrib.auth.models import Group
+from django.contrib.messages import get_messages
 from django.urls import reverse
 from django.utils import timezone
 
@@ -174,11 +178,68 @@ def test_only_who_started_it_and_administration_see_the_job(
         assert len(xlsx_rows(file)) == 14  # both programs: no filter
 
 
-def test_csv_is_streamed_as_before_whatever_its_length(client, manager, twelve_members, small_cap):
+def test_a_csv_up_to_its_cap_is_streamed_as_before(
+    client, manager, twelve_members, small_cap, monkeypatch
+):
+    monkeypatch.setattr(export_files, "CSV_MAX_ROWS", 13)  # the Excel cap (5) is no matter
+
     rows = csv_rows(members_export(client, "csv"))
 
-    assert len(rows) == 14
+    assert len(rows) == 14  # the header and all 13 members: at the cap, not above it
     assert not ExportJob.objects.exists()
+
+
+@pytest.fixture
+def small_csv_cap(monkeypatch):
+    monkeypatch.setattr(export_files, "CSV_MAX_ROWS", 5)
+
+
+def test_a_long_csv_export_of_members_becomes_a_job(client, manager, twelve_members, small_csv_cap):
+    response = members_export(client, "csv", program__id__exact=twelve_members.pk)
+
+    job = ExportJob.objects.get()
+    assert response.status_code == 302
+    assert response["Location"] == reverse("admin:programs_exportjob_change", args=[job.pk])
+    assert not response.content
+    assert (job.file_format, job.status, job.rows_total) == ("csv", ExportStatus.QUEUED, 12)
+    assert job.file_name.startswith("mitglieder-")
+    assert job.file_name.endswith(".csv")
+    assert AuditEntry.objects.get(action="export_members").action_label.endswith(" (CSV)")
+    [message] = get_messages(response.wsgi_request)
+    assert str(message).startswith("12 ")
+    assert "CSV" in str(message)
+    assert rows_written(job_page(client, job)) == [0, 12]
+
+
+def test_the_csv_file_is_the_one_the_direct_export_gives(
+    client, manager, twelve_members, small_csv_cap, monkeypatch
+):
+    monkeypatch.setattr(export_jobs, "PART_BYTES", 500)
+    members_export(client, "csv", program__id__exact=twelve_members.pk)
+    job = ExportJob.objects.get()
+    assert export_jobs.export_job_run(job.pk)
+
+    job.refresh_from_db()
+    response = download(client, job)
+    file_bytes = b"".join(download(client, job).streaming_content)
+    file_rows = csv_rows(download(client, job))
+    monkeypatch.setattr(export_files, "CSV_MAX_ROWS", 200_000)
+    direct = members_export(client, "csv", program__id__exact=twelve_members.pk)
+    direct_bytes = b"".join(direct.streaming_content)
+
+    assert job.status == ExportStatus.DONE
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    assert response["Content-Disposition"] == f'attachment; filename="{job.file_name}"'
+    assert int(response["Content-Length"]) == job.file_size == len(file_bytes)
+    assert ExportFilePart.objects.filter(job=job).count() > 1  # stored in parts
+    assert len(file_rows) == 13  # the header and twelve members; Teeclub's is filtered out
+    assert file_rows == list(csv.reader(io.StringIO(direct_bytes.decode("utf-8")[1:])))
+    assert file_bytes == direct_bytes  # the same BOM, quoting and line ends too
+    assert file_rows[0][:3] == ["Mitgliedschafts-ID", "Kartennummer", "Programm"]
+    injected = next(row for row in file_rows if INJECTION in row[3])
+    assert (injected[3], injected[4]) == (f"'{INJECTION}", "'-Berg")  # never a formula
+    assert injected[9] == "7"
 
 
 def test_a_job_without_progress_shows_failed_and_starts_again(
@@ -288,3 +349,33 @@ def test_a_long_excel_export_of_a_periods_ledger_entries_becomes_a_job(
     assert [row[7] for row in file_rows[1:]] == POINTS
     assert cells[1][4].value.startswith(INJECTION)
     assert cells[1][4].data_type == "s"
+
+
+def test_a_long_csv_export_of_a_periods_ledger_entries_becomes_a_job(
+    client, program, tiers, monkeypatch
+):
+    moment = datetime(2026, 3, 10, 12, 0, tzinfo=ZoneInfo("Europe/Berlin"))
+    member = membership_enroll(customer=CustomerFactory(first_name=INJECTION), program=program)[0]
+    LedgerEntry.objects.bulk_create(
+        LedgerEntry(membership=member, kind="adjust", source="staff", actor_type="staff",
+                    points=points, balance_after=0, pending_after=0,
+                    idempotency_key=f"period:{number}", created_at=moment, effective_at=moment)
+        for number, points in enumerate(POINTS)
+    )  # fmt: skip
+    client.force_login(staff_in("Finanzen"))
+    query = {"program": program.pk, "first": "2026-03-01", "last": "2026-03-31",
+             "basis": "created_at", "file_format": "csv"}  # fmt: skip
+    url = reverse("admin:programs_ledgerentry_period_export")
+    monkeypatch.setattr(export_files, "CSV_MAX_ROWS", 5)
+
+    assert client.get(url, query).status_code == 302
+
+    job = ExportJob.objects.get()
+    assert (job.file_format, job.rows_total) == ("csv", 9)
+    assert job.file_name.endswith(".csv")
+    export_jobs.export_job_run(job.pk)
+    file_rows = csv_rows(download(client, job))
+    monkeypatch.setattr(export_files, "CSV_MAX_ROWS", 50_000)
+    assert file_rows == csv_rows(client.get(url, query))
+    assert [row[7] for row in file_rows[1:]] == [str(points) for points in POINTS]
+    assert file_rows[1][4].startswith(f"'{INJECTION}")
