@@ -3,7 +3,7 @@ read the dry run (counts, totals, every bad row with line, column and how to fix
 confirm it or cancel; a big file runs in the background and its page shows the progress.
 The work is done by ``programs.imports.jobs``; these views only call it."""
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 from django import forms
 from django.contrib import admin, messages
@@ -180,7 +180,15 @@ class ImportJobAdmin(ServiceWrittenAdmin):
         job = self._job(request, object_id)
         request.current_app = self.admin_site.name
         errors = list(ImportRowError.objects.filter(job=job)[:ERRORS_SHOWN])
-        summary = job.summary or {}
+        summary = dict(job.summary or {})
+        summary["history"] = [  # dates as the staff member's locale writes them
+            {
+                **moved,
+                "from": date.fromisoformat(moved["from"]),
+                "to": date.fromisoformat(moved["to"]),
+            }
+            for moved in summary.get("history") or ()
+        ]
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,

@@ -140,3 +140,19 @@ def test_a_big_file_is_checked_in_the_background_with_a_progress_page(
     assert job.summary["rows"] == 12_000
     page = client.get(response["Location"]).content.decode()
     assert 'http-equiv="refresh"' not in page
+
+
+def test_the_dry_run_shows_the_history_start_moving_back_in_german_dates(
+    client, partner, program, tiers
+):
+    from datetime import date
+
+    program.history_starts_on = date(2026, 1, 1)
+    program.save()
+    client.force_login(staff("Programm-Management"))
+    content = "Kundennummer;Punktestand;Gesammelt am\nK-1;100;15.03.2025\n".encode()
+
+    response = upload(client, partner, program, content)
+
+    page = client.get(response["Location"]).content.decode()
+    assert "01.01.2026 → 15.03.2025" in page
