@@ -14,7 +14,7 @@ from programs.api.parsers import JSONParser
 from programs.api.permissions import HasApiKeyScope
 from programs.api.throttling import ApiKeyRateThrottle
 from programs.models import ApiKey, Membership, Partner, PartnerCustomer, Program
-from programs.selectors import partner_member_get, partner_member_memberships, partner_programs
+from programs.selectors import partner_member_get, partner_programs
 
 logger = logging.getLogger("programs.api")
 BODY_METHODS = {"POST", "PUT", "PATCH"}
@@ -127,17 +127,6 @@ class PartnerAPIView(GenericAPIView):
             {field: [f"The member is in several of your programs ({slugs}); name one."]},
             code="required",
         )
-
-    def member_memberships(self, external_id: str, slug: str | None) -> list[Membership]:
-        """The member's visible memberships (only the one in ``slug`` if given) in one
-        query. When none is found, ``member_link`` and ``member_membership`` answer, so the
-        errors stay the same."""
-        memberships = partner_member_memberships(partner=self.partner, external_id=external_id)
-        if slug:
-            memberships = [m for m in memberships if m.program.slug == slug]
-        if memberships:
-            return memberships
-        return self.link_memberships(self.member_link(external_id), slug)
 
     def link_memberships(self, link: PartnerCustomer, slug: str | None) -> list[Membership]:
         """The member's membership in program ``slug`` if given, else all visible ones."""

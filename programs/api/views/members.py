@@ -20,6 +20,7 @@ from programs.api.serializers.members import (
     MemberUpsertInput,
 )
 from programs.api.views.base import PartnerAPIView
+from programs.balances import partner_member_balances
 from programs.selectors import (
     entries_campaign_bonuses,
     members_filter,
@@ -200,11 +201,21 @@ class MemberBalanceView(PartnerAPIView):
     def get(self, request, external_id: str):
         query = BalanceQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
-        memberships = self.member_memberships(external_id, query.validated_data.get("program"))
+        slug = query.validated_data.get("program")
         days = query.validated_data["expiring_within_days"]
-        balances = [
-            membership_balance(membership=m, expiring_within_days=days) for m in memberships
-        ]
+        balances = partner_member_balances(
+            partner=self.partner,
+            external_id=external_id,
+            program_slug=slug,
+            expiring_within_days=days,
+        )
+        if not balances:
+            # Unknown member, unknown program, not enrolled (404, 400, 422), or in none of
+            # the partner's programs (no balances): the lookups say which.
+            memberships = self.link_memberships(self.member_link(external_id), slug)
+            balances = [
+                membership_balance(membership=m, expiring_within_days=days) for m in memberships
+            ]
         return Response(BalanceSerializer({"external_id": external_id, "programs": balances}).data)
 
 
