@@ -141,7 +141,9 @@ def main() -> int:
     from django.contrib.auth import get_user_model
 
     from loyalty_site.celery import app
-    from programs.imports.jobs import import_check, import_commit, import_confirm, import_create
+    from programs.imports.commits import import_commit, import_confirm
+    from programs.imports.dry_runs import import_check
+    from programs.imports.uploads import import_create
     from programs.models import ImportJob, ImportStatus, Program
 
     count = int(os.environ.get("IMPORT_ROWS") or config.scale_from_env().customers)

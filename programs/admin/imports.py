@@ -1,7 +1,7 @@
 """Imports in the admin: upload a file (members, point adjustments, purchase history),
 read the dry run (counts, totals, every bad row with line, column and how to fix it),
 confirm it or cancel; a big file runs in the background and its page shows the progress.
-The work is done by ``programs.imports.jobs``; these views only call it."""
+The work is done by ``programs.imports`` (uploads, dry runs, commits); these views only call it."""
 
 from datetime import date, timedelta
 
@@ -18,7 +18,8 @@ from django.utils.translation import gettext_lazy, pgettext
 from loyalty_site.core.downloads import csv_response
 from programs.admin.base import ServiceWrittenAdmin, render_form_page
 from programs.errors import LoyaltyError
-from programs.imports.jobs import import_cancel, import_confirm, import_create
+from programs.imports.commits import import_cancel, import_confirm
+from programs.imports.uploads import import_create
 from programs.models import (
     ImportDecimal,
     ImportDelimiter,

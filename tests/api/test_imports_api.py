@@ -5,7 +5,7 @@ details otherwise."""
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from programs.imports.jobs import import_commit
+from programs.imports.commits import import_commit
 from programs.models import ImportJob, ImportStatus
 from tests.api.conftest import assert_problem
 

@@ -19,7 +19,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from playwright.sync_api import expect
 
 from customers.models import Customer
-from programs.imports.jobs import import_commit
+from programs.imports.commits import import_commit
 from programs.models import ImportJob, ImportStatus, Membership, PartnerCustomer
 from tests.e2e.accessibility import ARTIFACTS, page_problems
 from tests.factories import PartnerFactory, ProgramFactory, UserFactory, standard_tiers

@@ -19,7 +19,9 @@ from django.db.models import Count, Sum
 from django.utils import timezone
 
 from customers.models import Customer
-from programs.imports.jobs import CHUNK, STALE_AFTER, import_confirm, import_create, imports_sweep
+from programs.imports.commits import import_confirm, imports_sweep
+from programs.imports.dry_runs import CHUNK, STALE_AFTER
+from programs.imports.uploads import import_create
 from programs.models import (
     EntryKind,
     ImportJob,

@@ -1,6 +1,7 @@
 """Imports: a partner uploads a file of members or purchases (in parts, or at once when
 small), looks at the dry run and its bad rows, and commits exactly that dry run; a worker
-imports it. The engine is ``programs.imports.jobs``; these views only translate."""
+imports it. The engine is ``programs.imports`` (uploads, dry_runs, commits); these views
+only translate."""
 
 from django.db import transaction
 from django.urls import reverse
@@ -25,11 +26,10 @@ from programs.api.serializers.imports import (
     ImportUploadResultSerializer,
 )
 from programs.api.views.base import PartnerAPIView, unknown_program
-from programs.imports.jobs import (
+from programs.imports.commits import import_cancel, import_confirm
+from programs.imports.uploads import (
     PART_BYTES,
     ImportConflict,
-    import_cancel,
-    import_confirm,
     import_create,
     import_part_add,
     import_upload_finish,

@@ -7,7 +7,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from customers.models import Customer
-from programs.imports.jobs import import_commit
+from programs.imports.commits import import_commit
 from programs.models import ImportJob, ImportStatus, Membership
 from tests.factories import UserFactory
 
@@ -116,7 +116,8 @@ def test_a_partner_outside_the_program_is_a_form_error(client, partner, program,
 def test_a_big_file_is_checked_in_the_background_with_a_progress_page(
     client, partner, program, tiers, django_capture_on_commit_callbacks
 ):
-    from programs.imports.jobs import INLINE_CHECK_BYTES, import_check
+    from programs.imports.dry_runs import import_check
+    from programs.imports.uploads import INLINE_CHECK_BYTES
 
     client.force_login(staff("Programm-Management"))
     rows = "".join(f"K-{n};Vorname{n};Nachname{n};{n % 100}\n" for n in range(12_000))
@@ -150,7 +151,7 @@ def test_the_dry_run_shows_the_history_start_moving_back_in_german_dates(
     program.history_starts_on = date(2026, 1, 1)
     program.save()
     client.force_login(staff("Programm-Management"))
-    content = "Kundennummer;Punktestand;Gesammelt am\nK-1;100;15.03.2025\n".encode()
+    content = b"Kundennummer;Punktestand;Gesammelt am\nK-1;100;15.03.2025\n"
 
     response = upload(client, partner, program, content)
 

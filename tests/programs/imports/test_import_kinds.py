@@ -9,8 +9,9 @@ from django.contrib.auth.models import Group
 from django.utils import timezone
 
 from customers.models import Customer
-from programs.imports import jobs, members
-from programs.imports.jobs import import_commit, import_confirm, import_create, imports_sweep
+from programs.imports import commits, dry_runs, members
+from programs.imports.commits import import_commit, import_confirm, imports_sweep
+from programs.imports.uploads import import_create
 from programs.models import (
     EntryKind,
     ImportJob,
@@ -182,11 +183,11 @@ def test_a_killed_worker_resumes_from_its_last_chunk_without_duplicates(
         import_commit(job.pk)
     job.refresh_from_db()
     assert job.status == ImportStatus.COMMITTING
-    assert job.rows_done == jobs.CHUNK
-    assert Customer.objects.count() == jobs.CHUNK
+    assert job.rows_done == dry_runs.CHUNK
+    assert Customer.objects.count() == dry_runs.CHUNK
 
     import_commit(job.pk)  # another delivery while the first still looks alive: waits
-    assert Customer.objects.count() == jobs.CHUNK
+    assert Customer.objects.count() == dry_runs.CHUNK
     ImportJob.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now() - timedelta(minutes=5))
     monkeypatch.setattr(members, "write", real_write)
     assert imports_sweep() == 1
@@ -245,7 +246,7 @@ def test_a_long_import_hands_over_to_a_new_task_after_its_time_slice(
         user=manager,
     )
     import_confirm(job, digest=job.plan_digest)
-    monkeypatch.setattr(jobs, "SLICE_SECONDS", 0)  # every chunk uses up the slice
+    monkeypatch.setattr(commits, "SLICE_SECONDS", 0)  # every chunk uses up the slice
 
     tasks = 0
     while ImportJob.objects.get(pk=job.pk).status == ImportStatus.COMMITTING:

@@ -9,7 +9,8 @@ from django.contrib.auth.models import Group
 from django.utils import timezone
 
 from customers.models import CommunicationPreferences, Customer
-from programs.imports.jobs import import_cancel, import_commit, import_confirm, import_create
+from programs.imports.commits import import_cancel, import_commit, import_confirm
+from programs.imports.uploads import import_create
 from programs.models import (
     EntryKind,
     ImportJob,

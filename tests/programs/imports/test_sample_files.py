@@ -16,7 +16,8 @@ from django.utils import timezone
 
 from customers.models import CommunicationPreferences
 from loyalty_site.demo.programs import COFFEE_SLUG, demo_programs_create
-from programs.imports.jobs import import_commit, import_confirm, import_create
+from programs.imports.commits import import_commit, import_confirm
+from programs.imports.uploads import import_create
 from programs.models import (
     EntryKind,
     ImportRowError,
