@@ -41,7 +41,7 @@ from programs.selectors import (
     MEMBER_RELATED,
     MembershipBalance,
     TierProgress,
-    _partner_program_ids,
+    partner_program_ids_query,
 )
 from programs.services.tier_figures import qualification_window
 
@@ -69,7 +69,7 @@ def partner_member_balances(
     links = PartnerCustomer.objects.filter(partner=partner, external_id=external_id)
     memberships = Membership.objects.filter(
         customer_id__in=links.values("customer_id"),
-        program_id__in=_partner_program_ids(partner),
+        program_id__in=partner_program_ids_query(partner),
     )
     if program_slug:
         memberships = memberships.filter(program__slug=program_slug)

@@ -65,7 +65,7 @@ def partner_member_get(*, partner: Partner, external_id: str) -> PartnerCustomer
 MEMBER_RELATED = ("program", "tier", "qualified_tier")
 
 
-def _partner_program_ids(partner: Partner):
+def partner_program_ids_query(partner: Partner):
     """The partner's programs, as a subquery."""
     return Partner.programs.through.objects.filter(partner=partner).values("program_id")
 
@@ -81,7 +81,7 @@ def partner_member_memberships(
     return list(
         Membership.objects.filter(
             customer_id__in=links.values("customer_id"),
-            program_id__in=_partner_program_ids(partner),
+            program_id__in=partner_program_ids_query(partner),
         )
         .select_related(*related)
         .order_by("program__slug")
@@ -106,7 +106,7 @@ def partner_members_memberships(
         return found
     memberships = list(
         Membership.objects.filter(
-            customer_id__any=list(customers), program_id__in=_partner_program_ids(partner)
+            customer_id__any=list(customers), program_id__in=partner_program_ids_query(partner)
         ).order_by("program__slug")
     )
     program_ids = {m.program_id for m in memberships}
@@ -194,7 +194,7 @@ def partner_card(*, partner: Partner, card_number: str) -> Membership | None:
     ).values("external_id")[:1]
     return (
         Membership.objects.filter(
-            card_number=card_number, program_id__in=_partner_program_ids(partner)
+            card_number=card_number, program_id__in=partner_program_ids_query(partner)
         )
         .select_related("program", "tier")
         .annotate(member_external_id=Subquery(external_id))
