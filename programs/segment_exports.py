@@ -43,12 +43,9 @@ def _consent():
     )
 
 
-def segment_export_rows(
-    segment: Segment, *, marketing_only: bool, now: datetime | None = None
-) -> Iterator[list]:
-    """One row per member of the segment (columns as ``export_header()``), by membership
-    id, read as plain values in chunks. Dates are the local calendar day; a value not
-    known is empty."""
+def segment_export_members(segment: Segment, *, marketing_only: bool, now: datetime | None = None):
+    """The memberships a segment's file holds (the marketing file: those who agreed and
+    have an address), with what the rows need besides the membership's own columns."""
     last_purchase = (
         Purchase.objects.filter(membership=OuterRef("pk"), status=PurchaseStatus.AWARDED)
         .order_by("-occurred_at")
@@ -59,6 +56,17 @@ def segment_export_rows(
     )
     if marketing_only:
         members = members.filter(consented=True).exclude(customer__email="")
+    return members
+
+
+def segment_export_rows(
+    segment: Segment, *, marketing_only: bool, now: datetime | None = None, members=None
+) -> Iterator[list]:
+    """One row per member of the segment (columns as ``export_header()``), by membership
+    id, read as plain values in chunks. Dates are the local calendar day; a value not
+    known is empty. ``members``: ``segment_export_members``, if already built."""
+    if members is None:
+        members = segment_export_members(segment, marketing_only=marketing_only, now=now)
     values = members.order_by("pk").values_list(
         "pk",
         "customer__first_name",

@@ -32,6 +32,7 @@ from loyalty_site.core.downloads import csv_write, xlsx_write
 from programs.admin.export_files import EXPORT_TASK, ExportFile, export_rows_count
 from programs.admin.ledger_period import period_job_file
 from programs.admin.membership_exports import member_ledger_job_file, members_job_file
+from programs.admin.segments import segment_job_file
 from programs.models import ExportFilePart, ExportFormat, ExportJob, ExportKind, ExportStatus
 
 logger = logging.getLogger(__name__)
@@ -40,6 +41,7 @@ SOURCES: dict[str, Callable[[ExportJob], ExportFile]] = {
     ExportKind.MEMBERS: members_job_file,
     ExportKind.MEMBER_LEDGER: member_ledger_job_file,
     ExportKind.LEDGER_PERIOD: period_job_file,
+    ExportKind.SEGMENT: segment_job_file,
 }
 PART_BYTES = 1024 * 1024
 PROGRESS_EVERY = 1000  # rows between two progress updates

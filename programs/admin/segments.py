@@ -3,26 +3,39 @@ shows each segment's members now; the change page counts them while staff edit t
 conditions (``count/``, posted by programs/static/programs/segment_count.js) and exports
 them as CSV or Excel: every member, or only those who agreed to marketing e-mails."""
 
-from itertools import islice
-
 from django import forms
 from django.contrib import admin
 from django.contrib import messages as django_messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect, JsonResponse
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponseNotAllowed,
+    HttpResponseRedirect,
+    JsonResponse,
+)
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from loyalty_site.core.downloads import csv_response, xlsx_response
 from programs.admin.base import EMPTY, add_domain_error, render_form_page
+from programs.admin.export_files import ExportFile, export_answer
 from programs.errors import LoyaltyError
-from programs.models import Partner, Segment, SegmentCondition, SegmentField, Tier
+from programs.models import (
+    ExportJob,
+    ExportKind,
+    Partner,
+    Segment,
+    SegmentCondition,
+    SegmentField,
+    Tier,
+)
 from programs.segment_exports import (
     export_header,
     segment_export_filename,
+    segment_export_members,
     segment_export_rows,
 )
 from programs.segments import (
@@ -34,7 +47,6 @@ from programs.segments import (
 from programs.services.segment_messages import segment_message_send
 
 FILE_FORMATS = ("csv", "xlsx")
-XLSX_MAX_ROWS = 20_000
 AUDIENCES = {"alle": False, "marketing": True}  # URL word: marketing only
 
 # The model's label promises a 0-100 figure, but churn risk is stored as a flag.
@@ -310,21 +322,37 @@ class SegmentAdmin(admin.ModelAdmin):
         if not self.has_view_permission(request, segment):
             raise PermissionDenied
         marketing_only = AUDIENCES[audience]
-        filename = segment_export_filename(
-            segment, marketing_only=marketing_only, extension=file_format
+        return export_answer(
+            request,
+            file_format,
+            segment_file(segment, marketing_only=marketing_only, file_format=file_format),
+            kind=ExportKind.SEGMENT,
+            params={"segment": segment.pk, "marketing_only": marketing_only},
         )
-        rows = segment_export_rows(segment, marketing_only=marketing_only)
-        if file_format == "csv":
-            return csv_response(filename, export_header(), rows)
-        # An Excel file is built before it is sent: cap it so the download starts
-        # within the server's timeout; the CSV streams any size.
-        rows = list(islice(rows, XLSX_MAX_ROWS + 1))
-        if len(rows) > XLSX_MAX_ROWS:
-            self.message_user(
-                request,
-                _("More than %(max)s members: Excel cannot hold them here, use the CSV file.")
-                % {"max": f"{XLSX_MAX_ROWS:,}".replace(",", ".")},
-                django_messages.ERROR,
-            )
-            return HttpResponseRedirect(self._url("change", segment.pk))
-        return xlsx_response(filename, export_header(), rows, sheet_title=segment.name)
+
+
+def segment_file(segment: Segment, *, marketing_only: bool, file_format: str) -> ExportFile:
+    """A segment's file (all members, or those who agreed to marketing e-mails)."""
+    members = segment_export_members(segment, marketing_only=marketing_only)
+    return ExportFile(
+        counted=members,
+        header=export_header(),
+        rows=segment_export_rows(segment, marketing_only=marketing_only, members=members),
+        filename=segment_export_filename(
+            segment, marketing_only=marketing_only, extension=file_format
+        ),
+        sheet_title=segment.name,
+    )
+
+
+def segment_job_file(job: ExportJob) -> ExportFile:
+    """The segment file of ``job``, if its staff member may still see the segment."""
+    segment = Segment.objects.get(pk=job.params["segment"])
+    model_admin = admin.site.get_model_admin(Segment)
+    request = HttpRequest()
+    request.user = job.user
+    if not model_admin.has_view_permission(request, segment):
+        raise PermissionDenied(_("You may no longer export this segment."))
+    return segment_file(
+        segment, marketing_only=job.params["marketing_only"], file_format=job.file_format
+    )

@@ -17,7 +17,7 @@ class Migration(migrations.Migration):
             name='ExportJob',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('members', 'Members'), ('member_ledger', "Member's ledger"), ('ledger_period', 'Ledger entries of a period')], max_length=16, verbose_name='kind')),
+                ('kind', models.CharField(choices=[('members', 'Members'), ('member_ledger', "Member's ledger"), ('ledger_period', 'Ledger entries of a period'), ('segment', 'Segment')], max_length=16, verbose_name='kind')),
                 ('params', models.JSONField(blank=True, default=dict, verbose_name='what is exported')),
                 ('file_format', models.CharField(choices=[('xlsx', 'Excel'), ('csv', 'CSV')], default='xlsx', max_length=4, verbose_name='format')),
                 ('status', models.CharField(choices=[('queued', 'Waiting for a worker'), ('running', 'Writing the file'), ('done', 'Ready for download'), ('failed', 'Failed')], default='queued', max_length=8, verbose_name='status')),

@@ -14,6 +14,7 @@ class ExportKind(models.TextChoices):
     MEMBERS = "members", _("Members")
     MEMBER_LEDGER = "member_ledger", _("Member's ledger")
     LEDGER_PERIOD = "ledger_period", _("Ledger entries of a period")
+    SEGMENT = "segment", _("Segment")
 
 
 class ExportFormat(models.TextChoices):

@@ -155,12 +155,22 @@ def test_export_is_for_staff_who_may_view_segments(client, segment):
     assert export(client, segment, "pdf", "alle").status_code == 404
 
 
-def test_excel_beyond_its_limit_points_to_the_csv(staff_client, segment, monkeypatch):
-    from programs.admin import segments as segment_admin
+def test_a_long_segment_export_is_written_in_the_background(
+    staff_client, segment, monkeypatch
+):
+    from programs.admin import export_files, export_jobs
+    from programs.models import ExportJob, ExportStatus
 
-    monkeypatch.setattr(segment_admin, "XLSX_MAX_ROWS", 1)  # the segment has more members
+    direct = workbook_rows(export(staff_client, segment, "xlsx", "alle"))[1]
+    monkeypatch.setattr(export_files, "XLSX_MAX_ROWS", 1)  # the segment has more members
+
     response = export(staff_client, segment, "xlsx", "alle")
+
     assert response.status_code == 302
-    page = staff_client.get(response["Location"])
-    assert "CSV" in page.content.decode()
-    assert export(staff_client, segment, "csv", "alle").status_code == 200
+    job = ExportJob.objects.get()
+    assert response["Location"].endswith(f"/{job.pk}/change/")
+    export_jobs.export_job_run(job.pk)  # what the worker does
+    job.refresh_from_db()
+    assert job.status == ExportStatus.DONE
+    download = staff_client.get(reverse("admin:programs_exportjob_download", args=[job.pk]))
+    assert workbook_rows(download)[1] == direct
