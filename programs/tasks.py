@@ -14,7 +14,8 @@ from programs.api.tasks import (  # noqa: F401 - registered with the worker thro
     purge_idempotency_records_task,
     sweep_webhook_deliveries_task,
 )
-from programs.imports.jobs import CHECK_TIME_LIMIT, import_check, import_commit, imports_sweep
+from programs.imports.commits import import_commit, imports_sweep
+from programs.imports.dry_runs import CHECK_TIME_LIMIT, import_check
 from programs.models import Purchase, PurchaseStatus
 from programs.services import due
 from programs.services.holds import holds_expire_due
@@ -153,7 +154,7 @@ IMPORT_TASK = {
 
 @shared_task(**IMPORT_TASK)
 def import_check_task(job_id: int) -> None:
-    """The dry run of an import (``programs.imports.jobs``); safe to run twice."""
+    """The dry run of an import (``programs.imports.dry_runs``); safe to run twice."""
     import_check(job_id)
 
 
