@@ -25,10 +25,12 @@ from programs.models import (
 )
 from programs.services.ledger import lots_expire_many, lots_release
 from programs.services.locking import lock_membership, lock_memberships
+from programs.services.postings import BALANCE_FIELDS
 from programs.services.referrals import referral_release
 from programs.services.tiers import membership_tier_expire_parts, membership_tier_review
 
 BATCH = 500
+SCAN = 100_000  # due lots found per query (a LIMIT this size still uses the expiry index)
 
 
 def _by_membership(lot_rows) -> dict[int, list[int]]:
@@ -74,23 +76,33 @@ def _apply_to_lots(lot_filter: Q, apply, now) -> int:
 def _expire_lots(lot_filter: Q, now) -> int:
     """Expire every lot matching, set-based per batch: the batch's memberships locked in id
     order, the lots read again under the locks, then bulk writes (``lots_expire_many``).
-    A membership that fails its batch is split out and skipped (logged), the others expire."""
-    total = 0
-    last_id = 0
-    while True:
-        rows = list(
-            PointLot.objects.filter(lot_filter, pk__gt=last_id)
-            .order_by("pk")
-            .values_list("pk", "membership_id")[:BATCH]
-        )
-        if not rows:
-            return total
+    A membership that fails its batch is split out and skipped (logged), the others expire.
+
+    The due lots are found with one query, in id order (the partial index on the expiry
+    date finds them; paging in id order with a limit scanned the whole table by its
+    primary key instead, once per page), at most ``SCAN`` at a time so that the ids of a
+    huge backlog never sit in memory at once, then cut into batches of ``BATCH`` lots as
+    before."""
+    total = last_id = 0
+    while rows := list(
+        PointLot.objects.filter(lot_filter, pk__gt=last_id)
+        .order_by("pk")
+        .values_list("pk", "membership_id")[:SCAN]
+    ):
         last_id = rows[-1][0]
-        grouped = _by_membership(rows)
+        total += _expire_found(lot_filter, rows, now)
+    return total
+
+
+def _expire_found(lot_filter: Q, rows: list, now) -> int:
+    total = 0
+    for start in range(0, len(rows), BATCH):
+        grouped = _by_membership(rows[start : start + BATCH])
 
         def run(member_ids: list[int], grouped=grouped) -> int:
             with transaction.atomic():
-                memberships = lock_memberships(member_ids)
+                # only the balances the entries move: no model instance of 29 columns each
+                memberships = lock_memberships(member_ids, fields=BALANCE_FIELDS)
                 # read again under the locks: a concurrent run or redemption may have got there
                 lots = PointLot.objects.filter(
                     lot_filter, pk__any=[pk for m in member_ids for pk in grouped[m]]
@@ -98,6 +110,7 @@ def _expire_lots(lot_filter: Q, now) -> int:
                 return lots_expire_many(memberships, lots, now)
 
         total += batch_apply(sorted(grouped), run, _skip_membership)
+    return total
 
 
 def _skip_membership(membership_id: int, error: Exception) -> int:
