@@ -155,9 +155,7 @@ def test_export_is_for_staff_who_may_view_segments(client, segment):
     assert export(client, segment, "pdf", "alle").status_code == 404
 
 
-def test_a_long_segment_export_is_written_in_the_background(
-    staff_client, segment, monkeypatch
-):
+def test_a_long_segment_export_is_written_in_the_background(staff_client, segment, monkeypatch):
     from programs.admin import export_files, export_jobs
     from programs.models import ExportJob, ExportStatus
 
