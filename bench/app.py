@@ -5,6 +5,7 @@ import json
 import random
 import subprocess
 import sys
+import threading
 import time
 from contextlib import suppress
 from pathlib import Path
@@ -143,9 +144,80 @@ def entry_count() -> int:
     return scalar("SELECT count(*) FROM programs_ledgerentry")
 
 
-def drain(cap: float, log) -> dict:
+PAUSE_LIMIT_S = 5.0  # issue 21: no pause longer than this while a backlog remains
+PROGRESS_INTERVAL_S = 0.5
+
+
+class ProgressSampler(threading.Thread):
+    """Every ``interval`` seconds, on a connection of its own: the purchases still received
+    (one count on the sweeper's partial index), with the time since ``started``. A thread,
+    so that the sweeps the drain runs meanwhile never leave a gap in the samples."""
+
+    def __init__(self, started: float, first: int, interval: float = PROGRESS_INTERVAL_S):
+        super().__init__(daemon=True)
+        self.started = started
+        self.interval = interval
+        self.samples: list[tuple[float, int]] = [(0.0, first)]
+        self._halt = threading.Event()
+
+    @property
+    def left(self) -> int:
+        return self.samples[-1][1]
+
+    def run(self) -> None:
+        from django.db import connection
+
+        try:
+            while not self._halt.wait(self.interval):
+                left = received_count()
+                self.samples.append((time.monotonic() - self.started, left))
+                if left == 0:
+                    break
+        finally:
+            connection.close()
+
+    def stop(self) -> list[tuple[float, int]]:
+        self._halt.set()
+        self.join(10)
+        return self.samples
+
+
+def longest_pause(samples: list[tuple[float, int]]) -> dict:
+    """The longest time the received count stood still while purchases remained: from a
+    sample that saw it fall (or the start) to the next one that did (or the last sample,
+    for a drain cut off with a backlog left), so within one sampling interval."""
+    longest, at, over = 0.0, None, 0
+    since, lowest = samples[0]
+
+    def close(t):
+        nonlocal longest, at, over
+        gap = t - since
+        over += gap > PAUSE_LIMIT_S
+        if gap > longest:
+            longest, at = gap, since
+
+    for t, left in samples[1:]:
+        if left < lowest:
+            close(t)
+            since, lowest = t, left
+        if left == 0:
+            break
+    else:
+        if lowest > 0 and len(samples) > 1:
+            close(samples[-1][0])
+    return {
+        "longest_pause_s": round(longest, 2),
+        "longest_pause_at_s": None if at is None else round(at, 1),
+        "pauses_over_limit": over,
+        "sample_interval_s": PROGRESS_INTERVAL_S,
+    }
+
+
+def drain(cap: float, log, follow_up: bool = True) -> dict:
     """Enqueue the backlog as production does (the sweeper), wait until no purchase is
-    left received or the cap is reached. Entries per second over that time."""
+    left received or the cap is reached. Entries per second over that time, and the
+    longest pause in the progress (``longest_pause``). With ``follow_up``, then wait for
+    the tasks the awards enqueued."""
     from django.db import connection
 
     from programs.tasks import SWEEP_AFTER_SECONDS, sweep_received_purchases_task
@@ -162,37 +234,43 @@ def drain(cap: float, log) -> dict:
     backlog = received_count()
     entries_before = entry_count()
     started = time.monotonic()
+    sampler = ProgressSampler(started, backlog)
+    sampler.start()
     sweeps = 1
     # A sweep enqueues at most SWEEP_LIMIT purchases. The next one runs once those are
     # awarded, as beat's sweep every minute would pick up the rest, without waiting for
     # the e-mails and checks the awards enqueued behind them (or when the queue is empty,
     # should a purchase have been skipped).
-    goal = backlog - sweep_received_purchases_task.run()
-    left = backlog
-    progress = []
-    while True:
-        time.sleep(0.5)
-        left = received_count()
-        elapsed = time.monotonic() - started
-        progress.append((round(elapsed, 1), left))
-        if left == 0 or elapsed > cap:
-            break
-        if left <= goal or queue_length() == 0:
-            sweeps += 1
-            goal = left - sweep_received_purchases_task.run()
-    elapsed = time.monotonic() - started
+    try:
+        goal = backlog - sweep_received_purchases_task.run()
+        while True:
+            time.sleep(PROGRESS_INTERVAL_S)
+            left = sampler.left
+            elapsed = time.monotonic() - started
+            if left == 0 or elapsed > cap or not sampler.is_alive():
+                break
+            if left <= goal or queue_length() == 0:
+                sweeps += 1
+                goal = left - sweep_received_purchases_task.run()
+    finally:
+        samples = sampler.stop()
+    left = received_count()
+    elapsed = samples[-1][0] if left == 0 and samples[-1][1] == 0 else time.monotonic() - started
     entries = entry_count() - entries_before
     awarded = backlog - left
-    log(f"  drain: {awarded}/{backlog} purchases, {entries} entries in {elapsed:.1f} s")
+    pause = longest_pause(samples)
+    log(f"  drain: {awarded}/{backlog} purchases, {entries} entries in {elapsed:.1f} s, "
+        f"longest pause {pause['longest_pause_s']} s")  # fmt: skip
     # What the awards enqueued after their commits (tier-progress checks, e-mails,
     # webhooks) is part of the pipeline's work too: how long until the queue is empty.
-    follow_up = None
-    if left == 0:
+    follow_up_s = None
+    if follow_up and left == 0:
         while queue_length() and time.monotonic() - started < 2 * cap:
             time.sleep(0.25)
         if not queue_length():
-            follow_up = round(time.monotonic() - started - elapsed, 2)
-            log(f"  follow-up tasks done {follow_up} s after the last purchase")
+            follow_up_s = round(time.monotonic() - started - elapsed, 2)
+            log(f"  follow-up tasks done {follow_up_s} s after the last purchase")
+    progress = [(round(t, 1), n) for t, n in samples]
     return {
         "backlog": backlog,
         "awarded": awarded,
@@ -202,8 +280,9 @@ def drain(cap: float, log) -> dict:
         "per_second": round(entries / elapsed, 1) if elapsed else None,
         "purchases_per_second": round(awarded / elapsed, 1) if elapsed else None,
         "completed": left == 0,
-        "follow_up_seconds": follow_up,
+        "follow_up_seconds": follow_up_s,
         "sweeps": sweeps,
+        **pause,
         "progress": progress[:: max(1, len(progress) // 40)],
     }
 

@@ -87,6 +87,17 @@ def celery_concurrency() -> int:
     return int(os.environ.get("BENCH_WORKER_CONCURRENCY") or (os.cpu_count() or 1))
 
 
+def other_worker_concurrency() -> int:
+    """Processes of the worker for every queue but ``awards`` during the drains."""
+    return int(os.environ.get("BENCH_OTHER_WORKER_CONCURRENCY") or 1)
+
+
+def scaling_backlog(scale: Scale) -> int:
+    """Purchases each of the 1- and 2-process drains starts with: half the scale's backlog,
+    at most 100,000 (with BENCH_BACKLOG=1000000 the two would otherwise take 20 minutes)."""
+    return max(1, min(scale.backlog // 2, 100_000))
+
+
 def production_environ(db_url: str, broker_url: str) -> dict[str, str]:
     """loyalty_site.settings.production with what a deployment must set. Only two things
     differ from a real deployment: there is no TLS proxy in front (SECURE_SSL_REDIRECT=0,

@@ -142,6 +142,79 @@ def cpu_ticks(pid: int) -> int:
     return total
 
 
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+
+
+def machine_ticks() -> tuple[int, int]:
+    """(busy, total) clock ticks of all cores since boot, from the first line of /proc/stat
+    (busy: everything but idle and iowait)."""
+    try:
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return 0, 0
+    total = sum(fields[:8])  # user nice system idle iowait irq softirq steal (guest is in user)
+    return total - fields[3] - fields[4], total
+
+
+class CpuMeter:
+    """CPU seconds (user + system, /proc/<pid>/stat) each worker's processes use between
+    ``start()`` and ``stop()``: the parent and every pool process (its children) one by one,
+    plus what pool processes that exited meanwhile had used (the parent's reaped-children
+    time); and how many of the machine's cores were busy meanwhile (/proc/stat)."""
+
+    def __init__(self, workers: dict[str, "Process"]):
+        self.workers = workers
+
+    def _read(self) -> dict:
+        per = {}
+        for name, worker in self.workers.items():
+            ticks = {}
+            reaped = 0
+            for pid in [worker.pid, *children(worker.pid)]:
+                fields = _stat_fields(pid)
+                if fields is None:
+                    continue
+                ticks[pid] = int(fields[11]) + int(fields[12])  # utime, stime
+                if pid == worker.pid:
+                    reaped = int(fields[13]) + int(fields[14])  # cutime, cstime
+            per[name] = (ticks, reaped)
+        return {"workers": per, "machine": machine_ticks(), "at": time.monotonic()}
+
+    def start(self) -> None:
+        self.before = self._read()
+
+    def stop(self) -> dict:
+        after = self._read()
+        seconds = after["at"] - self.before["at"]
+        out: dict = {"seconds": round(seconds, 2), "cores": os.cpu_count(), "workers": {}}
+        for name, worker in self.workers.items():
+            ticks_before, reaped_before = self.before["workers"].get(name, ({}, 0))
+            ticks_after, reaped_after = after["workers"][name]
+            pool = [
+                round((ticks - ticks_before.get(pid, 0)) / CLOCK_TICKS, 2)
+                for pid, ticks in sorted(ticks_after.items())
+                if pid != worker.pid
+            ]
+            parent = ticks_after.get(worker.pid, 0) - ticks_before.get(worker.pid, 0)
+            out["workers"][name] = {
+                "pool_cpu_s": pool,
+                "parent_cpu_s": round(parent / CLOCK_TICKS, 2),
+                "exited_pool_cpu_s": round((reaped_after - reaped_before) / CLOCK_TICKS, 2),
+            }
+        busy = after["machine"][0] - self.before["machine"][0]
+        total = after["machine"][1] - self.before["machine"][1]
+        if total > 0 and out["cores"]:
+            out["machine_busy_cores"] = round(busy / total * out["cores"], 2)
+        return out
+
+
 def wait_idle(process: "Process", timeout: float = 120, interval: float = 0.5) -> float:
     """Wait until the process tree has used (almost) no CPU for two intervals in a row:
     the web server has finished the requests it took, the worker the tasks it holds."""

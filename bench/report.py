@@ -71,6 +71,41 @@ def rows(results: dict, scale) -> list[dict]:
         ">= 8,000/s and >= 0.5 x limit",
         _met(rate, 8000, ">=") and _met(ratio, 0.5, ">="),
     )
+    pause = drain.get("longest_pause_s")
+    add(
+        "Award drain: rate and longest pause while a backlog remains (issue 21)",
+        f"{rate} entries/s; longest pause {pause} s"
+        + (f" at {drain['longest_pause_at_s']} s" if drain.get("longest_pause_at_s") else "")
+        + f", {drain.get('pauses_over_limit')} over 5 s",
+        f"{copy} rows/s COPY",
+        ratio,
+        ">= 0.05 x limit, no pause > 5 s",
+        None if pause is None else _met(ratio, 0.05, ">=") and _met(pause, 5, "<="),
+        f"awards worker {_processes(r, 'award.drain_cpu')}; progress sampled every "
+        f"{drain.get('sample_interval_s')} s",
+    )
+    scaling = r.get("award.scaling") or {}
+    one = (scaling.get("1") or {}).get("per_second")
+    for count in ("1", "2"):
+        run = scaling.get(count)
+        name = f"Awards queue, {count} worker process{'es' if count == '2' else ''} (-c {count})"
+        if not isinstance(run, dict):
+            add(name, NOT_AVAILABLE, "-", None, "reported", None)
+            continue
+        cpu = run.get("cpu") or {}
+        speedup = _ratio(run.get("per_second"), one, 2) if count == "2" else None
+        add(
+            name,
+            f"{run.get('per_second')} entries/s ({run.get('awarded')}/{run.get('backlog')} "
+            f"purchases{'' if run.get('completed') else ', cut off'}), longest pause "
+            f"{run.get('longest_pause_s')} s; {_cpu_text(cpu)}"
+            + ("" if speedup is None else f"; {speedup} x the 1-process rate"),
+            f"{copy} rows/s COPY",
+            _ratio(run.get("per_second"), copy),
+            "reported (with cores and CPU per process)",
+            None,
+            f"{scaling.get('cores')} cores (os.cpu_count())",
+        )
     idle = r.get("award.idle_latency") or {}
     add(
         "Purchase to points, idle",
@@ -136,6 +171,7 @@ def rows(results: dict, scale) -> list[dict]:
         elif key == "nightly.engagement":
             met = False
         add(name, value, f"{agg} s bare SQL aggregate", ratio, target, met)
+    add(*_expiry_write_row(r.get("nightly.expiry")))
     for key, name in (
         ("what_if.tiers", "What-if: tier thresholds, whole history"),
         ("what_if.campaign", "What-if: draft campaign, whole history"),
@@ -171,6 +207,30 @@ def rows(results: dict, scale) -> list[dict]:
         f"growth {growth} MiB over {drain.get('awarded')} purchases",
     )
     return out
+
+
+def _cpu_text(cpu: dict) -> str:
+    """CPU seconds of each worker process over the drain, and the machine's busy cores."""
+    parts = []
+    for name, worker in (cpu.get("workers") or {}).items():
+        pool = ", ".join(f"{s} s" for s in worker.get("pool_cpu_s") or []) or "-"
+        exited = worker.get("exited_pool_cpu_s")
+        parts.append(
+            f"{name} pool CPU {pool} (parent {worker.get('parent_cpu_s')} s"
+            + (f", exited {exited} s" if exited else "")
+            + ")"
+        )
+    busy = cpu.get("machine_busy_cores")
+    text = "; ".join(parts) or "CPU -"
+    if busy is not None:
+        text += f" over {cpu.get('seconds')} s, machine {busy} of {cpu.get('cores')} cores busy"
+    return text
+
+
+def _processes(r: dict, key: str) -> str:
+    cpu = r.get(key) or {}
+    awards = (cpu.get("workers") or {}).get("awards") or {}
+    return f"{len(awards.get('pool_cpu_s') or [])} processes, {_cpu_text(cpu)}"
 
 
 def _what_if_row(job, name: str, scale) -> tuple:
@@ -309,3 +369,19 @@ def write(report: dict, results_dir: Path, stem: str) -> tuple[Path, Path]:
     json_path.write_text(json.dumps(report, indent=2, default=str) + "\n")
     md_path.write_text(markdown(report))
     return json_path, md_path
+
+
+def _expiry_write_row(job) -> tuple:
+    """The expiry's entries per second next to a COPY of the same rows in the same run."""
+    name, target = "Expiry write rate", ">= 0.2 x COPY of the same rows"
+    same = job.get("same_rows") if isinstance(job, dict) else None
+    if not same or same.get("copy_ratio") is None:
+        return name, NOT_AVAILABLE, "-", None, target, None
+    return (
+        name,
+        f"{same['per_second']} entries/s ({same['rows']} entries)",
+        f"COPY of the same rows {same['copy_per_second']}/s",
+        same["copy_ratio"],
+        target,
+        same["copy_ratio"] >= 0.2,
+    )

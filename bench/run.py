@@ -201,15 +201,20 @@ class Run:
             self.results["award.path"] = "programs.services.awarding (bulk)"
         except ImportError:
             self.results["award.path"] = "programs.services.purchases.purchases_award"
-        worker = processes.start_worker(self.env, config.celery_concurrency(), self.work_dir)
-        self.processes.append(worker)
+        # As docs/deploy.md recommends: a worker for the awards queue only, another for the
+        # rest (e-mails, webhooks, ...), so that awards never wait behind the follow-up work.
+        workers = self.start_queue_workers(config.celery_concurrency())
+        worker = workers["awards"]
         sampler = processes.RssSampler(worker.pid)
         sampler.start()
+        cpu = processes.CpuMeter(workers)
+        cpu.start()
         reads = load.start({"kind": "balance", "members": members, "headers": load.api_headers()})
         spy = self.profile_start("award.drain", worker.pid, min(self.scale.drain_cap, 60))
         try:
             self.results["award.drain"] = app.drain(self.scale.drain_cap, log)
         finally:
+            self.results["award.drain_cpu"] = cpu.stop()
             self.results["award.worker_rss"] = sampler.stop()
             self.phase("api.balance_during_drain", load.finish, *reads)
             self.profile_finish(spy)
@@ -217,15 +222,69 @@ class Run:
         # those aside (rejected, with a reason) and start a fresh worker, so the idle
         # latency measures an idle pipeline, not the rest of the backlog.
         app.purge_queue()
-        self.processes.remove(worker)
-        worker.stop()
+        self.stop_queue_workers(workers)
         self.results["award.drain"]["set_aside"] = app.set_aside_backlog()
+        self.phase("award.scaling", self.award_scaling, seeder)
         self.processes.append(
             processes.start_worker(self.env, config.celery_concurrency(), self.work_dir)
         )
         processes.wait_idle(web)
         self.phase("award.idle_latency", app.idle_latency, base_url, seeded["api_key"],
                    members, self.scale.idle_samples)  # fmt: skip
+
+    def start_queue_workers(self, awards_concurrency: int) -> dict:
+        """A worker for ``awards`` with ``awards_concurrency`` processes and one for every
+        other queue (config.other_worker_concurrency()), as docs/deploy.md runs them."""
+        from django.conf import settings
+
+        from bench import processes
+        from loyalty_site.queues import AWARDS
+
+        others = ",".join(q for q in settings.CELERY_ALL_QUEUES.split(",") if q != AWARDS)
+        workers = {}
+        for name, queues, concurrency in (
+            ("awards", AWARDS, awards_concurrency),
+            ("others", others, config.other_worker_concurrency()),
+        ):
+            workers[name] = processes.start_worker(self.env, concurrency, self.work_dir, queues)
+            self.processes.append(workers[name])
+        return workers
+
+    def stop_queue_workers(self, workers: dict) -> None:
+        for worker in workers.values():
+            self.processes.remove(worker)
+            worker.stop()
+
+    def award_scaling(self, seeder) -> dict:
+        """1 against 2 processes on the awards queue (issue 21): the same backlog drained
+        twice, each time by fresh workers (awards with 1, then 2 processes, and the worker
+        for the other queues), with nothing else running; rate, longest pause and the CPU
+        seconds of every process. On a machine with two cores shared with PostgreSQL this
+        shows contention more than scaling, hence the core count and the CPU per process."""
+        from bench import app, processes
+
+        size = config.scaling_backlog(self.scale)
+        seeded_in = seeder.timings.get("backlog")
+        out = {"backlog": size, "cores": os.cpu_count()}
+        for processes_count in (1, 2):
+            seeder.backlog(size)
+            workers = self.start_queue_workers(processes_count)
+            cpu = processes.CpuMeter(workers)
+            cpu.start()
+            try:
+                drained = app.drain(self.scale.drain_cap, log, follow_up=False)
+            finally:
+                used = cpu.stop()
+                app.purge_queue()
+                self.stop_queue_workers(workers)
+            drained.pop("progress", None)
+            drained["set_aside"] = app.set_aside_backlog()
+            out[str(processes_count)] = {**drained, "cpu": used}
+            log(f"  awards -c {processes_count}: {drained['per_second']} entries/s, longest "
+                f"pause {drained['longest_pause_s']} s, CPU {used['workers']}")  # fmt: skip
+        if seeded_in is not None:
+            seeder.timings["backlog"] = seeded_in  # the seed's figure is the main backlog's
+        return out
 
     def nightly(self) -> None:
         from bench import nightly, profile
@@ -306,6 +365,8 @@ class Run:
                 "concurrency": config.CONCURRENCY,
                 "web_workers": config.web_workers(),
                 "worker_concurrency": config.celery_concurrency(),
+                "award_worker_queues": "awards / the others, a worker each",
+                "other_worker_concurrency": config.other_worker_concurrency(),
                 "settings_module": self.env["DJANGO_SETTINGS_MODULE"],
             },
             "machine": report.machine(version, db_settings, redis_version),

@@ -5,7 +5,7 @@ the defaults the seeder gives columns it does not know."""
 import pytest
 
 from bench import config, report
-from bench.app import find_page
+from bench.app import find_page, longest_pause
 from bench.seed import _extra_columns
 from bench.stats import percentile, summary
 from programs.models import Purchase
@@ -66,6 +66,61 @@ def test_report_marks_missing_scenarios_not_available_and_targets_missed():
     assert rows["Batch ingest (1,000 per request)"]["met"] is True
     assert rows["Portal dashboard, long history (32 clients)"]["value"] == report.NOT_AVAILABLE
     assert rows["Engagement recompute"]["met"] is None
+
+
+def test_longest_pause_is_the_longest_stand_still_while_purchases_remain():
+    # (seconds since the start, purchases still received)
+    stalled = [(0, 100), (0.5, 100), (1.0, 90), (1.5, 90), (7.5, 90), (8.0, 40), (8.5, 0)]
+    pause = longest_pause(stalled)
+    assert (pause["longest_pause_s"], pause["longest_pause_at_s"]) == (7.0, 1.0)
+    assert pause["pauses_over_limit"] == 1
+    steady = [(0, 30), (0.5, 20), (1.0, 10), (1.5, 0), (9.0, 0)]  # empty: no pause after
+    assert longest_pause(steady)["longest_pause_s"] == 0.5
+    assert longest_pause(steady)["pauses_over_limit"] == 0
+    cut_off = [(0, 30), (0.5, 20), (6.0, 20)]  # still stuck when the cap was reached
+    assert longest_pause(cut_off)["longest_pause_s"] == 5.5
+
+
+def test_report_judges_the_drain_pause_and_shows_one_against_two_awards_processes():
+    cpu = {
+        "seconds": 10.0,
+        "cores": 2,
+        "machine_busy_cores": 1.9,
+        "workers": {
+            "awards": {"pool_cpu_s": [4.1, 3.9], "parent_cpu_s": 0.1, "exited_pool_cpu_s": 0},
+            "others": {"pool_cpu_s": [1.2], "parent_cpu_s": 0.0, "exited_pool_cpu_s": 0},
+        },
+    }
+    results = {
+        "raw.copy_batch": {"per_second": 100_000.0},
+        "award.drain": {
+            "per_second": 6000.0,
+            "longest_pause_s": 6.5,
+            "longest_pause_at_s": 3.0,
+            "pauses_over_limit": 1,
+            "sample_interval_s": 0.5,
+        },
+        "award.drain_cpu": cpu,
+        "award.scaling": {
+            "backlog": 1000,
+            "cores": 2,
+            "1": {"per_second": 2000.0, "longest_pause_s": 0.5, "cpu": cpu},
+            "2": {"per_second": 3000.0, "longest_pause_s": 0.5, "cpu": cpu},
+        },
+    }
+    rows = {row["figure"]: row for row in report.rows(results, config.SCALES["default"])}
+    drain = rows["Award drain: rate and longest pause while a backlog remains (issue 21)"]
+    assert drain["ratio"] == 0.06
+    assert drain["met"] is False  # fast enough, but stood still for 6.5 s
+    assert "longest pause 6.5 s" in drain["value"]
+    two = rows["Awards queue, 2 worker processes (-c 2)"]
+    assert "1.5 x the 1-process rate" in two["value"]
+    assert "awards pool CPU 4.1 s, 3.9 s" in two["value"]
+    assert "machine 1.9 of 2 cores busy" in two["value"]
+    assert "2 cores" in two["note"]
+    results["award.drain"]["longest_pause_s"] = 4.0
+    rows = {row["figure"]: row for row in report.rows(results, config.SCALES["default"])}
+    assert rows["Award drain: rate and longest pause while a backlog remains (issue 21)"]["met"]
 
 
 def test_seeder_fills_columns_it_does_not_name_with_model_defaults():
