@@ -19,7 +19,7 @@ from django.db.models import Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from loyalty_site.core.batches import TRANSIENT, batch_apply, failure_reason
+from loyalty_site.core.batches import batch_apply, failure_reason
 from loyalty_site.core.commit import enqueue_after_commit
 from programs.imports.context import Row
 from programs.imports.dry_runs import (
@@ -32,10 +32,9 @@ from programs.imports.dry_runs import (
     dry_run_ready,
     job_claim,
     job_context,
-    job_fail,
+    job_failures,
     row_chunks,
 )
-from programs.imports.reading import FileUnreadable
 from programs.imports.uploads import ImportConflict
 from programs.models import ImportJob, ImportRowError, ImportStatus, Program
 from programs.services.events import events_muted
@@ -101,26 +100,18 @@ def import_commit(job_id: int) -> None:
     if job is None:
         return
     with translation.override(job.language), events_muted(not job.notify):
-        try:
+        with job_failures(job, _("The import stopped: %s")) as outcome:
             unverified = job.line_done == 0 and not job.summary.get("verified")
             if unverified and not _verify(job):
                 return
-            _write(job, deadline=time.monotonic() + SLICE_SECONDS)
-        except _SliceUsed:
-            # Let the next task take over at once (no stale wait), after this commit.
-            ImportJob.objects.filter(pk=job.pk).update(heartbeat_at=None)
-            enqueue_after_commit(COMMIT_TASK, job.pk)
-            return
-        except FileUnreadable as exc:
-            job_fail(job, str(exc))
-            return
-        except Stopped:
-            return
-        except TRANSIENT:
-            raise
-        except Exception as exc:
-            logger.exception("import %s failed", job.pk)
-            job_fail(job, _("The import stopped: %s") % failure_reason(exc))
+            try:
+                _write(job, deadline=time.monotonic() + SLICE_SECONDS)
+            except _SliceUsed:
+                # Let the next task take over at once (no stale wait), after this commit.
+                ImportJob.objects.filter(pk=job.pk).update(heartbeat_at=None)
+                enqueue_after_commit(COMMIT_TASK, job.pk)
+                return
+        if outcome.ended:
             return
     ImportJob.objects.filter(pk=job.pk, status=ImportStatus.COMMITTING).update(
         status=ImportStatus.DONE, finished_at=timezone.now(), heartbeat_at=None

@@ -5,7 +5,9 @@ how to fix it), and a fingerprint of what the import would do. The import
 
 import logging
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
+from types import SimpleNamespace
 
 from django.db.models import Q
 from django.utils import timezone, translation
@@ -54,18 +56,9 @@ def import_check(job_id: int) -> None:
     if job is None:
         return
     with translation.override(job.language):
-        try:
+        with job_failures(job, _("The dry run failed: %s")) as outcome:
             summary, digest, _errors = dry_run(job, phase="check")
-        except FileUnreadable as exc:
-            job_fail(job, str(exc))
-            return
-        except Stopped:
-            return
-        except TRANSIENT:
-            raise
-        except Exception as exc:
-            logger.exception("import %s: the dry run failed", job.pk)
-            job_fail(job, _("The dry run failed: %s") % failure_reason(exc))
+        if outcome.ended:
             return
         dry_run_ready(
             ImportJob.objects.filter(pk=job.pk, status=ImportStatus.CHECKING), summary, digest
@@ -89,6 +82,28 @@ def dry_run_ready(jobs, summary: dict, digest: str, **fields) -> None:
         heartbeat_at=None,
         **fields,
     )
+
+
+@contextmanager
+def job_failures(job: ImportJob, message: str) -> Iterator[SimpleNamespace]:
+    """What ends a run of ``job`` early, kept in the job: an unreadable file or any other
+    error fails it (``message`` % the reason), a cancel stops it quietly; a database
+    outage is raised, for the task to be tried again. ``outcome.ended`` says whether the
+    block was cut short."""
+    outcome = SimpleNamespace(ended=True)
+    try:
+        yield outcome
+    except FileUnreadable as exc:
+        job_fail(job, str(exc))
+    except Stopped:
+        pass
+    except TRANSIENT:
+        raise
+    except Exception as exc:
+        logger.exception("import %s failed", job.pk)
+        job_fail(job, message % failure_reason(exc))
+    else:
+        outcome.ended = False
 
 
 def job_fail(job: ImportJob, message: str) -> None:

@@ -258,3 +258,50 @@ def test_a_long_import_hands_over_to_a_new_task_after_its_time_slice(
     assert tasks == 3
     assert job.status == ImportStatus.DONE
     assert Customer.objects.count() == 2500
+
+
+def test_a_dry_run_that_breaks_fails_the_job_with_its_reason(
+    partner, program, tiers, manager, monkeypatch
+):
+    def broken(context, rows):
+        raise RuntimeError("the member lookup broke")
+
+    monkeypatch.setattr(members, "classify", broken)
+
+    job = import_create(
+        kind="members",
+        partner=partner,
+        program=program,
+        file=io.BytesIO(b"Kundennummer;Punktestand\nK-1;10\n"),
+        file_name="broken.csv",
+        user=manager,
+    )
+
+    assert job.status == ImportStatus.FAILED
+    assert "RuntimeError: the member lookup broke" in job.message
+    assert not Customer.objects.exists()
+
+
+def test_a_row_that_fails_alone_is_a_bad_row_and_the_others_are_imported(
+    partner, program, tiers, manager, monkeypatch
+):
+    from programs.imports import member_writes
+
+    real = member_writes.members_create
+
+    def refuse_k2(context, rows):
+        if any(row.external_id == "K-2" for row in rows):
+            raise ValueError("K-2 cannot be stored")
+        return real(context, rows)
+
+    monkeypatch.setattr(members, "members_create", refuse_k2)
+
+    job = run(
+        "members", partner, program, "Kundennummer;Punktestand\nK-1;10\nK-2;20\nK-3;30\n", manager
+    )
+
+    assert job.status == ImportStatus.DONE
+    assert set(PartnerCustomer.objects.values_list("external_id", flat=True)) == {"K-1", "K-3"}
+    error = ImportRowError.objects.get(job=job)
+    assert error.line == 3
+    assert "K-2 cannot be stored" in error.message
