@@ -3,7 +3,6 @@ small), looks at the dry run and its bad rows, and commits exactly that dry run;
 imports it. The engine is ``programs.imports`` (uploads, dry_runs, commits); these views
 only translate."""
 
-from django.db import transaction
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
@@ -29,12 +28,11 @@ from programs.api.views.base import PartnerAPIView, unknown_program
 from programs.imports.commits import import_cancel, import_confirm
 from programs.imports.uploads import (
     PART_BYTES,
-    ImportConflict,
     import_create,
     import_part_add,
     import_upload_finish,
 )
-from programs.models import ImportJob, ImportRowError, ImportStatus, Program
+from programs.models import ImportJob, ImportRowError, Program
 from programs.selectors import partner_programs
 
 TAG = "Imports"
@@ -60,11 +58,8 @@ class PartnerImportView(PartnerAPIView):
     def get_queryset(self):
         return ImportJob.objects.filter(partner=self.partner).select_related("program")
 
-    def job(self, job_id: int, *, lock: bool = False) -> ImportJob:
-        jobs = self.get_queryset()
-        if lock:
-            jobs = jobs.select_for_update(of=("self",))
-        found = jobs.filter(pk=job_id).first()
+    def job(self, job_id: int) -> ImportJob:
+        found = self.get_queryset().filter(pk=job_id).first()
         if found is None:
             raise NotFound(f"You have no import with id {job_id}.", "import_not_found")
         return found
@@ -210,8 +205,7 @@ class ImportPartView(PartnerImportView):
                 {"number": [f"Number the parts from 1 to {MAX_PARTS}."]}, code="invalid"
             )
         data = request.data if isinstance(request.data, bytes) else b""
-        with transaction.atomic():  # not while the upload is being completed
-            import_part_add(self.job(id, lock=True), number, data)
+        import_part_add(self.job(id), number, data)  # locks the import itself
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -237,14 +231,8 @@ class ImportCompleteView(PartnerImportView):
     )
     @idempotent
     def post(self, request, id: int):
-        with transaction.atomic():  # no part may arrive meanwhile, nor a second complete
-            job = self.job(id, lock=True)
-            if job.status != ImportStatus.UPLOADING:
-                raise ImportConflict(
-                    f"The upload of import {job.pk} is already complete "
-                    f"(status {job.status}); read it with GET."
-                )
-            return self.upload_answer(job.pk, import_upload_finish(job), status.HTTP_200_OK)
+        # The engine locks the import: no part lands meanwhile, a second complete is a 409.
+        return self.upload_answer(id, import_upload_finish(self.job(id)), status.HTTP_200_OK)
 
 
 class ImportErrorsView(PartnerImportView):
