@@ -126,7 +126,9 @@ class LedgerEntry(models.Model):
         db_index=False,
     )
     reason = models.CharField(_("reason"), max_length=255, blank=True)
-    idempotency_key = models.CharField(_("idempotency key"), max_length=200, unique=True)
+    # Unique through ``ledger_idempotency_key`` (a constraint, not ``unique=True``, which
+    # would add a second, pattern-ops index that every insert maintains and no query uses).
+    idempotency_key = models.CharField(_("idempotency key"), max_length=200)
     # The time recorded (when the entry was written) ...
     created_at = models.DateTimeField(_("when"), db_index=True)
     # ... and the time it counts in business terms: a purchase's date for its earn and
@@ -151,6 +153,7 @@ class LedgerEntry(models.Model):
             models.CheckConstraint(
                 condition=Q(pending_after__gte=0), name="ledgerentry_pending_gte_0"
             ),
+            models.UniqueConstraint(fields=["idempotency_key"], name="ledger_idempotency_key"),
         ]
         indexes = [
             models.Index(
