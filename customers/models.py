@@ -9,8 +9,16 @@ class Language(models.TextChoices):
     ENGLISH = "en", _("English")
 
 
+class CustomerKind(models.TextChoices):
+    PERSON = "person", _("Person")
+    SHARED = "shared", _("Shared account")
+
+
 class Customer(models.Model):
-    """A person known to the platform. Programs hold their points through memberships."""
+    """A person known to the platform. Programs hold their points through memberships.
+
+    A customer of kind *shared* is not a person: it stands for a business or household
+    account whose points a membership of its own holds; it has no login and no e-mail."""
 
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL,
@@ -35,6 +43,14 @@ class Customer(models.Model):
         _("language"), max_length=5, choices=Language.choices, default=Language.GERMAN
     )
     birth_date = models.DateField(_("date of birth"), null=True, blank=True)
+    kind = models.CharField(
+        _("kind"),
+        max_length=10,
+        choices=CustomerKind.choices,
+        default=CustomerKind.PERSON,
+        db_default=CustomerKind.PERSON,
+        editable=False,
+    )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True, db_index=True)
     deletion_requested_at = models.DateTimeField(_("deletion requested"), null=True, blank=True)

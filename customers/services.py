@@ -3,7 +3,7 @@
 from django.db import transaction
 
 from customers.emails import email_normalize
-from customers.models import CommunicationPreferences, Customer
+from customers.models import CommunicationPreferences, Customer, CustomerKind
 
 
 def customer_create(
@@ -24,6 +24,14 @@ def customer_create(
         language=language,
         birth_date=birth_date,
         user=user,
+    )
+
+
+def customer_create_shared(*, name: str, language: str = "de") -> Customer:
+    """The customer that stands for a shared account (a business, a household): no login,
+    no e-mail, its name as the last name."""
+    return Customer.objects.create(
+        kind=CustomerKind.SHARED, last_name=name.strip()[:150], language=language
     )
 
 

@@ -38,6 +38,12 @@ def work_items(user) -> list[dict]:
             "permission": "programs.view_referral",
         },
         {
+            "label": _("Points transfers waiting for review"),
+            "count": waiting.transfers_in_review,
+            "url": _changelist("programs_transfer", status__exact="review"),
+            "permission": "programs.view_transfer",
+        },
+        {
             "label": _("Deletion requests to carry out"),
             "count": waiting.deletion_requests,
             "url": _changelist(

@@ -59,6 +59,10 @@ app.conf.beat_schedule = {
         "task": "programs.tasks.close_tier_periods_task",
         "schedule": crontab(hour=2, minute=40),
     },
+    "account-tiers-refresh": {
+        "task": "programs.tasks.refresh_account_tiers_task",
+        "schedule": crontab(hour=2, minute=55),
+    },
     "occasions-award": {
         "task": "programs.tasks.award_occasions_task",
         "schedule": crontab(hour=7, minute=0),
@@ -113,6 +117,11 @@ app.conf.beat_schedule = {
         "task": "programs.notifications.tasks.sweep_notification_emails_task",
         "schedule": 60.0,
         "options": {"expires": 55},
+    },
+    "account-invitations-sweep": {
+        "task": "programs.tasks.sweep_account_invitations_task",
+        "schedule": crontab(minute="*/5"),
+        "options": {"expires": 290},
     },
     "points-expiry-warnings": {
         "task": "programs.notifications.tasks.warn_expiring_points_task",

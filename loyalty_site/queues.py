@@ -43,6 +43,8 @@ ROUTES: dict[str, str] = {
     "surveys.tasks.send_due_invitations_task": MESSAGES,
     "surveys.tasks.send_reminders_task": MESSAGES,
     "surveys.tasks.invite_after_purchases_task": MESSAGES,
+    "programs.tasks.send_account_invitations_task": MESSAGES,
+    "programs.tasks.sweep_account_invitations_task": MESSAGES,
     # webhooks
     "programs.api.tasks.deliver_webhooks_task": WEBHOOKS,
     "programs.api.tasks.sweep_webhook_deliveries_task": WEBHOOKS,
@@ -56,6 +58,7 @@ ROUTES: dict[str, str] = {
     "programs.tasks.release_pending_points_task": NIGHTLY,
     "programs.tasks.expire_points_task": NIGHTLY,
     "programs.tasks.close_tier_periods_task": NIGHTLY,
+    "programs.tasks.refresh_account_tiers_task": NIGHTLY,
     "programs.tasks.release_referral_rewards_task": NIGHTLY,
     "programs.tasks.award_occasions_task": NIGHTLY,
     "programs.tasks.anonymise_inactive_customers_task": NIGHTLY,

@@ -258,3 +258,66 @@ class AdjustmentAboveLimit(LoyaltyError):
     code = "adjustment_above_limit"
     status = 403
     default_message = _("This adjustment is larger than your role may book.")
+
+
+# --- shared accounts and transfers ----------------------------------------------------
+
+
+class AccountClosed(LoyaltyError):
+    code = "account_closed"
+    status = 409
+    default_message = _("This shared account is closed.")
+
+
+class AccountRoleRefused(LoyaltyError):
+    code = "account_role_refused"
+    status = 403
+    default_message = _("Your role in this shared account does not allow this.")
+
+
+class AccountMembershipConflict(LoyaltyError):
+    code = "account_membership_conflict"
+    status = 409
+    default_message = _("This member already belongs to a shared account.")
+
+
+class AccountNotSettled(LoyaltyError):
+    code = "account_not_settled"
+    status = 409
+    default_message = _("The account's points are not settled yet; it cannot be closed now.")
+
+
+class AccountRedemptionLimit(LoyaltyError):
+    code = "account_redemption_limit"
+    status = 409
+    default_message = _("This would exceed your monthly redemption limit for the account.")
+
+
+class InvitationClosed(LoyaltyError):
+    code = "invitation_closed"
+    status = 409
+    default_message = _("This invitation is no longer open.")
+
+
+class PurchaseOrderMissing(LoyaltyError):
+    code = "po_reference_required"
+    status = 422
+    default_message = _("This account requires a purchase order number (po_reference).")
+
+
+class TransferRefused(LoyaltyError):
+    code = "transfer_refused"
+    status = 409
+    default_message = _("This transfer is not possible.")
+
+
+class TransferLimitReached(LoyaltyError):
+    code = "transfer_limit_reached"
+    status = 409
+    default_message = _("This transfer would exceed the limit for giving points.")
+
+
+class TransferNotReversible(LoyaltyError):
+    code = "transfer_not_reversible"
+    status = 409
+    default_message = _("This transfer cannot be reversed.")

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from django.db.models import Count, Q, Sum
 from django.db.models.functions import Coalesce
 
-from customers.models import Customer
+from customers.models import Customer, CustomerKind
 from programs.models import (
     MembershipStatus,
     Program,
@@ -14,6 +14,8 @@ from programs.models import (
     PurchaseStatus,
     Referral,
     ReferralStatus,
+    Transfer,
+    TransferStatus,
     WebhookDelivery,
     WebhookDeliveryState,
 )
@@ -22,6 +24,7 @@ from programs.models import (
 @dataclass(frozen=True)
 class WorkWaiting:
     referrals_in_review: int
+    transfers_in_review: int
     deletion_requests: int
     failed_webhook_deliveries: int
     failed_purchases: int
@@ -36,10 +39,12 @@ class ProgramFigures:
 
 
 def work_waiting() -> WorkWaiting:
-    """Referrals held for review, deletion requests not yet carried out, webhook deliveries
-    the outbox gave up on, purchases whose points could not be awarded."""
+    """Referrals and points transfers held for review, deletion requests not yet carried
+    out, webhook deliveries the outbox gave up on, purchases whose points could not be
+    awarded."""
     return WorkWaiting(
         referrals_in_review=Referral.objects.filter(status=ReferralStatus.REVIEW).count(),
+        transfers_in_review=Transfer.objects.filter(status=TransferStatus.REVIEW).count(),
         deletion_requests=Customer.objects.filter(
             deletion_requested_at__isnull=False, anonymized_at__isnull=True
         ).count(),
@@ -51,9 +56,12 @@ def work_waiting() -> WorkWaiting:
 
 
 def programs_key_figures() -> list[ProgramFigures]:
-    """Per active program: active members, available points not yet spent or expired (the
+    """Per active program: active members (people; a shared account's own balance is not a
+    member, its points count in the liability), available points not yet spent or expired (the
     liability) and points still pending in the return window."""
-    active = Q(memberships__status=MembershipStatus.ACTIVE)
+    active = Q(memberships__status=MembershipStatus.ACTIVE) & Q(
+        memberships__customer__kind=CustomerKind.PERSON
+    )
     rows = (
         Program.objects.filter(is_active=True)
         .annotate(

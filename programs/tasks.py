@@ -17,7 +17,8 @@ from programs.api.tasks import (  # noqa: F401 - registered with the worker thro
 from programs.imports.commits import import_commit, imports_sweep
 from programs.imports.dry_runs import CHECK_TIME_LIMIT, import_check
 from programs.models import Purchase, PurchaseStatus
-from programs.services import due
+from programs.services import account_invitation_emails, due
+from programs.services.account_tiers import account_tiers_refresh_all
 from programs.services.holds import holds_expire_due
 from programs.services.occasions import occasions_award
 from programs.services.purchases import purchases_award
@@ -97,6 +98,12 @@ def expire_points_holds_task() -> int:
 @shared_task(ignore_result=True, autoretry_for=TRANSIENT, retry_backoff=True, max_retries=5)
 def close_tier_periods_task() -> int:
     return due.tiers_review_due()
+
+
+@shared_task(ignore_result=True, autoretry_for=TRANSIENT, retry_backoff=True, max_retries=5)
+def refresh_account_tiers_task() -> int:
+    """After the period-end reviews: every shared account's tier, handed to its members."""
+    return account_tiers_refresh_all()
 
 
 @shared_task(ignore_result=True, autoretry_for=TRANSIENT, retry_backoff=True, max_retries=5)
@@ -193,3 +200,30 @@ def export_job_task(self, job_id: int) -> None:
 def export_files_purge_task() -> int:
     """Delete the files of background exports finished more than a week ago."""
     return export_files_purge()
+
+
+@shared_task(bind=True, acks_late=True, autoretry_for=TRANSIENT, retry_backoff=True, max_retries=5)
+def send_account_invitations_task(self, invitation_ids: list[int]) -> int:
+    """Send the e-mails of these shared-account invitations (those due; others are
+    skipped). A failed send is retried after the recorded backoff: re-enqueued here, and
+    caught by the sweeper if that enqueue is lost."""
+    sent = 0
+    retry: dict[float, list[int]] = {}
+    for pk, outcome in account_invitation_emails.account_invitation_emails_send(invitation_ids):
+        sent += outcome.state == account_invitation_emails.SENT
+        if outcome.retry_in is not None:
+            retry.setdefault(outcome.retry_in.total_seconds(), []).append(pk)
+    for countdown, ids in retry.items():
+        send_account_invitations_task.apply_async((ids,), countdown=countdown)
+    return sent
+
+
+@shared_task(ignore_result=True)
+def sweep_account_invitations_task() -> int:
+    """Enqueue every invitation e-mail whose (re)try is due: retries, and invitations
+    whose enqueue was lost (broker down at commit, worker crash)."""
+    ids = account_invitation_emails.account_invitation_emails_due()
+    chunk = account_invitation_emails.CHUNK
+    for start in range(0, len(ids), chunk):
+        send_account_invitations_task.delay(ids[start : start + chunk])
+    return len(ids)

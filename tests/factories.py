@@ -109,3 +109,31 @@ class RewardFactory(factory.django.DjangoModelFactory):
 
 def now():
     return timezone.now()
+
+
+def enrolled(program: Program, *, days: int = 0, **customer):
+    """A new customer enrolled in ``program``, ``days`` ago (the minimum age for giving
+    points counts from then)."""
+    from datetime import timedelta
+
+    from programs.services.memberships import membership_enroll
+
+    membership, _ = membership_enroll(
+        customer=CustomerFactory(**customer),
+        program=program,
+        joined_at=timezone.now() - timedelta(days=days),
+    )
+    return membership
+
+
+def shared_account(program: Program, kind: str = "business", *, manager=None, **members):
+    """A shared account through the services: ``manager`` (created if not given) joins with
+    the kind's managing role; ``members`` maps a role to the memberships joining with it."""
+    from programs.services.accounts import account_create, account_member_add
+
+    manager = manager or enrolled(program)
+    account = account_create(program=program, kind=kind, name=f"{kind} account", manager=manager)
+    for role, memberships in members.items():
+        for membership in memberships:
+            account_member_add(account=account, membership=membership, role=role)
+    return account

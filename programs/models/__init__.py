@@ -1,3 +1,17 @@
+from .accounts import (
+    MANAGING,
+    REDEEMING,
+    ROLES,
+    Account,
+    AccountInvitation,
+    AccountKind,
+    AccountMember,
+    AccountRole,
+    AccountStatus,
+    InvitationStatus,
+    Transfer,
+    TransferStatus,
+)
 from .api import (
     ApiKey,
     ApiKeyScope,
@@ -56,6 +70,15 @@ from .segments import Segment, SegmentCondition, SegmentField, SegmentOperator
 from .what_if import WhatIfKind, WhatIfRun, WhatIfStatus
 
 __all__ = [
+    "MANAGING",
+    "REDEEMING",
+    "ROLES",
+    "Account",
+    "AccountInvitation",
+    "AccountKind",
+    "AccountMember",
+    "AccountRole",
+    "AccountStatus",
     "ActionEvent",
     "ActionRule",
     "ActorType",
@@ -87,6 +110,7 @@ __all__ = [
     "ImportKind",
     "ImportRowError",
     "ImportStatus",
+    "InvitationStatus",
     "LedgerEntry",
     "LimitPeriod",
     "LinkClaim",
@@ -126,6 +150,8 @@ __all__ = [
     "TierMetric",
     "TierSubscription",
     "TierWindow",
+    "Transfer",
+    "TransferStatus",
     "WebhookDelivery",
     "WebhookDeliveryState",
     "WebhookEvent",

@@ -137,6 +137,11 @@ class WebhookEventType(models.TextChoices):
     API_KEY_EXPIRING = "api_key.expiring", _("API key expiring")
     VOUCHER_USED = "voucher.used", _("Voucher used")
     MEMBER_LINKED = "member.linked", _("Member linked: the customer confirmed")
+    ACCOUNT_CREATED = "account.created", _("Shared account created")
+    ACCOUNT_MEMBER_JOINED = "account.member_joined", _("Member joined a shared account")
+    ACCOUNT_MEMBER_LEFT = "account.member_left", _("Member left a shared account")
+    ACCOUNT_CLOSED = "account.closed", _("Shared account closed")
+    POINTS_TRANSFERRED = "points.transferred", _("Points given to another member")
 
 
 class WebhookSubscription(models.Model):

@@ -29,6 +29,9 @@ class EntryKind(models.TextChoices):
     MERGE_OUT = "merge_out", _("Moved to the customer's other account")
     MERGE_IN = "merge_in", _("Moved from the customer's other account")
     OPENING = "opening", _("Opening balance (imported)")
+    TRANSFER_OUT = "transfer_out", _("Given to another member")
+    TRANSFER_IN = "transfer_in", _("Received from another member")
+    TRANSFER_BACK = "transfer_back", _("Transfer reversed")
 
 
 class EntrySource(models.TextChoices):
@@ -41,6 +44,7 @@ class EntrySource(models.TextChoices):
     OCCASION = "occasion", _("Birthday or anniversary")
     MERGE = "merge", _("Accounts merged")
     IMPORT = "import", _("Import")
+    TRANSFER = "transfer", _("Transfer between members")
     SYSTEM = "system", _("System")
 
 

@@ -20,7 +20,7 @@ class Membership(models.Model):
     == balance - debt, sum(entry.pending_points) == pending and sum(entry.held_points) ==
     held (points reserved by a partner's hold, out of the available balance), always.
     ``tier`` is the effective tier, derived from the qualified tier, an active staff
-    override and an active subscription.
+    override, an active subscription and the tier of the member's shared account.
     """
 
     customer = models.ForeignKey(
@@ -116,6 +116,18 @@ class Membership(models.Model):
     subscription_until = models.DateTimeField(
         _("subscription paid until"), null=True, editable=False
     )
+    # The tier of the shared account the membership belongs to: the member enjoys at least
+    # it (``programs.services.account_tiers``).
+    account_tier = models.ForeignKey(
+        Tier,
+        verbose_name=_("shared account's tier"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        editable=False,
+        db_index=False,  # never looked up by; few are set
+    )
 
     # Set when the customer confirmed that this membership's customer is them
     # (``programs.services.link_claims``): its points, lots and purchases moved there.
@@ -127,6 +139,18 @@ class Membership(models.Model):
         blank=True,
         editable=False,
         related_name="merged_from",
+    )
+    # Set while the membership belongs to a shared account that pools its points: its
+    # purchases are recorded on the account's holder (``programs.models.accounts``).
+    pool = models.ForeignKey(
+        "self",
+        verbose_name=_("earns into"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="pooled_members",
+        db_index=False,  # few are set: indexed where set (membership_pool)
     )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     # Not indexed: every award changes it, and an index on it would keep the update from
@@ -151,6 +175,7 @@ class Membership(models.Model):
         indexes = [
             models.Index(fields=["program", "tier"], name="membership_program_tier"),
             models.Index(fields=["tier_review_at"], name="membership_tier_review"),
+            models.Index(fields=["pool"], condition=Q(pool__isnull=False), name="membership_pool"),
         ]
 
     def __str__(self) -> str:
@@ -199,6 +224,7 @@ class TierChangeReason(models.TextChoices):
     OVERRIDE_ENDED = "override_ended", _("Staff tier ended")
     SUBSCRIPTION = "subscription", _("Subscription bought")
     SUBSCRIPTION_LAPSED = "subscription_lapsed", _("Subscription lapsed")
+    ACCOUNT = "account", _("Shared account's tier")
     ENROLLED = "enrolled", _("Enrolled")
 
 

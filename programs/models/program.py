@@ -165,6 +165,31 @@ class Program(models.Model):
         _("referral cap period (days)"), default=365
     )
 
+    # Shared accounts and transfers (programs.services.accounts, .transfers)
+    accounts_pool = models.BooleanField(
+        _("shared accounts pool their points"),
+        default=True,
+        help_text=_(
+            "On: members of a business or household account earn into the account's balance "
+            "and tier. Off: each keeps their own balance; the account shows the combined figures."
+        ),
+    )
+    transfers_enabled = models.BooleanField(_("members may give points"), default=False)
+    transfer_daily_limit = models.PositiveIntegerField(
+        _("points a member may give per day"), default=2000
+    )
+    transfer_yearly_limit = models.PositiveIntegerField(
+        _("points a member may give per year"), default=20000
+    )
+    transfer_min_age_days = models.PositiveSmallIntegerField(
+        _("days a member must have been in the program before giving points"), default=30
+    )
+    transfer_review_above = models.PositiveIntegerField(
+        _("transfers above this many points wait for review"),
+        default=5000,
+        help_text=_("Transfers to a recipient who received from three others in 30 days wait too."),
+    )
+
     # Occasions: a daily job gives these once a year per member (0: none)
     birthday_points = models.PositiveIntegerField(
         _("birthday bonus (points)"), default=0, help_text=_("0: no birthday bonus.")

@@ -42,6 +42,20 @@ class Purchase(models.Model):
         db_index=False,
     )
     order_id = models.CharField(_("order id"), max_length=100)
+    # A shared account's purchase: recorded on the account's holder, made by this member.
+    # Indexed where set only (few purchases are).
+    placed_by = models.ForeignKey(
+        Membership,
+        verbose_name=_("made by"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="purchases_placed",
+        db_index=False,
+    )
+    po_reference = models.CharField(
+        _("purchase order number"), max_length=100, blank=True, default="", db_default=""
+    )
     amount = money_field(_("amount"))
     currency = currency_field(_("currency"))
     occurred_at = models.DateTimeField(_("purchased at"))
@@ -93,6 +107,11 @@ class Purchase(models.Model):
             ),
             models.Index(fields=["membership", "occurred_at"], name="purchase_membership_time"),
             models.Index(fields=["program", "occurred_at"], name="purchase_program_time"),
+            models.Index(
+                fields=["placed_by", "occurred_at"],
+                condition=Q(placed_by__isnull=False),
+                name="purchase_placed_by",
+            ),
         ]
 
     def __str__(self) -> str:

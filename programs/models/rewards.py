@@ -60,6 +60,16 @@ class Redemption(models.Model):
     reward = models.ForeignKey(Reward, on_delete=models.PROTECT, related_name="redemptions")
     points = models.PositiveIntegerField(_("points"))
     voucher_code = models.CharField(_("voucher code"), max_length=32, unique=True)
+    # Redeemed from a shared account's balance by this member.
+    placed_by = models.ForeignKey(
+        Membership,
+        verbose_name=_("redeemed by"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="redemptions_placed",
+        db_index=False,
+    )
     status = models.CharField(
         _("status"),
         max_length=10,

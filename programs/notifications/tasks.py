@@ -14,6 +14,7 @@ from programs.notifications.emails import notification_emails_due, notification_
 from programs.notifications.models import EmailState, Notification, NotificationKind
 from programs.notifications.services import EMAIL_CHUNK, points_expiry_warn
 from programs.notifications.tier_progress import tier_progress_checks
+from programs.services.account_tiers import account_tiers_after_earning
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +50,9 @@ def sweep_notification_emails_task() -> int:
 
 @shared_task(ignore_result=True, autoretry_for=TRANSIENT, retry_backoff=True, max_retries=5)
 def check_tier_progress_task(membership_ids: list[int]) -> int:
-    """After points were earned: tell members who are now close to their next tier."""
+    """After points were earned: tell members who are now close to their next tier, and
+    refresh the tiers of the shared accounts they belong to or hold."""
+    account_tiers_after_earning(membership_ids)
     return len(tier_progress_checks(membership_ids))
 
 

@@ -163,7 +163,13 @@ def _actions_credit(new: list[ActionEvent], actors: dict, memberships, now: date
         if tier.kind == TierKind.QUALIFIED:
             qualified[tier.program_id].append(tier)
     for membership in memberships.values():
-        for name in ("tier", "qualified_tier", "override_tier", "subscription_tier"):
+        for name in (
+            "tier",
+            "qualified_tier",
+            "override_tier",
+            "subscription_tier",
+            "account_tier",
+        ):
             setattr(membership, name, tiers.get(getattr(membership, f"{name}_id")))
     windows, figures = {}, {}
     by_program = defaultdict(list)

@@ -144,7 +144,13 @@ def members_load(purchases, memberships, context: Context) -> dict[int, Member]:
         if purchase.membership_id in members:
             continue
         membership = memberships[purchase.membership_id]
-        for name in ("tier", "qualified_tier", "override_tier", "subscription_tier"):
+        for name in (
+            "tier",
+            "qualified_tier",
+            "override_tier",
+            "subscription_tier",
+            "account_tier",
+        ):
             setattr(membership, name, context.tiers.get(getattr(membership, f"{name}_id")))
         members[membership.pk] = Member(membership)
     active = [m for m in members.values() if m.membership.status == MembershipStatus.ACTIVE]

@@ -26,6 +26,7 @@ PURCHASE_FAILED = WebhookEventType.PURCHASE_FAILED.value
 HOLD_CAPTURED = WebhookEventType.HOLD_CAPTURED.value
 HOLD_VOIDED = WebhookEventType.HOLD_VOIDED.value
 VOUCHER_USED = WebhookEventType.VOUCHER_USED.value
+POINTS_TRANSFERRED = WebhookEventType.POINTS_TRANSFERRED.value
 WEBHOOK_TYPES = frozenset(WebhookEventType.values)
 _muted: ContextVar[bool] = ContextVar("events_muted", default=False)
 

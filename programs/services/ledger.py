@@ -33,6 +33,9 @@ from programs.services.events import event_record
 from programs.services.postings import Actor, Postings, entry_instance
 from programs.services.table_rows import rows_insert_values
 
+NEVER = object()
+"""``points_earn(expires_at=NEVER)``: a lot that does not expire, whatever the rule."""
+
 
 def entry_by_key(key: str) -> LedgerEntry | None:
     return LedgerEntry.objects.filter(idempotency_key=key).first()
@@ -99,9 +102,12 @@ def points_earn(
     reason: str = "",
     at: datetime | None = None,
     kind: str = EntryKind.EARN,
+    expires_at: datetime | object | None = None,
     **links,
 ) -> LedgerEntry:
     """Credit points as a new lot: pending until ``available_at`` if that lies ahead.
+    The lot expires by the program's rule unless ``expires_at`` is given (a datetime, or
+    ``NEVER``): points received from another member keep the expiry they had.
 
     ``earned_at`` (default: now) is the business time, e.g. the day of the purchase or
     action: the entry's ``effective_at`` and the lot's date for expiry and FIFO order; the
@@ -129,7 +135,11 @@ def points_earn(
         earned_at=entry.effective_at,
         available_at=available_at if pending else now,
         released_at=None if pending else now,
-        expires_at=lot_expiry(membership.program, entry.effective_at),
+        expires_at=(
+            lot_expiry(membership.program, entry.effective_at)
+            if expires_at is None
+            else (None if expires_at is NEVER else expires_at)
+        ),
     )
     if not pending:
         _settle_debt(entry, [lot])

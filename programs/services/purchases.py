@@ -35,6 +35,7 @@ from programs.models import (
     Purchase,
     PurchaseLine,
 )
+from programs.services.account_spending import account_purchase_check, purchase_membership
 from programs.services.awarding import AWARD_TASK
 from programs.services.purchase_failures import purchases_award_isolated
 
@@ -65,8 +66,13 @@ def money_check(amount: Decimal, currency: str, *, field: str = "amount", allow_
         )
 
 
-def _same_purchase(p: Purchase, membership: Membership, amount: Decimal, currency: str) -> bool:
-    return p.membership_id == membership.pk and p.amount == amount and p.currency == currency
+def _same_purchase(p: Purchase, member: Membership, amount: Decimal, currency: str) -> bool:
+    """The stored purchase is this one again: same member (on their own membership, or on
+    a shared account's as ``placed_by``, whether or not they pool now), amount, currency."""
+    return member.pk in (p.membership_id, p.placed_by_id) and (p.amount, p.currency) == (
+        amount,
+        currency,
+    )
 
 
 # Earn rules and campaigns per program, for the points a purchase is *expected* to earn
@@ -218,6 +224,7 @@ def purchase_record(
     ip_address: str | None = None,
     award_now: bool = False,
     known_program_ids: Collection[int] | None = None,
+    po_reference: str = "",
 ) -> tuple[Purchase, bool]:
     """Store a purchase as received and enqueue its award after commit.
 
@@ -228,7 +235,15 @@ def purchase_record(
     lines (``purchase.line_list`` needs no query). ``known_program_ids``: programs the
     caller has just read as the partner's (e.g. with the member's memberships), which
     saves reading them again.
+
+    A member who pools into a shared account buys for the account: the purchase is
+    recorded on the account's holder with the member as ``placed_by``
+    (``accounts.purchase_membership``); ``po_reference`` is the business's purchase order
+    number, required where the account asks for one.
     """
+    membership, placed_by = purchase_membership(membership)
+    if placed_by is not None:
+        account_purchase_check(membership, po_reference)
     program = membership.program
     if not partner.is_active:
         raise PartnerInactive(f"Partner {partner.name} is deactivated; it cannot record purchases.")
@@ -264,6 +279,8 @@ def purchase_record(
                 payment_fingerprint=payment_fingerprint,
                 device_id=device_id,
                 ip_address=ip_address,
+                placed_by=placed_by,
+                po_reference=po_reference,
             )
             stored_lines = PurchaseLine.objects.bulk_create(
                 PurchaseLine(
@@ -281,7 +298,7 @@ def purchase_record(
         existing = Purchase.objects.filter(partner=partner, order_id=order_id).first()
         if existing is None:
             raise
-        if not _same_purchase(existing, membership, amount, currency):
+        if not _same_purchase(existing, placed_by or membership, amount, currency):
             raise IdempotencyConflict(
                 f"Order {order_id} was already recorded with other data.", field="order_id"
             ) from None

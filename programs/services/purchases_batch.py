@@ -16,7 +16,7 @@ after the commit. Earn rules and campaigns come from ``purchases.program_earning
 """
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 
@@ -27,6 +27,7 @@ from loyalty_site.core.commit import enqueue_after_commit
 from loyalty_site.core.conflicts import retry_on_conflict
 from programs.errors import IdempotencyConflict, LoyaltyError
 from programs.models import Membership, Partner, Purchase, PurchaseStatus
+from programs.services.account_spending import account_purchase_check
 from programs.services.awarding import AWARD_TASK
 from programs.services.purchases import (
     LineData,
@@ -50,6 +51,9 @@ class PurchaseItem:
     payment_fingerprint: str = ""
     device_id: str = ""
     ip_address: str | None = None
+    po_reference: str = ""
+    # set by ``purchases_record_many`` for a member who pools into a shared account
+    placed_by: Membership | None = None
 
 
 @dataclass
@@ -61,9 +65,25 @@ class PurchaseOutcome:
     error: LoyaltyError | None = None
 
 
+def _pooled(items: Sequence[PurchaseItem]) -> list[PurchaseItem]:
+    """The items of members who pool into a shared account, recorded on the account's
+    holder with the member as ``placed_by`` (one query for all holders)."""
+    pools = {item.membership.pool_id for item in items if item.membership.pool_id}
+    if not pools:
+        return list(items)
+    holders = Membership.objects.select_related("program", "tier").in_bulk(pools)
+    return [
+        replace(item, membership=holders[item.membership.pool_id], placed_by=item.membership)
+        if item.membership.pool_id
+        else item
+        for item in items
+    ]
+
+
 def _same(purchase: Purchase, item: PurchaseItem) -> bool:
+    member = item.placed_by or item.membership  # as ``purchases._same_purchase``
     return (
-        purchase.membership_id == item.membership.pk
+        member.pk in (purchase.membership_id, purchase.placed_by_id)
         and purchase.amount == item.amount
         and purchase.currency == item.currency
     )
@@ -87,9 +107,12 @@ def purchases_record_many(
         return outcomes
     now = timezone.now()
     program_ids = partner_program_ids(partner)
+    items = _pooled(items)
     first: dict[str, int] = {}  # order id -> index of the item that may store it
     for index, item in enumerate(items):
         try:
+            if item.placed_by is not None:
+                account_purchase_check(item.membership, item.po_reference)
             purchase_check(
                 membership=item.membership,
                 program_ids=program_ids,
@@ -158,6 +181,8 @@ def _purchase(partner: Partner, item: PurchaseItem, now: datetime, earning: dict
         device_id=item.device_id,
         ip_address=item.ip_address,
         received_at=now,
+        placed_by=item.placed_by,
+        po_reference=item.po_reference,
     )
 
 
@@ -189,6 +214,7 @@ _PURCHASE_INSERT = """
 INSERT INTO programs_purchase (
     partner_id, program_id, membership_id, order_id, amount, currency, occurred_at,
     points_expected, payment_fingerprint, device_id, ip_address, received_at,
+    placed_by_id, po_reference,
     status, status_reason, points_awarded, breakdown, refunded_amount, points_reversed,
     processed_at
 )
@@ -196,7 +222,7 @@ SELECT %s, t.*, %s, '', %s::integer, %s::jsonb, 0, 0, %s::timestamptz
 FROM unnest(
     %s::bigint[], %s::bigint[], %s::varchar[], %s::numeric[], %s::varchar[],
     %s::timestamptz[], %s::integer[], %s::varchar[], %s::varchar[], %s::inet[],
-    %s::timestamptz[]
+    %s::timestamptz[], %s::bigint[], %s::varchar[]
 ) AS t
 ON CONFLICT (partner_id, order_id) DO NOTHING
 RETURNING id, order_id
@@ -220,6 +246,8 @@ def _insert(partner: Partner, new: dict[str, Purchase], award: bool = True) -> s
         [p.device_id for p in purchases],
         [p.ip_address for p in purchases],
         [p.received_at for p in purchases],
+        [p.placed_by_id for p in purchases],
+        [p.po_reference for p in purchases],
     ]
     with connection.cursor() as cursor:
         if award:

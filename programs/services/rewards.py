@@ -31,6 +31,7 @@ from programs.models import (
     Reward,
 )
 from programs.services import events
+from programs.services.account_spending import pool_spend_check
 from programs.services.events import event_record
 from programs.services.ledger import (
     Actor,
@@ -89,11 +90,21 @@ def reward_check(membership: Membership, reward: Reward, now=None) -> None:
 
 @transaction.atomic
 def reward_redeem(
-    *, membership: Membership, reward: Reward, actor: Actor, at: datetime | None = None
+    *,
+    membership: Membership,
+    reward: Reward,
+    actor: Actor,
+    at: datetime | None = None,
+    by: Membership | None = None,
 ) -> Redemption:
     """Spend the reward's points, take one from stock, issue a voucher code. ``at``: when
-    the member redeemed (default now; a history being loaded, as the demo's, dates it)."""
+    the member redeemed (default now; a history being loaded, as the demo's, dates it).
+    ``by``: the member who redeems from a shared account's balance (``membership`` is
+    then the account's holder); their role and monthly limit decide
+    (``accounts.pool_spend_check``, under the holder's lock)."""
     membership = lock_membership(membership.pk)
+    if by is not None:
+        pool_spend_check(membership, by, reward.points_cost, at)
     reward = (
         Reward.objects.select_for_update(of=("self",)).select_related("min_tier").get(pk=reward.pk)
     )
@@ -110,6 +121,7 @@ def reward_redeem(
     redeemed_at = at or timezone.now()
     redemption = Redemption.objects.create(
         membership=membership,
+        placed_by=by,
         reward=reward,
         points=reward.points_cost,
         voucher_code=voucher_code_generate(),

@@ -12,6 +12,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from programs.models import (
+    AccountMember,
     EntryKind,
     LedgerEntry,
     Membership,
@@ -73,11 +74,28 @@ def points_earned(membership_ids, start: datetime, end: datetime) -> dict[int, i
     return dict(rows)
 
 
+def account_members_counted(membership: Membership) -> list[int]:
+    """The memberships whose figures count toward ``membership``'s tier besides its own:
+    where a program does not pool (``accounts_pool`` off), a shared account's holder
+    counts its current members' combined figures. A pooling account's purchases are its
+    own already. No query in a pooling program."""
+    if membership.program.accounts_pool:
+        return []
+    return list(
+        AccountMember.objects.filter(account__holder=membership, left_at__isnull=True).values_list(
+            "membership_id", flat=True
+        )
+    )
+
+
 def qualifying_value(membership: Membership, start: datetime, end: datetime) -> Decimal:
     """Qualifying spend (net of returns, fees excluded) or points earned, in the window;
-    both dated by the purchase (or earning), not by when it was recorded."""
+    both dated by the purchase (or earning), not by when it was recorded. A shared
+    account's holder in a program that does not pool adds its members' figures
+    (``account_members_counted``)."""
     metric = membership.program.tier_metric
-    value = qualifying_values(metric, [membership.pk], start, end).get(membership.pk, ZERO)
+    ids = [membership.pk, *account_members_counted(membership)]
+    value = sum(qualifying_values(metric, ids, start, end).values(), ZERO)
     # A return of points earned before a window never counts in it; still, never let the
     # figures drop below zero: that would drop the member below the base tier (to none).
     return max(value, ZERO) if metric == TierMetric.POINTS else value

@@ -7,9 +7,11 @@ The effective tier of a membership is derived from three parts, each with its ow
   period, one step or straight to the supported tier) or when a return takes away the
   figures that earned an upgrade within the current window;
 * a **staff override** with an optional end date: while active it wins outright;
-* a **subscription** (VIP) tier, paid for a period: it counts while paid.
+* a **subscription** (VIP) tier, paid for a period: it counts while paid;
+* the **shared account's** tier, while the member belongs to one
+  (``programs.services.account_tiers``).
 
-Without an override the higher of the qualified and subscribed tiers applies. Every
+Without an override the highest of the qualified, subscribed and account tiers applies. Every
 change of the effective tier writes a ``TierChange`` with the reason and the figures.
 """
 
@@ -53,7 +55,7 @@ def effective_tier(membership: Membership, now: datetime) -> Tier | None:
         if membership.subscription_until and membership.subscription_until > now
         else None
     )
-    return max([membership.qualified_tier, subscribed], key=tier_rank)
+    return max([membership.qualified_tier, subscribed, membership.account_tier], key=tier_rank)
 
 
 def tier_change_new(
@@ -103,6 +105,7 @@ def tier_refresh(
             "override_until",
             "subscription_tier",
             "subscription_until",
+            "account_tier",
             "updated_at",
         ]
     )

@@ -177,13 +177,20 @@ def recompute_statements(
     membership = Membership._meta.db_table
 
     ctes = [
+        # A shared account's purchase counts for the account (its holder) and for the
+        # member who made it (placed_by): the score works per account and per person.
         f"""purchases AS {sql.materialized} (
-            SELECT membership_id AS mid, SUM(w) AS f, SUM(net * w) AS m
-            FROM (SELECT membership_id,
+            SELECT mid, SUM(w) AS f, SUM(net * w) AS m
+            FROM (SELECT membership_id AS mid,
                          CAST(amount - refunded_amount AS DOUBLE PRECISION) AS net,
                          {sql.decay("occurred_at")} AS w
-                  FROM {purchase} WHERE status = %s) awarded
-            GROUP BY membership_id)""",  # noqa: S608 - interpolates only our table names and numbers
+                  FROM {purchase} WHERE status = %s
+                  UNION ALL
+                  SELECT placed_by_id,
+                         CAST(amount - refunded_amount AS DOUBLE PRECISION),
+                         {sql.decay("occurred_at")}
+                  FROM {purchase} WHERE status = %s AND placed_by_id IS NOT NULL) awarded
+            GROUP BY mid)""",  # noqa: S608 - interpolates only our table names and numbers
         f"""portal AS {sql.materialized} (
             SELECT customer_id AS cid, SUM(count * {sql.decay("day")}) AS a
             FROM {portal} GROUP BY customer_id)""",  # noqa: S608 - interpolates only our table names and numbers
@@ -192,13 +199,19 @@ def recompute_statements(
             FROM {referral} WHERE status = %s AND rewarded_at IS NOT NULL
             GROUP BY referrer_id)""",  # noqa: S608 - interpolates only our table names and numbers
         f"""redemptions AS {sql.materialized} (
-            SELECT membership_id AS mid, SUM({sql.decay("created_at")}) AS d
-            FROM {redemption} WHERE status <> %s GROUP BY membership_id)""",  # noqa: S608 - interpolates only our table names and numbers
+            SELECT mid, SUM({sql.decay("created_at")}) AS d
+            FROM (SELECT membership_id AS mid, created_at FROM {redemption} WHERE status <> %s
+                  UNION ALL
+                  SELECT placed_by_id, created_at FROM {redemption}
+                  WHERE status <> %s AND placed_by_id IS NOT NULL) redeemed
+            GROUP BY mid)""",  # noqa: S608 - interpolates only our table names and numbers
     ]
     today = timezone.localdate(now)
     params: list = [
         PurchaseStatus.AWARDED.value,
+        PurchaseStatus.AWARDED.value,
         ReferralStatus.REWARDED.value,
+        RedemptionStatus.CANCELLED.value,
         RedemptionStatus.CANCELLED.value,
         ResponseStatus.ANSWERED.value,
     ]
