@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from programs.models import (
@@ -162,14 +163,27 @@ def partner_purchases(*, partner: Partner) -> QuerySet[Purchase]:
 
 
 def partner_redemptions(*, partner: Partner) -> QuerySet[Redemption]:
-    """Redemptions of the partner's linked members in the partner's programs."""
+    """Redemptions of the partner's linked members in the partner's programs, also those
+    a linked member made from a shared account's balance (``placed_by``; the external id
+    is then the member's)."""
     linked = PartnerCustomer.objects.filter(
         partner=partner, customer=OuterRef("membership__customer")
     )
+    placed = PartnerCustomer.objects.filter(
+        partner=partner, customer__memberships=OuterRef("placed_by")
+    )
     return (
-        Redemption.objects.filter(Exists(linked), membership__program__partners=partner)
+        Redemption.objects.filter(
+            Q(Exists(linked)) | Q(Exists(placed)),
+            membership__program__partners=partner,
+        )
         .select_related("reward", "membership__program")
-        .annotate(member_external_id=Subquery(linked.values("external_id")[:1]))
+        .annotate(
+            member_external_id=Coalesce(
+                Subquery(placed.values("external_id")[:1]),
+                Subquery(linked.values("external_id")[:1]),
+            )
+        )
     )
 
 

@@ -373,6 +373,11 @@ SPECTACULAR_SETTINGS = {
         "programs.api.schema.postprocess_headers",
     ],
     "ENUM_NAME_OVERRIDES": {
+        "AccountKindEnum": "programs.models.AccountKind",
+        "AccountRoleEnum": "programs.models.AccountRole",
+        "AccountStatusEnum": "programs.models.AccountStatus",
+        "InvitationStatusEnum": "programs.models.InvitationStatus",
+        "TransferStatusEnum": "programs.models.TransferStatus",
         "ImportKindEnum": "programs.models.ImportKind",
         "ImportApiKindEnum": "programs.api.serializers.imports.API_KINDS",
         "ImportStatusEnum": "programs.models.ImportStatus",

@@ -189,6 +189,8 @@ _RATE_HEADERS = {
 REQUEST_RULES = {
     "RefundInputRequest": {"anyOf": [{"required": ["amount"]}, {"required": ["lines"]}]},
     "MemberUpsertInputRequest": {"minProperties": 1},
+    "AccountMemberUpdateInputRequest": {"minProperties": 1},
+    "TransferInputRequest": {"oneOf": [{"required": ["to_member"]}, {"required": ["to_account"]}]},
 }
 
 

@@ -3,6 +3,14 @@
 
 from django.urls import path
 
+from programs.api.views.accounts import (
+    AccountCloseView,
+    AccountDetailView,
+    AccountInvitationView,
+    AccountListView,
+    AccountMemberDetailView,
+    AccountMemberListView,
+)
 from programs.api.views.cards import CardDetailView, CardLinkView
 from programs.api.views.holds import (
     HoldCaptureView,
@@ -43,6 +51,7 @@ from programs.api.views.rewards import (
     RedemptionDetailView,
 )
 from programs.api.views.settlement import SettlementView
+from programs.api.views.transfers import TransferListView
 from programs.api.views.vouchers import VoucherDetailView, VoucherUseView
 from programs.api.views.webhooks import (
     WebhookDetailView,
@@ -107,4 +116,23 @@ urlpatterns = [
     path("imports/<int:id>/errors", ImportErrorsView.as_view(), name="import-errors"),
     path("imports/<int:id>/commit", ImportCommitView.as_view(), name="import-commit"),
     path("imports/<int:id>/cancel", ImportCancelView.as_view(), name="import-cancel"),
+    path("accounts", AccountListView.as_view(), name="account-list"),
+    path("accounts/<str:account>", AccountDetailView.as_view(), name="account-detail"),
+    path(
+        "accounts/<str:account>/members",
+        AccountMemberListView.as_view(),
+        name="account-members",
+    ),
+    path(
+        "accounts/<str:account>/members/<str:external_id>",
+        AccountMemberDetailView.as_view(),
+        name="account-member-detail",
+    ),
+    path(
+        "accounts/<str:account>/invitations",
+        AccountInvitationView.as_view(),
+        name="account-invitations",
+    ),
+    path("accounts/<str:account>/close", AccountCloseView.as_view(), name="account-close"),
+    path("transfers", TransferListView.as_view(), name="transfer-list"),
 ]

@@ -61,6 +61,16 @@ ENDPOINTS = {
     ("post", "/api/v1/members/c-1/actions"): shaped("program", "code", "reference", "occurred_at"),
     ("post", "/api/v1/purchases/{purchase}/refunds"): shaped("refund_id", "amount", "lines"),
     ("post", "/api/v1/redemptions/{redemption}/cancel"): json_values,
+    ("post", "/api/v1/accounts"): shaped(
+        "kind", "name", "program", "external_id", "manager", "country", "requires_po_reference"
+    ),
+    ("post", "/api/v1/accounts/{account}/members"): shaped("member", "role", "monthly_limit"),
+    ("patch", "/api/v1/accounts/{account}/members/c-1"): shaped("role", "monthly_limit"),
+    ("post", "/api/v1/accounts/{account}/invitations"): shaped("email", "role"),
+    ("post", "/api/v1/accounts/{account}/close"): shaped("note"),
+    ("post", "/api/v1/transfers"): shaped(
+        "from_member", "to_member", "to_account", "points", "program", "message"
+    ),
 }
 
 
@@ -70,7 +80,12 @@ def world(api, member, reward):
         "/api/v1/purchases", {"member": "c-1", "order_id": "Z", "amount": "5.00"}
     ).json()
     redemption = api.post("/api/v1/members/c-1/redemptions", {"reward": reward.pk}).json()
-    return {"purchase": purchase["id"], "redemption": redemption["id"]}
+    account = api.post(
+        "/api/v1/accounts",
+        {"kind": "business", "name": "F GmbH", "program": "treue", "manager": "c-1"},
+        format="json",
+    ).json()
+    return {"purchase": purchase["id"], "redemption": redemption["id"], "account": account["id"]}
 
 
 def assert_no_server_error(response):
@@ -105,6 +120,9 @@ def test_generated_paths(api, world, external_id, number, suffix):
     assert_no_server_error(api.get(f"/api/v1/purchases/{number}"))
     assert_no_server_error(api.get(f"/api/v1/redemptions/{number}"))
     assert_no_server_error(api.post(f"/api/v1/redemptions/{number}/cancel"))
+    assert_no_server_error(api.get(f"/api/v1/accounts/{quote(external_id, safe='')}"))
+    assert_no_server_error(api.get(f"/api/v1/accounts/{number}"))
+    assert_no_server_error(api.get(f"/api/v1/transfers?{urlencode({'member': external_id})}"))
 
 
 @SETTINGS
@@ -141,6 +159,13 @@ PATHS = [
     "/api/v1/purchases/{purchase}/refunds",
     "/api/v1/redemptions/{redemption}",
     "/api/v1/redemptions/{redemption}/cancel",
+    "/api/v1/accounts",
+    "/api/v1/accounts/{account}",
+    "/api/v1/accounts/{account}/members",
+    "/api/v1/accounts/{account}/members/c-1",
+    "/api/v1/accounts/{account}/invitations",
+    "/api/v1/accounts/{account}/close",
+    "/api/v1/transfers",
 ]
 
 

@@ -46,6 +46,13 @@ ENDPOINTS = {
     "/api/v1/imports/{id}/errors": {"get"},
     "/api/v1/imports/{id}/commit": {"post"},
     "/api/v1/imports/{id}/cancel": {"post"},
+    "/api/v1/accounts": {"get", "post"},
+    "/api/v1/accounts/{account}": {"get"},
+    "/api/v1/accounts/{account}/members": {"post"},
+    "/api/v1/accounts/{account}/members/{external_id}": {"patch", "delete"},
+    "/api/v1/accounts/{account}/invitations": {"post"},
+    "/api/v1/accounts/{account}/close": {"post"},
+    "/api/v1/transfers": {"get", "post"},
 }
 
 

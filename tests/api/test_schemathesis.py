@@ -85,6 +85,7 @@ schema.config.checks.positive_data_acceptance.expected_statuses = [
 DATA_DEPENDENT = {
     "unknown_program",  # a slug none of the partner's programs has
     "member_not_found",  # an external id the partner never enrolled
+    "account_not_found",  # an account id the partner never created (POST /transfers)
     "max_decimal_places",  # more decimals than the program's currency has
     "max_digits",  # a JSON number (a float) written with more digits than money has
     "max_whole_digits",

@@ -4,6 +4,7 @@ import re
 
 from django.conf import settings
 from django.utils import timezone
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from programs.api.serializers.base import (
@@ -14,7 +15,7 @@ from programs.api.serializers.base import (
     decimals_error,
 )
 from programs.limits import MAX_FUTURE_SKEW
-from programs.models import PurchaseStatus
+from programs.models import Account, PartnerCustomer, PurchaseStatus
 
 BATCH_LIMIT = 1000
 
@@ -61,6 +62,13 @@ class PurchaseInput(StrictSerializer):
     )
     signals = PurchaseSignalsInput(
         required=False, help_text="Signals for the referral fraud checks."
+    )
+    po_reference = IdField(
+        required=False,
+        allow_blank=True,
+        max_length=100,
+        help_text="The business's purchase order number; required where the member's shared "
+        "account asks for one (422 `po_reference_required`).",
     )
 
     def validate_occurred_at(self, value):
@@ -139,6 +147,10 @@ class PurchaseInputFast:
             if signals is None:
                 return None
             out["signals"] = signals
+        if "po_reference" in data:
+            if not _plain_text(data["po_reference"], 100, blank=True):
+                return None
+            out["po_reference"] = data["po_reference"]
         return out
 
     @staticmethod
@@ -270,6 +282,50 @@ class PurchaseSerializer(serializers.Serializer):
     processed_at = serializers.DateTimeField(allow_null=True)
     lines = PurchaseLineSerializer(many=True, source="line_list")
     refunds = RefundSerializer(many=True, source="refund_list")
+    po_reference = serializers.CharField(help_text="The purchase order number; empty if none.")
+    account = serializers.SerializerMethodField(
+        help_text="The shared account the purchase earns for (its `id`, if you created it); "
+        "null for a member's own purchase."
+    )
+    placed_by = serializers.SerializerMethodField(
+        help_text="Your external id of the account member who made the purchase; null for "
+        "a member's own purchase."
+    )
+
+    # Only a shared account's purchase (``placed_by`` set) reads more: the hot path of a
+    # member's own purchase stays as it was.
+    @extend_schema_field(serializers.IntegerField(allow_null=True))
+    def get_account(self, purchase) -> int | None:
+        if purchase.placed_by_id is None:
+            return None
+        return (
+            Account.objects.filter(
+                holder_id=purchase.membership_id, created_by_partner_id=purchase.partner_id
+            )
+            .values_list("pk", flat=True)
+            .first()
+        )
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_placed_by(self, purchase) -> str | None:
+        if purchase.placed_by_id is None:
+            return None
+        known = getattr(purchase, "placed_by_external_id", None)
+        if known is not None:
+            return known
+        return (
+            PartnerCustomer.objects.filter(
+                partner_id=purchase.partner_id, customer__memberships=purchase.placed_by_id
+            )
+            .values_list("external_id", flat=True)
+            .first()
+        )
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        if data["member"] is None and data["placed_by"] is not None:
+            data["member"] = data["placed_by"]  # the holder is no member of yours
+        return data
 
 
 class BatchItemPurchaseSerializer(serializers.Serializer):
@@ -277,6 +333,12 @@ class BatchItemPurchaseSerializer(serializers.Serializer):
     order_id = serializers.CharField()
     status = serializers.ChoiceField(choices=PurchaseStatus.choices)
     points_expected = serializers.IntegerField()
+    account = serializers.IntegerField(
+        required=False, help_text="Only for a shared account's purchase: as in POST /purchases."
+    )
+    placed_by = serializers.CharField(
+        required=False, help_text="Only for a shared account's purchase: as in POST /purchases."
+    )
 
 
 class BatchItemResultSerializer(serializers.Serializer):

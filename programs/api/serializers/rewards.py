@@ -1,11 +1,13 @@
 """Reward catalogue, redemptions, actions."""
 
 from django.utils import timezone
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from programs.api.serializers.base import IdField, StrictSerializer
 from programs.api.serializers.vouchers import VoucherStatusField
 from programs.limits import MAX_FUTURE_SKEW
+from programs.models import Account
 
 UNAVAILABLE_REASONS = [
     "membership_inactive",
@@ -39,6 +41,12 @@ class CatalogueItemSerializer(serializers.Serializer):
 
 class RedemptionInput(StrictSerializer):
     reward = serializers.IntegerField(min_value=1, help_text="The reward's id (see the catalogue).")
+    from_account = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="true: redeem from the balance of the member's shared account, as far as "
+        "their role (viewers may not: 403 `account_role_refused`) and monthly limit allow.",
+    )
 
 
 class RewardRefSerializer(serializers.Serializer):
@@ -60,6 +68,23 @@ class RedemptionSerializer(serializers.Serializer):
     )
     used_at = serializers.DateTimeField(allow_null=True)
     cancelled_at = serializers.DateTimeField(allow_null=True)
+    account = serializers.SerializerMethodField(
+        help_text="Redeemed from this shared account's balance (its `id`, if you created it); "
+        "null for the member's own points."
+    )
+
+    @extend_schema_field(serializers.IntegerField(allow_null=True))
+    def get_account(self, redemption) -> int | None:
+        if redemption.placed_by_id is None:
+            return None
+        return (
+            Account.objects.filter(
+                holder_id=redemption.membership_id,
+                created_by_partner_id=self.context.get("partner_id", -1),
+            )
+            .values_list("pk", flat=True)
+            .first()
+        )
 
 
 class ActionInput(StrictSerializer):

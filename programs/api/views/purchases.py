@@ -27,7 +27,7 @@ from programs.api.serializers.purchases import (
 )
 from programs.api.views.base import PartnerAPIView
 from programs.errors import LoyaltyError
-from programs.models import Membership, Purchase
+from programs.models import Account, Membership, Purchase
 from programs.selectors import (
     partner_member_get,
     partner_member_memberships,
@@ -88,6 +88,7 @@ class PurchaseRecorder:
             payment_fingerprint=item.payment_fingerprint,
             device_id=item.device_id,
             ip_address=item.ip_address,
+            po_reference=item.po_reference,
             # the membership was found among the partner's programs
             known_program_ids={item.membership.program_id},
         )
@@ -125,6 +126,7 @@ class PurchaseRecorder:
             payment_fingerprint=signals.get("payment_fingerprint", ""),
             device_id=signals.get("device_id", ""),
             ip_address=signals.get("ip_address"),
+            po_reference=data.get("po_reference", ""),
         )
 
 
@@ -161,6 +163,7 @@ class PurchaseCreateView(PartnerAPIView):
             return Response(body, status=status.HTTP_200_OK)
         # Just written: no need to read it back (``purchase_record`` gives it its lines).
         purchase.member_external_id = request.data["member"]
+        purchase.placed_by_external_id = request.data["member"]
         body = PurchaseSerializer(purchase).data
         return Response(
             body,
@@ -222,6 +225,9 @@ class PurchaseBatchView(PartnerAPIView):
                 errors[index] = exc
         recorded = purchases_record_many(partner=self.partner, items=list(prepared.values()))
         outcomes = dict(zip(prepared, recorded, strict=True))
+        accounts = _accounts_of(
+            self.partner, [o.purchase for o in recorded if o.purchase and o.purchase.placed_by_id]
+        )
         results, summary = [], {"created": 0, "duplicate": 0, "error": 0}
         for index in range(len(items)):
             outcome = outcomes.get(index)
@@ -234,21 +240,32 @@ class PurchaseBatchView(PartnerAPIView):
             purchase = outcome.purchase
             result = "created" if outcome.created else "duplicate"
             summary[result] += 1
-            results.append(
-                {
-                    "index": index,
-                    "result": result,
-                    "purchase": {
-                        "id": purchase.pk,
-                        "order_id": purchase.order_id,
-                        "status": str(purchase.status),
-                        "points_expected": purchase.points_expected,
-                    },
-                }
-            )
+            body = {
+                "id": purchase.pk,
+                "order_id": purchase.order_id,
+                "status": str(purchase.status),
+                "points_expected": purchase.points_expected,
+            }
+            if purchase.placed_by_id is not None:
+                body["account"] = accounts.get(purchase.membership_id)
+                body["placed_by"] = items[index]["member"]
+            results.append({"index": index, "result": result, "purchase": body})
         # Plain values already in the shape of PurchaseBatchResultSerializer (which
         # documents the answer): serializing 1,000 results through it cost ~50 ms.
         return Response({"results": results, "summary": summary})
+
+
+def _accounts_of(partner, purchases: list[Purchase]) -> dict[int, int]:
+    """Holder membership id -> id of the partner's account, for shared accounts'
+    purchases (no query when there are none)."""
+    holders = {p.membership_id for p in purchases}
+    if not holders:
+        return {}
+    return dict(
+        Account.objects.filter(holder_id__in=holders, created_by_partner=partner).values_list(
+            "holder_id", "pk"
+        )
+    )
 
 
 class PurchaseDetailView(PartnerAPIView):

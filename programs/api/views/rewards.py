@@ -1,5 +1,6 @@
 """Rewards as a member sees them, redemptions, and non-purchase actions."""
 
+from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
@@ -16,8 +17,10 @@ from programs.api.serializers.rewards import (
     RedemptionSerializer,
 )
 from programs.api.views.base import PartnerAPIView
-from programs.models import ApiKeyScope, Redemption, Reward
+from programs.errors import AccountRoleRefused
+from programs.models import ApiKeyScope, Membership, Redemption, Reward
 from programs.selectors import partner_redemptions, reward_catalogue
+from programs.services.account_spending import member_of
 from programs.services.actions import action_record
 from programs.services.ledger import Actor
 from programs.services.rewards import redemption_cancel, reward_redeem
@@ -67,7 +70,10 @@ class MemberRedemptionCreateView(PartnerAPIView):
         operation_id="members_redeem",
         summary="Redeem a reward for a member",
         description="Spends the reward's points and returns the voucher code. Without an "
-        "Idempotency-Key a retry redeems again: send one. Scope: redeem.",
+        "Idempotency-Key a retry redeems again: send one. `from_account: true` spends the "
+        "balance of the member's shared account instead, as their role allows (a viewer "
+        "gets 403 `account_role_refused`; a monthly limit 409 `account_redemption_limit`). "
+        "Scope: redeem.",
         parameters=[EXTERNAL_ID, IDEMPOTENCY_PARAMETER],
         request=RedemptionInput,
         examples=[OpenApiExample("redeem", value={"reward": 12}, request_only=True)],
@@ -89,15 +95,32 @@ class MemberRedemptionCreateView(PartnerAPIView):
                 {"reward": ["No reward with this id in the member's programs."]},
                 code="does_not_exist",
             )
+        membership, by = memberships[reward.program_id], None
+        if serializer.validated_data["from_account"]:
+            membership, by = self._account_holder(membership), membership
         redemption = reward_redeem(
-            membership=memberships[reward.program_id],
+            membership=membership,
             reward=reward,
             actor=Actor.for_partner(self.partner),
+            by=by,
         )
         return Response(
-            RedemptionSerializer(redemption_get(self, redemption.pk)).data,
+            RedemptionSerializer(
+                redemption_get(self, redemption.pk), context={"partner_id": self.partner.pk}
+            ).data,
             status=status.HTTP_201_CREATED,
         )
+
+    @staticmethod
+    def _account_holder(membership: Membership) -> Membership:
+        """The balance of the member's shared account (their role is checked when
+        redeeming, under its lock)."""
+        member = member_of(membership)
+        if member is None:
+            raise AccountRoleRefused(
+                _("The member belongs to no shared account."), field="from_account"
+            )
+        return member.account.holder
 
 
 def redemption_get(view: PartnerAPIView, redemption_id: int) -> Redemption:
@@ -120,7 +143,11 @@ class RedemptionDetailView(PartnerAPIView):
         responses={200: RedemptionSerializer, **problems(404)},
     )
     def get(self, request, id: int):
-        return Response(RedemptionSerializer(redemption_get(self, id)).data)
+        return Response(
+            RedemptionSerializer(
+                redemption_get(self, id), context={"partner_id": self.partner.pk}
+            ).data
+        )
 
 
 class RedemptionCancelView(PartnerAPIView):
@@ -146,7 +173,11 @@ class RedemptionCancelView(PartnerAPIView):
             )
         redemption = redemption_get(self, id)
         redemption_cancel(redemption=redemption, actor=Actor.for_partner(self.partner))
-        return Response(RedemptionSerializer(redemption_get(self, id)).data)
+        return Response(
+            RedemptionSerializer(
+                redemption_get(self, id), context={"partner_id": self.partner.pk}
+            ).data
+        )
 
 
 class MemberActionCreateView(PartnerAPIView):
