@@ -6,6 +6,8 @@
 * ``history``: customers with 18 months of purchases, returns, actions and referrals,
   written in batches (``batches``: each member's story in order, set-based);
 * ``anna``: the portal demo customer; ``today``: subscriptions, a staff tier, redemptions;
+* ``accounts``: a business account with three buyers and a household of three, pooling,
+  with a redemption from the pool, a transfer and a transfer waiting for review;
 * ``nights``: the nightly jobs, run on the nights of the story.
 
 Everything customers do goes through the services, dated as the story says: an order's
@@ -20,6 +22,7 @@ import random
 from django.db import transaction
 from django.utils import timezone
 
+from loyalty_site.demo.accounts import accounts_create
 from loyalty_site.demo.anna import anna_create, anna_redeem
 from loyalty_site.demo.campaigns import comeback_campaign_create, demo_segment_create
 from loyalty_site.demo.history import DemoHistory
@@ -59,6 +62,7 @@ def demo_load(*, customers: int, seed: int) -> DemoHistory:
         nights_run(until=now)
         due.points_release_due()
         due.points_expire_due()
+        history.accounts = accounts_create(history)
         subscribers = subscriptions_buy(history)
         vip_override(history, exclude=subscribers)
         rewards_redeem(history)

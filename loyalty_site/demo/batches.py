@@ -56,6 +56,8 @@ class Planned:
     payment_fingerprint: str = ""
     device_id: str = ""
     ip_address: str | None = None
+    placed_by: Membership | None = None  # the member buying for a shared account
+    po_reference: str = ""
     points_expected: int = 0
     pk: int | None = None
 
@@ -139,6 +141,8 @@ class Batches:
                 payment_fingerprint=p.payment_fingerprint,
                 device_id=p.device_id,
                 ip_address=p.ip_address,
+                placed_by=p.placed_by,
+                po_reference=p.po_reference,
             )
             for p in planned
         )

@@ -182,6 +182,11 @@ def _coffee_program(now: datetime) -> Program:
         referral_cap_days=365,
         birthday_points=250,  # the daily job gives them (programs.services.occasions)
         anniversary_points=100,
+        # Shared accounts pool (loyalty_site.demo.accounts); members may give points, and
+        # a gift above 500 points waits for staff.
+        accounts_pool=True,
+        transfers_enabled=True,
+        transfer_review_above=500,
     )
 
 

@@ -2,6 +2,7 @@
 edited here directly; everything that moves points, tiers or money calls a service."""
 
 from programs.admin import (  # noqa: F401  (each module registers its admins)
+    accounts,
     campaigns,
     customers,
     export_job_pages,
@@ -15,6 +16,7 @@ from programs.admin import (  # noqa: F401  (each module registers its admins)
     rewards,
     segments,
     tiers,
+    transfers,
     what_if,
 )
 from programs.api import admin as _api_admin  # noqa: F401  (API keys, webhooks)

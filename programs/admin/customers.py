@@ -10,13 +10,16 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import redirect
 from django.urls import path, reverse
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from customers.models import Customer, CustomerNote
+from customers.models import Customer, CustomerKind, CustomerNote
 from customers.privacy import customer_anonymize
 from customers.services import customer_create, customer_update
+from programs.admin.accounts import account_of
 from programs.admin.base import (
     CHANGE_FORM_WITH_TOOLS,
+    EMPTY,
     ReadOnlyInline,
     add_domain_error,
     render_form_page,
@@ -51,7 +54,16 @@ class CustomerForm(forms.ModelForm):
 class MembershipInline(ReadOnlyInline):
     model = Membership
     show_change_link = True
-    fields = ("program", "status", "tier_name", "balance", "pending", "debt", "joined_at")
+    fields = (
+        "program",
+        "status",
+        "tier_name",
+        "balance",
+        "pending",
+        "debt",
+        "joined_at",
+        "shared_account",
+    )
     readonly_fields = fields
 
     def get_queryset(self, request):
@@ -60,6 +72,14 @@ class MembershipInline(ReadOnlyInline):
     @admin.display(description=_("tier"))
     def tier_name(self, obj):
         return tier_label(obj.tier)
+
+    @admin.display(description=_("shared account"))
+    def shared_account(self, obj):
+        account = account_of(obj)
+        if account is None:
+            return EMPTY
+        url = reverse("admin:programs_account_change", args=[account.pk])
+        return format_html('<a href="{}">{}</a>', url, account)
 
 
 class CustomerNoteInline(ReadOnlyInline):
@@ -77,13 +97,13 @@ class CustomerAdmin(admin.ModelAdmin):
     form = CustomerForm
     change_form_template = CHANGE_FORM_WITH_TOOLS
     change_list_template = "admin/customers/customer/change_list.html"
-    list_display = ("__str__", "email", "language", "created_at")
-    list_filter = ("language", ("deletion_requested_at", admin.EmptyFieldListFilter))
+    list_display = ("__str__", "kind_shown", "email", "language", "created_at")
+    list_filter = ("kind", "language", ("deletion_requested_at", admin.EmptyFieldListFilter))
     search_fields = ("email", "email_normalized", "first_name", "last_name")
     search_help_text = _("E-mail or name.")
     show_full_result_count = False
     fieldsets = (
-        (None, {"fields": ("email", "email_normalized", "first_name", "last_name")}),
+        (None, {"fields": ("kind_shown", "email", "email_normalized", "first_name", "last_name")}),
         (_("Preferences"), {"fields": ("language", "birth_date")}),
         (
             _("Account"),
@@ -100,6 +120,7 @@ class CustomerAdmin(admin.ModelAdmin):
         ),
     )
     readonly_fields = (
+        "kind_shown",
         "email_normalized",
         "user",
         "created_at",
@@ -109,6 +130,12 @@ class CustomerAdmin(admin.ModelAdmin):
         "anonymized_at",
     )
     inlines = [MembershipInline, CustomerNoteInline]
+
+    @admin.display(description=_("kind"), ordering="kind")
+    def kind_shown(self, obj):
+        if obj.kind == CustomerKind.SHARED:  # marked: it stands for an account, not a person
+            return format_html("<strong>{}</strong>", obj.get_kind_display())
+        return obj.get_kind_display()
 
     def has_delete_permission(self, request, obj=None):
         # Customers hold ledger history; removing one is an anonymisation, not a delete.
@@ -130,7 +157,8 @@ class CustomerAdmin(admin.ModelAdmin):
         if obj is not None and request.user.has_perm("customers.add_customernote"):
             url = reverse("admin:customers_customernote_add")
             tools.append((_("Add a note"), f"{url}?customer={obj.pk}"))
-        if obj is not None and self.has_change_permission(request, obj):
+        shared = obj is not None and obj.kind == CustomerKind.SHARED  # an account's own
+        if obj is not None and not shared and self.has_change_permission(request, obj):
             url = reverse("admin:customers_customer_enroll", args=[obj.pk])
             tools.append((_("Enroll in a program"), url))
             if not obj.anonymized_at:

@@ -102,6 +102,19 @@ class ProgramAdmin(admin.ModelAdmin):
             },
         ),
         (_("Occasions"), {"fields": ("birthday_points", "anniversary_points")}),
+        (
+            _("Shared accounts and transfers"),
+            {
+                "fields": (
+                    "accounts_pool",
+                    "transfers_enabled",
+                    "transfer_daily_limit",
+                    "transfer_yearly_limit",
+                    "transfer_min_age_days",
+                    "transfer_review_above",
+                )
+            },
+        ),
     )
     # Campaigns have their own page (programs/admin/campaigns.py): audience, conditions,
     # limits and a what-if do not fit in a row.

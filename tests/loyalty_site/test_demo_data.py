@@ -11,8 +11,12 @@ from django.db.models import F
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from customers.models import Customer
+from customers.models import Customer, CustomerKind
+from loyalty_site.demo.accounts import ACCOUNT_PEOPLE, BUSINESS_NAME, HOUSEHOLD_NAME
 from programs.models import (
+    Account,
+    AccountKind,
+    AccountRole,
     ActionEvent,
     Campaign,
     CampaignAward,
@@ -36,10 +40,13 @@ from programs.models import (
     TierKind,
     TierMetric,
     TierSubscription,
+    Transfer,
+    TransferStatus,
 )
 from programs.services.due import ledger_drift
 from surveys.engagement.models import EngagementScore
 from surveys.models import MemberValueFit, MetricSnapshot
+from tests.factories import StaffFactory
 
 ANNA = "anna.schmidt@example.com"
 
@@ -76,7 +83,9 @@ def test_second_run_changes_nothing(demo):
     assert "Demo data loaded" in demo["first"]
     assert "Demo data already present" in demo["second"]
     assert _row_counts() == demo["counts"]
-    assert Customer.objects.count() == 25
+    people = Customer.objects.filter(kind=CustomerKind.PERSON)
+    assert people.count() == 25 + ACCOUNT_PEOPLE  # the accounts' people come on top
+    assert Customer.objects.filter(kind=CustomerKind.SHARED).count() == 2
 
 
 def test_the_load_is_set_based(demo):
@@ -156,7 +165,6 @@ def test_a_finished_campaign_with_a_holdout_and_a_segment(demo, client):
     from programs.models import CampaignMember, Segment
     from programs.segments import segment_members
     from surveys.campaign_results import campaign_results
-    from tests.factories import StaffFactory
 
     now = timezone.now()
     comeback = Campaign.objects.get(holdout_percent__gt=0, ends_at__lt=now)
@@ -182,6 +190,45 @@ def test_a_finished_campaign_with_a_holdout_and_a_segment(demo, client):
         assert membership.figures.churn_risk or now - bought.occurred_at >= timedelta(days=60)
     page = client.get(f"/admin/programs/segment/{segment.pk}/change/")
     assert page.status_code == 200
+
+
+def _roles(account: Account) -> list[str]:
+    members = account.members.filter(left_at__isnull=True).order_by("role")
+    return sorted(members.values_list("role", flat=True))
+
+
+def test_a_business_and_a_household_pool_their_points(demo, client):
+    business = Account.objects.select_related("holder__tier").get(name=BUSINESS_NAME)
+    household = Account.objects.select_related("holder__tier").get(name=HOUSEHOLD_NAME)
+    assert (business.kind, household.kind) == (AccountKind.BUSINESS, AccountKind.HOUSEHOLD)
+    assert business.vat_id.startswith("DE")
+    assert business.postal_code
+    assert business.city
+    assert _roles(business) == ["buyer", "buyer", "buyer", "owner", "viewer"]
+    assert business.members.filter(role=AccountRole.BUYER, monthly_limit__isnull=False).count() == 1
+    assert _roles(household) == ["head", "member", "member"]
+    # every buyer bought for the company, with a purchase order number: pooled, tiered
+    buyers = business.members.filter(role__in=[AccountRole.OWNER, AccountRole.BUYER])
+    for member in buyers:
+        bought = Purchase.objects.filter(membership=business.holder, placed_by=member.membership)
+        assert bought.exists()
+        assert not bought.filter(po_reference="").exists()
+    assert business.holder.balance > 0
+    assert business.holder.tier.name == "Gold"
+    assert household.holder.balance > 0
+    assert household.holder.tier is not None
+    assert Redemption.objects.filter(membership=business.holder, placed_by__isnull=False)
+    done = Transfer.objects.get(status=TransferStatus.DONE)
+    assert done.recipient_id == household.holder_id
+    waiting = Transfer.objects.get(status=TransferStatus.REVIEW)
+    assert waiting.review_reasons
+    client.force_login(StaffFactory())
+    for url in (
+        f"/admin/programs/account/{business.pk}/change/",
+        f"/admin/programs/account/{household.pk}/change/",
+        f"/admin/programs/transfer/{waiting.pk}/change/",
+    ):
+        assert client.get(url).status_code == 200
 
 
 def test_history_is_believable(demo):

@@ -47,6 +47,11 @@ def program_data(**changes):
         "referral_cap_days": "365",
         "birthday_points": "0",
         "anniversary_points": "0",
+        "accounts_pool": "on",
+        "transfer_daily_limit": "2000",
+        "transfer_yearly_limit": "20000",
+        "transfer_min_age_days": "30",
+        "transfer_review_above": "5000",
     }
     for prefix in INLINES:
         data |= {f"{prefix}-TOTAL_FORMS": "0", f"{prefix}-INITIAL_FORMS": "0"}

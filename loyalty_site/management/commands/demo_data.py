@@ -9,10 +9,12 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Count
 
-from customers.models import Customer
+from customers.models import Customer, CustomerKind
 from loyalty_site.demo import DemoDrift, demo_load, demo_present
+from loyalty_site.demo.accounts import ACCOUNT_PEOPLE, HEAD_EMAIL, OWNER_EMAIL
 from loyalty_site.demo.programs import ANNA_EMAIL, DEMO_PASSWORD, STAFF_USERNAME
 from programs.models import (
+    Account,
     ActionEvent,
     LedgerEntry,
     Membership,
@@ -31,7 +33,13 @@ class Command(BaseCommand):
     help = "Load believable German demo data (two programs, customers, 18 months of history)."
 
     def add_arguments(self, parser):
-        parser.add_argument("--customers", type=int, default=300, help="how many (default 300)")
+        parser.add_argument(
+            "--customers",
+            type=int,
+            default=300,
+            help=f"how many (default 300; the {ACCOUNT_PEOPLE} people of the two shared "
+            "accounts come on top)",
+        )
         parser.add_argument("--seed", type=int, default=2026, help="random seed (default 2026)")
 
     def handle(self, *args, customers: int, seed: int, **options):
@@ -66,7 +74,7 @@ def _by(queryset, field: str, order: str | None = None) -> str:
 def _summary(history) -> str:
     anna = Membership.objects.select_related("tier").get(pk=history.anna.membership.pk)
     lines = [
-        f"  Customers        {Customer.objects.count()}",
+        f"  Customers        {Customer.objects.filter(kind=CustomerKind.PERSON).count()}",
         f"  Purchases        {Purchase.objects.count()} (returns: {Refund.objects.count()}, "
         f"subscription fees: {TierSubscription.objects.count()})",
         f"  Actions          {ActionEvent.objects.count()} "
@@ -79,11 +87,18 @@ def _summary(history) -> str:
         members = Membership.objects.filter(program=program)
         lines.append(f"  {program.name}: {members.count()} members")
         lines.append(f"    tiers: {_by(members, 'tier__name', 'tier__rank')}")
+    for account in Account.objects.select_related("holder__tier").order_by("pk"):
+        tier = account.holder.tier.name if account.holder.tier else "-"
+        lines.append(
+            f"  {account.name}: {account.members.filter(left_at__isnull=True).count()} members, "
+            f"{account.holder.balance} points pooled, tier {tier}"
+        )
     lines += [
         f"  Anna Schmidt: {anna.tier.name}, {anna.balance} points available, "
         f"{anna.pending} pending",
         "Logins:",
         f"  staff admin    : {STAFF_USERNAME} / {DEMO_PASSWORD}",
         f"  customer portal: {ANNA_EMAIL} / {DEMO_PASSWORD}",
+        f"  account owners : {OWNER_EMAIL}, {HEAD_EMAIL} / {DEMO_PASSWORD}",
     ]
     return "\n".join(lines)
