@@ -143,3 +143,71 @@ class PasswordChangeForm(forms.Form):
         self.user.set_password(self.cleaned_data["new_password"])
         self.user.save(update_fields=["password"])
         return self.user
+
+
+# --- shared accounts ----------------------------------------------------------------------
+
+
+class AccountInviteForm(forms.Form):
+    email = forms.EmailField(
+        label=_("E-mail address of the person you invite"),
+        max_length=254,
+        widget=forms.EmailInput({"autocomplete": "off"}),
+    )
+    role = forms.ChoiceField(label=_("Role"))
+
+    def __init__(self, *args, roles=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["role"].choices = [(role.value, role.label) for role in roles]
+
+
+class AccountMemberForm(forms.Form):
+    role = forms.ChoiceField(label=_("Role"))
+    monthly_limit = forms.IntegerField(
+        label=_("Monthly redemption limit (points)"),
+        required=False,
+        min_value=0,
+        help_text=_("Empty: no limit."),
+    )
+
+    def __init__(self, *args, roles=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["role"].choices = [(role.value, role.label) for role in roles]
+
+
+class GivePointsForm(forms.Form):
+    """Points for the own shared account, a fellow member, or (where the program allows)
+    another member by card number. ``key``: one per form shown, so a second submission of
+    the same form gives nothing twice."""
+
+    CARD = "card"
+
+    recipient = forms.ChoiceField(label=_("Recipient"))
+    card_number = forms.CharField(
+        label=_("Card number of the recipient"),
+        required=False,
+        max_length=30,
+        help_text=_("Only when you give to another member: the number on their card."),
+        widget=forms.TextInput({"inputmode": "numeric", "autocomplete": "off"}),
+    )
+    points = forms.IntegerField(label=_("Points"), min_value=1)
+    message = forms.CharField(label=_("Message (optional)"), required=False, max_length=200)
+    key = forms.UUIDField(widget=forms.HiddenInput)
+
+    def __init__(self, *args, recipients=(), by_card=False, **kwargs):
+        super().__init__(*args, **kwargs)
+        choices = list(recipients)
+        if by_card:
+            choices.append((self.CARD, _("Another member, by card number")))
+        else:
+            del self.fields["card_number"]
+        self.fields["recipient"].choices = choices
+
+    def clean(self):
+        data = super().clean()
+        if data.get("recipient") == self.CARD:
+            card = "".join(ch for ch in data.get("card_number", "") if ch.isdigit())
+            if not card:
+                self.add_error("card_number", _("Enter the card number of the recipient."))
+            data["card_number"] = card
+        return data

@@ -4,11 +4,14 @@ from loyalty_site.portal.views import (
     account,
     card,
     dashboard,
+    giving,
     links,
     notifications,
     profile,
     referrals,
     rewards,
+    shared_account,
+    shared_account_members,
     unsubscribe,
 )
 
@@ -27,6 +30,27 @@ urlpatterns = [
         name="redemption_cancel",
     ),
     path("portal/referrals/", referrals.ReferralsView.as_view(), name="referrals"),
+    path(
+        "portal/shared-account/",
+        shared_account.SharedAccountView.as_view(),
+        name="shared_account",
+    ),
+    path(
+        "portal/shared-account/leave/",
+        shared_account.SharedAccountLeaveView.as_view(),
+        name="shared_account_leave",
+    ),
+    path(
+        "portal/shared-account/members/<int:pk>/",
+        shared_account_members.SharedAccountMemberView.as_view(),
+        name="shared_account_member",
+    ),
+    path(
+        "portal/shared-account/invitations/<int:pk>/",
+        shared_account.SharedAccountInvitationView.as_view(),
+        name="shared_account_invitation",
+    ),
+    path("portal/give-points/", giving.GivePointsView.as_view(), name="give_points"),
     path("portal/profile/", profile.ProfileView.as_view(), name="profile"),
     path("portal/profile/preferences/", profile.PreferencesView.as_view(), name="preferences"),
     path("portal/profile/password/", profile.PasswordChangeView.as_view(), name="password_change"),

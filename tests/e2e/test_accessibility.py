@@ -18,6 +18,9 @@ from django.utils import timezone
 
 from customers.services import customer_create
 from loyalty_site.core.email_links import unsubscribe_token
+from programs.models import AccountKind, AccountRole
+from programs.services.account_invitations import account_invite
+from programs.services.accounts import account_create, account_member_add
 from programs.services.due import points_release_due
 from programs.services.ledger import Actor
 from programs.services.memberships import membership_enroll
@@ -117,11 +120,27 @@ def world(settings):
         fields={"email": "anna@example.com"},
         programs=[program],
     )
+    # Bernd owns a business account: Emil buys for it, Clara is invited.
+    business = account_create(
+        program=program, kind=AccountKind.BUSINESS, name="Brandt & Söhne GmbH", manager=bernd
+    )
+    emil_row = account_member_add(
+        account=business, membership=friends["Emil"], role=AccountRole.BUYER, monthly_limit=500
+    )
+    friends["Emil"].refresh_from_db()
+    buy(friends["Emil"], "120.00", days_ago=1)
+    account_invitation, _token = account_invite(
+        account=business, email="clara@example.com", role=AccountRole.VIEWER, invited_by=bernd
+    )
     survey = survey_create(program=program, kind=SurveyKind.NPS, name="NPS")
     invitation = invitation_create(survey=survey, membership=anna, channel=Channel.STAFF)
     return {
         "program": program,
         "anna": anna,
+        "bernd": bernd,
+        "clara": friends["Clara"],
+        "account_member": emil_row,
+        "account_invitation": account_invitation,
         "voucher": voucher,
         "reward": cappuccino,
         "survey": reverse("surveys:answer", kwargs={"token": invitation_token(invitation.pk)}),
@@ -226,6 +245,37 @@ def test_every_portal_page_passes_axe_and_fits(browser, live_server, world, widt
     )
     nav = _navigation(context.pages[0], base)
     context.close()
+    # The shared account: its owner's pages, and an invited customer's.
+    owner = _signed_in(browser, world["bernd"].customer.user, width, base)
+    shared = _walk(
+        owner,
+        base,
+        [
+            ("shared-account", "/portal/shared-account/"),
+            (
+                "shared-account-member",
+                f"/portal/shared-account/members/{world['account_member'].pk}/",
+            ),
+            ("shared-account-leave", "/portal/shared-account/leave/"),
+            ("give-points", "/portal/give-points/"),
+            ("rewards-from-account", "/portal/rewards/?from=account"),
+        ],
+        width,
+    )
+    owner.close()
+    invited = _signed_in(browser, world["clara"].customer.user, width, base)
+    shared |= _walk(
+        invited,
+        base,
+        [
+            (
+                "shared-account-invitation",
+                f"/portal/shared-account/invitations/{world['account_invitation'].pk}/",
+            ),
+        ],
+        width,
+    )
+    invited.close()
     if width == 375:  # a tab bar of the five main pages, fixed to the bottom of the screen
         assert nav == {
             "position": "fixed",
@@ -243,7 +293,7 @@ def test_every_portal_page_passes_axe_and_fits(browser, live_server, world, widt
             "Benachrichtigungen",
             "Profil",
         ]
-    problems = public | signed_in
+    problems = public | signed_in | shared
     assert not problems, "\n".join(
         f"{page}:\n  " + "\n  ".join(lines) for page, lines in problems.items()
     )

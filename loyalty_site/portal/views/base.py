@@ -8,8 +8,7 @@ from django.shortcuts import render
 from django.urls import reverse, translate_url
 from django.utils import translation
 
-from customers.models import Customer
-from loyalty_site.portal.selectors import customer_memberships
+from loyalty_site.portal.selectors import customer_memberships, portal_customer
 from loyalty_site.portal.services import email_confirmed
 
 SESSION_PROGRAM = "portal_program"
@@ -48,7 +47,7 @@ class PortalMixin:
     def dispatch(self, request, *args, **kwargs):
         if not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path())
-        self.customer = Customer.objects.filter(user=request.user).first()
+        self.customer = portal_customer(user=request.user)
         if self.customer is None:
             return render(
                 request,
@@ -82,5 +81,6 @@ class PortalMixin:
             membership=self.membership,
             program=self.membership.program if self.membership else None,
             email_confirmed=email_confirmed(self.request.user),
+            shared_account_nav=self.customer.shared_account_shown,
         )
         return context

@@ -15,6 +15,10 @@ from loyalty_site.portal.wording import (
 from programs.models import EntryKind
 from programs.notifications.selectors import notifications_recent
 from programs.selectors import entries_campaign_bonuses
+from programs.services.account_invitations import (
+    invitations_open_for as account_invitations_open_for,
+)
+from programs.services.account_spending import member_of
 from programs.services.link_claims import claims_open_for
 from surveys.selectors import invitations_open_for
 from surveys.tokens import invitation_token
@@ -57,6 +61,11 @@ class DashboardView(PortalMixin, TemplateView):
             surveys=self.surveys(),
             link_claims=claims_open_for(self.customer),
         )
+        if context["shared_account_nav"]:  # no queries for those without an account
+            context.update(
+                shared_account=member_of(self.membership),
+                account_invitations=account_invitations_open_for(self.customer),
+            )
         return context
 
     def surveys(self):
