@@ -48,6 +48,7 @@ from programs.models import (
     MembershipStatus,
     MembershipStatusChange,
     Partner,
+    PartnerCustomer,
     Program,
     WebhookEventType,
 )
@@ -141,9 +142,20 @@ def account_create(
                 country=country,
                 requires_po_reference=requires_po_reference and kind == AccountKind.BUSINESS,
             )
+            if partner is not None and external_id:
+                # The partner knows the account by its id as it knows a member: balance
+                # reads, holds at the till, imports and the account's own webhooks
+                # (points earned into it) work on it as on a member.
+                PartnerCustomer.objects.create(
+                    partner=partner, customer=holder_customer, external_id=external_id
+                )
     except IntegrityError:
         raise AccountMembershipConflict(
-            _("This partner already has an account with the id %(id)s.") % {"id": external_id},
+            _(
+                "The id %(id)s already names one of your accounts or members; accounts and "
+                "members share your ids."
+            )
+            % {"id": external_id},
             field="external_id",
         ) from None
     _emit(account, WebhookEventType.ACCOUNT_CREATED, {"kind": kind, "name": account.name})

@@ -370,3 +370,28 @@ def test_webhooks_name_the_member_by_each_partners_own_id(api, api_b, partner, p
         ("webshop", "account.member_joined", None, "K-1"),
         ("merchant", "account.member_joined", "m-1", None),
     }
+
+
+def test_the_partner_knows_its_account_by_its_id_as_a_member(api, business, partner, receiver):
+    webhook_subscription_create(partner=partner, url=receiver.url, events=["points.awarded"])
+    buy(api, "c-2", "120.00")
+
+    # the account's balance reads like a member's, by the partner's id for the account
+    member = api.get("/api/v1/members/K-1").json()
+    assert member["external_id"] == "K-1"
+    assert [m["available"] for m in member["memberships"]] == [120]
+    # points earned into the account reach the partner that created it
+    awarded = WebhookEvent.objects.get(partner=partner, type="points.awarded")
+    assert (awarded.payload["data"]["member"], awarded.payload["data"]["points"]) == ("K-1", 120)
+
+
+def test_an_account_id_may_not_name_one_of_the_partners_members(api, program):
+    enroll(api, "c-1")
+
+    body = assert_problem(
+        api.post(URL, {"kind": "business", "name": "X", "program": "treue", "external_id": "c-1"}),
+        409,
+        "account_membership_conflict",
+    )
+    assert "already names one of your accounts or members" in body["detail"]
+    assert not Account.objects.exists()

@@ -323,8 +323,8 @@ class PurchaseSerializer(serializers.Serializer):
 
     def to_representation(self, instance):
         data = super().to_representation(instance)
-        if data["member"] is None and data["placed_by"] is not None:
-            data["member"] = data["placed_by"]  # the holder is no member of yours
+        if data["placed_by"] is not None:
+            data["member"] = data["placed_by"]  # who bought; ``account`` names the account
         return data
 
 
