@@ -78,10 +78,17 @@ def facts_load(
     by member."""
     facts = Facts(start=start, end=end, fees=fee_purchase_ids(program.pk, start, end))
     rows = Membership.objects.filter(program=program).filter(
-        Q(override_tier__isnull=False) | Q(subscription_tier__isnull=False)
+        Q(override_tier__isnull=False)
+        | Q(subscription_tier__isnull=False)
+        | Q(account_tier__isnull=False)
     )
     for pk, *extras in rows.values_list(
-        "pk", "override_tier_id", "override_until", "subscription_tier_id", "subscription_until"
+        "pk",
+        "override_tier_id",
+        "override_until",
+        "subscription_tier_id",
+        "subscription_until",
+        "account_tier_id",
     ):
         facts.extras[pk] = tuple(extras)
     facts.reached = defaultdict(set)

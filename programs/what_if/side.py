@@ -80,6 +80,7 @@ class Standing:
     write on a membership, the qualifying figures, the campaign facts."""
 
     __slots__ = (
+        "account_tier",  # the shared account's tier, as it stands at the start
         "figures",  # ``Figures``, shared by both sides when they count the same
         "has_extras",
         "member",  # ``award_reading.Member``: caps, audiences, first purchase
@@ -145,12 +146,15 @@ class Side:
         st.tier_review_at = None
         extras = facts.extras.get(member_id)
         st.has_extras = extras is not None
-        override_id, override_until, subscription_id, subscription_until = extras or (None,) * 4
+        override_id, override_until, subscription_id, subscription_until, account_id = (
+            extras or (None,) * 5
+        )
         st.override_tier_id = override_id
         st.override_tier = tiers.get(override_id)
         st.override_until = override_until
         st.subscription_tier = tiers.get(subscription_id)
         st.subscription_until = subscription_until
+        st.account_tier = tiers.get(account_id)
         self._tier_set(st, effective_tier(st, facts.start) if st.has_extras else st.qualified_tier)
         self._next_set(st)
         st.figures = figures or Figures(self.keep_entries)
@@ -180,7 +184,8 @@ class Side:
     def inputs(self, st: Standing, p: Replayed) -> tuple:
         """What the calculator is given for this purchase: (tier multiplier, campaigns
         reaching it, their caps left, the purchase's local date)."""
-        if st.has_extras:  # a staff tier or a subscription may have ended by now
+        if st.has_extras:  # a staff tier or a subscription may have ended by now (the
+            # account tier is held as it stands at the start)
             self._tier_set(st, effective_tier(st, p.occurred_at))
         if not self.campaigns:
             return st.plain

@@ -6,10 +6,13 @@ import re
 import pytest
 from django.urls import reverse
 
-from programs.models import ReferralStatus
+from programs.models import Membership, ReferralStatus, TransferStatus
+from programs.services.postings import Actor
 from programs.services.referrals import referral_approve
+from programs.services.transfers import transfer_create
 from tests.loyalty_site.admin_world import admin_world
 from tests.loyalty_site.test_admin_german import visible
+from tests.programs.bookkeeping import program_set
 
 pytestmark = pytest.mark.django_db
 
@@ -45,6 +48,7 @@ def test_the_home_page_counts_what_waits_and_links_to_it(staff_client, world):
     # to be deleted (1); the outbox gave up on 1 delivery; order-3 failed (1).
     assert {label: count for label, (count, _url) in work.items()} == {
         "Empfehlungen zur Prüfung": 2,
+        "Punkteübertragungen zur Prüfung": 0,
         "Offene Löschanträge": 1,
         "Fehlgeschlagene Webhook-Zustellungen": 1,
         "Fehlgeschlagene Einkäufe (Punkte nicht gutgeschrieben)": 1,
@@ -55,9 +59,25 @@ def test_the_home_page_counts_what_waits_and_links_to_it(staff_client, world):
         assert response.status_code == 200, url
         shown[label] = sorted(str(row) for row in response.context["cl"].result_list)
     assert shown["Empfehlungen zur Prüfung"] == sorted(str(r) for r in world.in_review)
+    assert shown["Punkteübertragungen zur Prüfung"] == []
     assert shown["Offene Löschanträge"] == [str(world.leaving)]
     assert shown["Fehlgeschlagene Webhook-Zustellungen"] == [str(world.failed_delivery)]
     assert shown["Fehlgeschlagene Einkäufe (Punkte nicht gutgeschrieben)"] == [str(world.failed)]
+
+
+def test_a_transfer_waiting_for_review_is_counted_and_listed(staff_client, world):
+    program = world.anna.program
+    program_set(program, transfers_enabled=True, transfer_min_age_days=0, transfer_review_above=10)
+    dora = Membership.objects.get(program=program, customer__first_name="Dora")
+    transfer, _ = transfer_create(
+        sender=world.anna, recipient=dora, points=50, key="t-1", actor=Actor.system()
+    )
+    assert transfer.status == TransferStatus.REVIEW
+
+    count, url = _work(staff_client)["Punkteübertragungen zur Prüfung"]
+    assert count == 1
+    listed = staff_client.get(url).context["cl"].result_list
+    assert [t.pk for t in listed] == [transfer.pk]
 
 
 def test_a_settled_review_leaves_the_count(staff_client, world):
