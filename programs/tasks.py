@@ -18,6 +18,7 @@ from programs.imports.commits import import_commit, imports_sweep
 from programs.imports.dry_runs import CHECK_TIME_LIMIT, import_check
 from programs.models import Purchase, PurchaseStatus
 from programs.services import account_invitation_emails, due
+from programs.services.account_invitations import invitations_expire_lapsed
 from programs.services.account_tiers import account_tiers_refresh_all
 from programs.services.holds import holds_expire_due
 from programs.services.occasions import occasions_award
@@ -220,8 +221,10 @@ def send_account_invitations_task(self, invitation_ids: list[int]) -> int:
 
 @shared_task(ignore_result=True)
 def sweep_account_invitations_task() -> int:
-    """Enqueue every invitation e-mail whose (re)try is due: retries, and invitations
-    whose enqueue was lost (broker down at commit, worker crash)."""
+    """Mark lapsed invitations expired; enqueue every invitation e-mail whose (re)try is
+    due: retries, and invitations whose enqueue was lost (broker down at commit, worker
+    crash)."""
+    invitations_expire_lapsed()
     ids = account_invitation_emails.account_invitation_emails_due()
     chunk = account_invitation_emails.CHUNK
     for start in range(0, len(ids), chunk):

@@ -4,7 +4,7 @@ makes them a member (``accounts.account_member_add``). Valid ``INVITATION_DAYS``
 
 import hashlib
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -146,3 +146,12 @@ def invitation_revoke(*, invitation: AccountInvitation) -> None:
     AccountInvitation.objects.filter(pk=invitation.pk, status=InvitationStatus.OPEN).update(
         status=InvitationStatus.REVOKED, answered_at=timezone.now()
     )
+
+
+def invitations_expire_lapsed(now: datetime | None = None) -> int:
+    """Mark the open invitations whose time ran out as expired (the sweeper, every few
+    minutes): an answer to a lapsed one is refused anyway, and this makes the admin and
+    the open-invitation rule say so. Returns how many."""
+    return AccountInvitation.objects.filter(
+        status=InvitationStatus.OPEN, expires_at__lte=now or timezone.now()
+    ).update(status=InvitationStatus.EXPIRED)

@@ -58,6 +58,7 @@ from programs.services.purchases import purchases_award
 from programs.services.purchases_batch import PurchaseItem, purchases_record_many
 from programs.services.rewards import redemption_cancel, reward_redeem
 from programs.services.transfer_reviews import transfer_reverse
+from programs.tasks import sweep_account_invitations_task
 from tests.factories import (
     CustomerFactory,
     RewardFactory,
@@ -564,3 +565,16 @@ def test_an_expired_invitation_does_not_block_a_new_one(business):
     assert member.account == business
     first.refresh_from_db()
     assert first.status == InvitationStatus.EXPIRED
+
+
+def test_the_sweeper_marks_lapsed_invitations_expired(business):
+    lapsed, _token = account_invite(account=business, email="late@example.com", role="buyer")
+    fresh_one, _token = account_invite(account=business, email="soon@example.com", role="buyer")
+    lapsed.expires_at = timezone.now() - timedelta(seconds=1)
+    lapsed.save(update_fields=["expires_at"])
+
+    sweep_account_invitations_task()
+
+    lapsed.refresh_from_db()
+    fresh_one.refresh_from_db()
+    assert (lapsed.status, fresh_one.status) == (InvitationStatus.EXPIRED, InvitationStatus.OPEN)
