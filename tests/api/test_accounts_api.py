@@ -378,7 +378,8 @@ def test_the_partner_knows_its_account_by_its_id_as_a_member(api, business, part
 
     # the account's balance reads like a member's, by the partner's id for the account
     member = api.get("/api/v1/members/K-1").json()
-    assert member["external_id"] == "K-1"
+    assert (member["external_id"], member["kind"]) == ("K-1", "shared")
+    assert api.get("/api/v1/members/c-2").json()["kind"] == "person"
     assert [m["available"] for m in member["memberships"]] == [120]
     # points earned into the account reach the partner that created it
     awarded = WebhookEvent.objects.get(partner=partner, type="points.awarded")

@@ -2,7 +2,7 @@
 
 from rest_framework import serializers
 
-from customers.models import Language
+from customers.models import CustomerKind, Language
 from programs.api.serializers.base import IdField, IpAddressField, StrictSerializer
 from programs.models import EntryKind, EntrySource, MembershipStatus, ReferralStatus
 
@@ -112,6 +112,12 @@ class MembershipSerializer(serializers.Serializer):
 
 class MemberSerializer(serializers.Serializer):
     external_id = serializers.CharField()
+    kind = serializers.ChoiceField(
+        choices=CustomerKind.choices,
+        source="customer.kind",
+        help_text="`person`, or `shared` for a shared account you created (its name is in "
+        "`last_name`; `GET /accounts/{external_id}` has its members).",
+    )
     email = serializers.CharField(
         source="partner_email", help_text="The e-mail address, or empty if none is known."
     )
