@@ -62,7 +62,7 @@ def demo_load(*, customers: int, seed: int) -> DemoHistory:
         nights_run(until=now)
         due.points_release_due()
         due.points_expire_due()
-        history.accounts = accounts_create(history)
+        accounts_create(history)
         subscribers = subscriptions_buy(history)
         vip_override(history, exclude=subscribers)
         rewards_redeem(history)

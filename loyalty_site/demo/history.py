@@ -58,7 +58,6 @@ class DemoHistory:
         self.shoppers: list[Shopper] = []
         self.anna: Shopper | None = None  # set by loyalty_site.demo.anna
         self.comeback: Campaign | None = None  # set by demo_load (loyalty_site.demo.campaigns)
-        self.accounts: tuple = ()  # set by demo_load (loyalty_site.demo.accounts)
         self.stats = {"actions_refused": 0}
         self.batches = Batches()
 
@@ -255,8 +254,7 @@ class DemoHistory:
                 self._refund(planned, amount=planned.amount)
 
     def _refund(self, planned: Planned, suffix: str = "", **refund) -> None:
-        """Queue a return of ``planned`` (``purchase_refund``); without ``amount`` or
-        ``lines``, what is left of it."""
+        """Queue a return of ``planned``; without ``amount`` or ``lines``, what is left."""
 
         def record():
             purchase = planned.stored()
@@ -350,11 +348,8 @@ class DemoHistory:
         referral = self._refer(shopper, referrer, scenario) if referrer else None
         times = self._times(profile, joined)
         if shopper.reached and times and self.comeback is not None:
-            # some reached members came back for the bonus (their own draw, so the rest
-            # of the story stays as it was)
-            # seeded by who they are, not by a database id that other data shifts
-            seed = f"{customer.first_name} {customer.last_name} {customer.email}"
-            story = random.Random(seed)  # noqa: S311 - demo data
+            # some came back for the bonus: a draw of their own, seeded by who they are
+            story = random.Random(f"{customer.full_name} {customer.email}")  # noqa: S311
             if story.random() < 0.35:
                 times = sorted([*times, extra_visit(self.comeback, story)])
         first_min = None

@@ -28,7 +28,8 @@ from programs.models import (
 from programs.services import events
 from programs.services.awarding import LOT_FIELDS
 from programs.services.events import events_record
-from programs.services.ledger import lot_expiry, points_earn
+from programs.services.expiry_rules import lot_expiry
+from programs.services.ledger import points_earn
 from programs.services.locking import lock_membership
 from programs.services.memberships import referral_code_generate
 from programs.services.partner_members import partner_member_upsert

@@ -32,7 +32,8 @@ from programs.services import events
 from programs.services.actions import LIMIT_PERIOD_LENGTH, limit_period_start
 from programs.services.awarding import LOT_FIELDS
 from programs.services.events import events_record
-from programs.services.ledger import Actor, lot_expiry
+from programs.services.expiry_rules import lot_expiry
+from programs.services.ledger import Actor
 from programs.services.locking import lock_memberships
 from programs.services.postings import Postings
 from programs.services.table_rows import ids_reserve, rows_insert_values

@@ -65,7 +65,7 @@ from programs.models import (
 from programs.services import events
 from programs.services.award_reading import Context, Member, context_load, members_load
 from programs.services.events import events_record
-from programs.services.ledger import lot_expiry
+from programs.services.expiry_rules import lot_expiry
 from programs.services.locking import lock_memberships
 from programs.services.postings import Actor, Postings
 from programs.services.referrals import referral_on_purchase

@@ -13,28 +13,23 @@ Every function here expects the membership to be locked by the caller
 from collections.abc import Iterable
 from datetime import datetime
 
-from dateutil.relativedelta import relativedelta
 from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from programs.models import (
     EntryKind,
     EntrySource,
-    ExpiryPolicy,
     LedgerEntry,
     LotAllocation,
     Membership,
     PointLot,
-    Program,
     RedemptionOrder,
 )
 from programs.services import events
 from programs.services.events import event_record
+from programs.services.expiry_rules import BY_RULE, lot_expiry
 from programs.services.postings import Actor, Postings, entry_instance
 from programs.services.table_rows import rows_insert_values
-
-NEVER = object()
-"""``points_earn(expires_at=NEVER)``: a lot that does not expire, whatever the rule."""
 
 
 def entry_by_key(key: str) -> LedgerEntry | None:
@@ -77,19 +72,6 @@ def append_entry(
     return entry_instance(posted)
 
 
-def lot_expiry(program: Program, earned_at: datetime) -> datetime | None:
-    """When points earned at ``earned_at`` expire under the program's policy (None: never,
-    or membership-wide inactivity, which the expiry job handles)."""
-    if program.expiry_policy == ExpiryPolicy.FIXED_PERIOD:
-        return earned_at + relativedelta(months=program.expiry_months)
-    if program.expiry_policy == ExpiryPolicy.END_OF_FOLLOWING_YEAR:
-        local = timezone.localtime(earned_at)
-        return local.replace(
-            year=local.year + 1, month=12, day=31, hour=23, minute=59, second=59, microsecond=0
-        )
-    return None
-
-
 def points_earn(
     membership: Membership,
     *,
@@ -102,12 +84,12 @@ def points_earn(
     reason: str = "",
     at: datetime | None = None,
     kind: str = EntryKind.EARN,
-    expires_at: datetime | object | None = None,
+    expires_at: datetime | object | None = BY_RULE,
     **links,
 ) -> LedgerEntry:
     """Credit points as a new lot: pending until ``available_at`` if that lies ahead.
-    The lot expires by the program's rule unless ``expires_at`` is given (a datetime, or
-    ``NEVER``): points received from another member keep the expiry they had.
+    The lot expires by the program's rule unless ``expires_at`` is given (None: never):
+    points received from another member keep the expiry they had.
 
     ``earned_at`` (default: now) is the business time, e.g. the day of the purchase or
     action: the entry's ``effective_at`` and the lot's date for expiry and FIFO order; the
@@ -137,8 +119,8 @@ def points_earn(
         released_at=None if pending else now,
         expires_at=(
             lot_expiry(membership.program, entry.effective_at)
-            if expires_at is None
-            else (None if expires_at is NEVER else expires_at)
+            if expires_at is BY_RULE
+            else expires_at
         ),
     )
     if not pending:

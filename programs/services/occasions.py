@@ -51,7 +51,7 @@ from programs.notifications.models import NotificationKind
 from programs.notifications.services import NotificationSpec, notifications_create_many
 from programs.services import events
 from programs.services.events import events_record
-from programs.services.ledger import lot_expiry
+from programs.services.expiry_rules import lot_expiry
 from programs.services.locking import lock_memberships
 from programs.services.postings import Actor, Postings
 

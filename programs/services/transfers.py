@@ -44,7 +44,6 @@ from programs.models import (
 from programs.services import events
 from programs.services.events import events_record
 from programs.services.ledger import (
-    NEVER,
     membership_expire_overdue,
     points_earn,
     points_spend,
@@ -180,7 +179,7 @@ def transfer_post(
         kind=EntryKind.TRANSFER_IN,
         idempotency_key=f"transfer:{transfer.pk}:in",
         reason=f"transfer {transfer.pk}",
-        expires_at=min(dated) if dated else NEVER,
+        expires_at=min(dated) if dated else None,
         **common,
     )
     now = timezone.now()

@@ -8,8 +8,9 @@ from django.shortcuts import render
 from django.urls import reverse, translate_url
 from django.utils import translation
 
-from loyalty_site.portal.selectors import customer_memberships, portal_customer
+from loyalty_site.portal.selectors import customer_memberships
 from loyalty_site.portal.services import email_confirmed
+from loyalty_site.portal.shared_account_selectors import portal_customer
 
 SESSION_PROGRAM = "portal_program"
 

@@ -10,8 +10,8 @@ from django.utils.translation import gettext as _
 from django.views.generic import TemplateView
 
 from loyalty_site.portal.forms import GivePointsForm
-from loyalty_site.portal.selectors import account_members
 from loyalty_site.portal.services import email_confirmed
+from loyalty_site.portal.shared_account_selectors import account_members
 from loyalty_site.portal.views.base import PortalMixin
 from loyalty_site.portal.views.shared_account import form_error, person_name
 from loyalty_site.portal.wording import points_text

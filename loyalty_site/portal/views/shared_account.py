@@ -12,14 +12,14 @@ from django.utils.translation import gettext as _
 from django.views.generic import TemplateView
 
 from loyalty_site.portal.forms import AccountInviteForm
-from loyalty_site.portal.selectors import (
+from loyalty_site.portal.selectors import membership_dashboard
+from loyalty_site.portal.services import email_confirmed
+from loyalty_site.portal.shared_account_selectors import (
     account_activity,
     account_holder,
     account_invitations_open,
     account_members,
-    membership_dashboard,
 )
-from loyalty_site.portal.services import email_confirmed
 from loyalty_site.portal.views.base import PortalMixin
 from loyalty_site.portal.wording import qualifying_text, tier_gap_text
 from programs.errors import LoyaltyError
