@@ -11,6 +11,7 @@ from celery.signals import worker_init, worker_process_init
 from django.conf import settings
 
 from loyalty_site.queues import worker_nice_apply
+from loyalty_site.startup import startup_objects_freeze
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "loyalty_site.settings")
 
@@ -25,6 +26,13 @@ def worker_priority_lower(**kwargs) -> None:
     """Workers yield the CPU to web requests: the worker, before it forks its pool, and each
     pool process run at WORKER_NICE (settings; 0 leaves the priority as it is)."""
     worker_nice_apply(settings.WORKER_NICE)
+
+
+@worker_process_init.connect
+def worker_objects_freeze(**kwargs) -> None:
+    """A pool process has loaded the project and every task module: keep what it loaded
+    out of the garbage collector's full collections (``loyalty_site.startup``)."""
+    startup_objects_freeze()
 
 
 app.conf.beat_schedule = {
