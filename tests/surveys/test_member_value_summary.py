@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from django.template.loader import render_to_string
 
-from programs.models import PartnerCustomer
+from programs.models import MembershipFigures, PartnerCustomer
 from programs.services.figures import MemberValue, figures_value_write
 from programs.services.memberships import membership_enroll
 from surveys.member_value_selectors import program_value_summary
@@ -139,3 +139,28 @@ def test_the_partial_before_any_fit(program):
         "surveys/_member_value.html", {"member_value": program_value_summary(program)}
     )
     assert "Noch keine Schätzung" in html
+
+
+def test_sums_are_kept_for_the_filter_until_the_next_fit(scenario, django_assert_num_queries):
+    first = program_value_summary(scenario, months=6, today=TODAY)
+    with django_assert_num_queries(1):  # the fit; the sums over the members are kept
+        assert program_value_summary(scenario, months=6, today=TODAY) == first
+    assert program_value_summary(scenario, months=1, today=TODAY).members == 2  # its own
+
+    # the next nightly fit rewrites every member's figures and its own time
+    refitted = datetime(2026, 6, 21, 1, 15, tzinfo=UTC)
+    fitted_ids = MembershipFigures.objects.filter(
+        membership__program=scenario, predicted_clv__isnull=False
+    ).values_list("membership_id", flat=True)
+    figures_value_write(
+        program_id=scenario.pk,
+        values=[
+            MemberValue(pk, Decimal("0.1"), Decimal("1"), Decimal("1.00")) for pk in fitted_ids
+        ],
+        horizon_months=12,
+        computed_at=refitted,
+    )
+    MemberValueFit.objects.filter(program=scenario).update(attempted_at=refitted)
+
+    summary = program_value_summary(scenario, months=6, today=TODAY)
+    assert (summary.members, summary.clv_sum) == (3, Decimal("3.00"))
