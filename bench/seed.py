@@ -153,6 +153,9 @@ class Seeder:
             pending_days=14,
             expiry_policy=ExpiryPolicy.FIXED_PERIOD,
             expiry_months=24,
+            # the seeded history's start: with today's default a run that starts near
+            # local midnight refused its own purchases of "five minutes ago" (yesterday)
+            history_starts_on=(_now() - timedelta(days=HISTORY_DAYS + 60)).date(),
         )
         tiers = [
             Tier.objects.create(program=self.program, name=name, rank=rank, threshold=threshold)
