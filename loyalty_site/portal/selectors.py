@@ -1,6 +1,7 @@
 """Reads for the portal. Every query here is scoped to one customer or one of their
 memberships, which the views take from ``request.user`` only."""
 
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -41,13 +42,20 @@ def customer_memberships(*, customer: Customer) -> list[Membership]:
 
 
 def membership_pending(*, membership: Membership, limit: int = 5) -> list[dict]:
-    """Pending points grouped by the moment they become available, soonest first."""
-    return list(
-        PointLot.objects.filter(membership=membership, released_at__isnull=True, remaining__gt=0)
-        .values("available_at")
-        .annotate(points=Sum("remaining"))
-        .order_by("available_at")[:limit]
-    )
+    """Pending points grouped by the moment they become available, soonest first.
+
+    Read from the membership's live lots and grouped here: with ``released_at IS NULL``
+    in the query, PostgreSQL walks the release job's index of every member's pending
+    lots whenever its statistics say none are pending (after a history import or a bulk
+    load): 20-70 ms a page at 300,000 pending lots, against well under one."""
+    points: dict[datetime, int] = defaultdict(int)
+    lots = PointLot.objects.filter(membership=membership, remaining__gt=0).order_by()
+    for available_at, remaining, released_at in lots.values_list(
+        "available_at", "remaining", "released_at"
+    ):
+        if released_at is None:
+            points[available_at] += remaining
+    return [{"available_at": at, "points": points[at]} for at in sorted(points)[:limit]]
 
 
 def ledger_history(
