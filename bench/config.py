@@ -92,6 +92,25 @@ def other_worker_concurrency() -> int:
     return int(os.environ.get("BENCH_OTHER_WORKER_CONCURRENCY") or 1)
 
 
+WORKER_LAYOUTS = {
+    "queues": "awards / the others, a worker each",
+    "shared": "one worker for every queue",
+}
+
+
+def worker_layout() -> str:
+    """How the drain's workers take the queues: ``queues`` as docs/deploy.md runs them (a
+    worker for awards, one for the rest), or ``shared``: one worker with
+    celery_concurrency() processes for every queue, as the bench ran before issue #21, to
+    compare a drain with older runs on the same harness."""
+    layout = os.environ.get("BENCH_WORKER_LAYOUT", "").strip() or "queues"
+    if layout not in WORKER_LAYOUTS:
+        raise SystemExit(
+            f"BENCH_WORKER_LAYOUT={layout!r}: choose one of {', '.join(WORKER_LAYOUTS)}."
+        )
+    return layout
+
+
 def scaling_backlog(scale: Scale) -> int:
     """Purchases each of the 1- and 2-process drains starts with: half the scale's backlog,
     at most 100,000 (with BENCH_BACKLOG=1000000 the two would otherwise take 20 minutes)."""

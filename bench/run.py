@@ -234,18 +234,20 @@ class Run:
 
     def start_queue_workers(self, awards_concurrency: int) -> dict:
         """A worker for ``awards`` with ``awards_concurrency`` processes and one for every
-        other queue (config.other_worker_concurrency()), as docs/deploy.md runs them."""
+        other queue (config.other_worker_concurrency()), as docs/deploy.md runs them; or
+        one worker for every queue (``BENCH_WORKER_LAYOUT=shared``)."""
         from django.conf import settings
 
         from bench import processes
         from loyalty_site.queues import AWARDS
 
         others = ",".join(q for q in settings.CELERY_ALL_QUEUES.split(",") if q != AWARDS)
+        layout = (("awards", AWARDS, awards_concurrency),
+                  ("others", others, config.other_worker_concurrency()))  # fmt: skip
+        if config.worker_layout() == "shared":
+            layout = (("awards", None, awards_concurrency),)  # every queue, as before #21
         workers = {}
-        for name, queues, concurrency in (
-            ("awards", AWARDS, awards_concurrency),
-            ("others", others, config.other_worker_concurrency()),
-        ):
+        for name, queues, concurrency in layout:
             workers[name] = processes.start_worker(self.env, concurrency, self.work_dir, queues)
             self.processes.append(workers[name])
         return workers
@@ -365,7 +367,7 @@ class Run:
                 "concurrency": config.CONCURRENCY,
                 "web_workers": config.web_workers(),
                 "worker_concurrency": config.celery_concurrency(),
-                "award_worker_queues": "awards / the others, a worker each",
+                "award_worker_queues": config.WORKER_LAYOUTS[config.worker_layout()],
                 "other_worker_concurrency": config.other_worker_concurrency(),
                 "settings_module": self.env["DJANGO_SETTINGS_MODULE"],
             },
@@ -378,6 +380,8 @@ class Run:
         stem = self.started_at.strftime("%Y-%m-%d")
         if self.scale.name != "default":
             stem += f"-{self.scale.name}"
+        if config.worker_layout() != "queues":
+            stem += f"-{config.worker_layout()}"
         json_path, md_path = report.write(data, config.RESULTS_DIR, stem)
         print(report.markdown(data))
         log(f"report: {json_path} and {md_path}")
