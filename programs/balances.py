@@ -1,24 +1,13 @@
 """A member's balances for the partner API in one query (#21); see
 ``partner_member_balances``."""
 
+import json
 from datetime import datetime, timedelta
 from decimal import Decimal
+from functools import cache
 
-from django.contrib.postgres.expressions import ArraySubquery
-from django.db.models import (
-    Case,
-    CharField,
-    DateTimeField,
-    DecimalField,
-    F,
-    OuterRef,
-    QuerySet,
-    Subquery,
-    Sum,
-    Value,
-    When,
-)
-from django.db.models.functions import Cast, Coalesce, Greatest, JSONObject
+from django.db import connection
+from django.db.models import Model
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -35,14 +24,10 @@ from programs.models import (
     Tier,
     TierKind,
     TierMetric,
+    TierSubscription,
     TierWindow,
 )
-from programs.selectors import (
-    MEMBER_RELATED,
-    MembershipBalance,
-    TierProgress,
-    partner_program_ids_query,
-)
+from programs.selectors import MembershipBalance, TierProgress
 from programs.services.tier_figures import qualification_window
 
 
@@ -63,147 +48,153 @@ def partner_member_balances(
     correlated subqueries of one statement (so they also read one snapshot). The figures
     follow ``membership_balance`` and ``tier_figures`` exactly (compared in
     tests/api/test_hot_paths.py).
+
+    The statement is written in SQL (``_balance_sql``), not built with the ORM: building
+    and compiling the same query with the ORM took 8 ms of CPU per read, more than the
+    rest of the request (docs/benchmarks.md, "The balance read's CPU").
     Empty if the member is unknown or has no membership (in ``program_slug``): the caller
     tells these apart."""
     now = now or timezone.now()
-    links = PartnerCustomer.objects.filter(partner=partner, external_id=external_id)
-    memberships = Membership.objects.filter(
-        customer_id__in=links.values("customer_id"),
-        program_id__in=partner_program_ids_query(partner),
-    )
-    if program_slug:
-        memberships = memberships.filter(program__slug=program_slug)
-    rows = (
-        memberships.select_related(*MEMBER_RELATED)
-        .alias(  # used by the subqueries, not selected
-            window_start=_window_start(now),
-            reached_rank=Greatest(  # of the qualified tiers reached (NULLs ignored)
-                Case(When(tier__kind=TierKind.QUALIFIED, then=F("tier__rank"))),
-                Case(When(qualified_tier__kind=TierKind.QUALIFIED, then=F("qualified_tier__rank"))),
-            ),
-        )
-        .annotate(
-            qualifying_value=_qualifying_value(now),
-            upcoming=Subquery(_next_tier_row()),
-            expiring=ArraySubquery(_expiring_lots(now + timedelta(days=expiring_within_days))),
-        )
-        .order_by("program__slug")
-    )
+    params = {
+        "partner": partner.pk,
+        "external_id": external_id,
+        "slug": program_slug,
+        "now": now,
+        "horizon": now + timedelta(days=expiring_within_days),
+        **{
+            f"start_{rule}": qualification_window(Program(tier_window=rule), now)[0]
+            for rule in TierWindow.values
+        },
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_balance_sql(by_slug=bool(program_slug)), params)
+        rows = cursor.fetchall()
     return [_balance_of_row(row, now, expiring_within_days) for row in rows]
 
 
-def _window_start(now: datetime) -> Case:
-    """The qualification window's start by the program's rule (the window ends ``now``),
-    from ``qualification_window`` itself so the two cannot differ."""
-    starts = {rule: qualification_window(Program(tier_window=rule), now)[0] for rule in TierWindow}
-    return Case(
-        *[When(program__tier_window=rule, then=Value(start)) for rule, start in starts.items()],
-        output_field=DateTimeField(),
-    )
-
-
-def _qualifying_value(now: datetime) -> Case:
-    """``tier_figures.qualifying_value`` in SQL: net spend of awarded purchases (no tier
-    fees) or points earned net of returns (not below zero) in the window."""
-    spend = (
-        Purchase.objects.filter(
-            membership=OuterRef("pk"),
-            status=PurchaseStatus.AWARDED,
-            occurred_at__gte=OuterRef("window_start"),
-            occurred_at__lte=now,
-            subscription__isnull=True,
-        )
-        .values("membership")
-        .annotate(
-            total=Coalesce(Sum("amount"), Decimal(0)) - Coalesce(Sum("refunded_amount"), Decimal(0))
-        )
-        .values("total")
-    )
-    earned = (
-        LedgerEntry.objects.filter(
-            membership=OuterRef("pk"),
-            kind__in=[EntryKind.EARN, EntryKind.REVERSE],
-            effective_at__gte=OuterRef("window_start"),
-            effective_at__lte=now,
-        )
-        .values("membership")
-        .annotate(total=Coalesce(Sum("points"), 0) + Coalesce(Sum("pending_points"), 0))
-        .values("total")
-    )
-    return Case(
-        When(
-            program__tier_metric=TierMetric.POINTS,
-            then=Greatest(Coalesce(Subquery(earned), 0), 0),
-        ),
-        default=Coalesce(Subquery(spend), Decimal(0)),
-        output_field=DecimalField(max_digits=14, decimal_places=2),
-    )
-
-
+ROW_MODELS = (Membership, Program, Tier, Tier)  # the membership, its program, tier, qualified
 NEXT_TIER_FIELDS = ("id", "program_id", "name", "rank", "threshold")
 
 
-def _next_tier_row() -> QuerySet[Tier]:
-    """``tier_figures.next_tier`` in SQL: the lowest qualified tier above the highest
-    qualified tier reached (``reached_rank``; none reached: the lowest), as JSON (the
-    threshold as text, so it stays an exact decimal)."""
-    return (
-        Tier.objects.filter(
-            program=OuterRef("program_id"),
-            kind=TierKind.QUALIFIED,
-            rank__gt=Coalesce(OuterRef("reached_rank"), -1),
-        )
-        .order_by("rank")
-        .values(
-            json=JSONObject(
-                id="id",
-                program_id="program_id",
-                name="name",
-                rank="rank",
-                threshold=Cast("threshold", CharField()),
+def _table(model: type[Model]) -> str:
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+def _columns(model: type[Model], alias: str) -> str:
+    return ", ".join(f'{alias}."{field.column}"' for field in model._meta.concrete_fields)
+
+
+@cache
+def _balance_sql(*, by_slug: bool) -> str:
+    """The statement, with named parameters (``partner_member_balances``). The
+    qualification window starts by the program's rule, from ``qualification_window``
+    itself, so the two cannot differ; the qualifying value is the net spend of awarded
+    purchases (no tier fees) or the points earned net of returns (not below zero) in the
+    window; the next tier is the lowest qualified tier above the highest qualified tier
+    reached (none reached: the lowest), its threshold as text so it stays an exact
+    decimal; the expiring points are summed per date, soonest first."""
+    window_start = "CASE p.tier_window {} END".format(
+        " ".join(f"WHEN '{rule}' THEN %(start_{rule})s" for rule in TierWindow.values)
+    )
+    reached = (
+        f"greatest(CASE WHEN t.kind = '{TierKind.QUALIFIED}' THEN t.rank END, "
+        f"CASE WHEN q.kind = '{TierKind.QUALIFIED}' THEN q.rank END)"
+    )
+    earning = f"'{EntryKind.EARN}', '{EntryKind.REVERSE}'"
+    slug = "AND p.slug = %(slug)s" if by_slug else ""
+    return f"""
+SELECT {_columns(Membership, "m")}, {_columns(Program, "p")},
+    {_columns(Tier, "t")}, {_columns(Tier, "q")},
+    CASE WHEN p.tier_metric = '{TierMetric.POINTS}' THEN greatest(coalesce((
+        SELECT coalesce(sum(e.points), 0) + coalesce(sum(e.pending_points), 0)
+        FROM {_table(LedgerEntry)} e
+        WHERE e.membership_id = m.id AND e.kind IN ({earning})
+            AND e.effective_at >= {window_start} AND e.effective_at <= %(now)s
+    ), 0), 0)
+    ELSE coalesce((
+        SELECT sum(u.amount) - sum(u.refunded_amount)
+        FROM {_table(Purchase)} u
+        WHERE u.membership_id = m.id AND u.status = '{PurchaseStatus.AWARDED}'
+            AND u.occurred_at >= {window_start} AND u.occurred_at <= %(now)s
+            AND NOT EXISTS (
+                SELECT FROM {_table(TierSubscription)} s WHERE s.purchase_id = u.id
             )
-        )[:1]
+    ), 0) END,
+    (
+        SELECT jsonb_build_object('id', n.id, 'program_id', n.program_id, 'name', n.name,
+            'rank', n.rank, 'threshold', n.threshold::text)
+        FROM {_table(Tier)} n
+        WHERE n.program_id = m.program_id AND n.kind = '{TierKind.QUALIFIED}'
+            AND n.rank > coalesce({reached}, -1)
+        ORDER BY n.rank LIMIT 1
+    ),
+    ARRAY(
+        SELECT jsonb_build_object('expires_at', l.expires_at, 'points', sum(l.remaining))
+        FROM {_table(PointLot)} l
+        WHERE l.membership_id = m.id AND l.released_at IS NOT NULL
+            AND l.expired_at IS NULL AND l.remaining > 0
+            AND l.expires_at IS NOT NULL AND l.expires_at <= %(horizon)s
+        GROUP BY l.expires_at ORDER BY l.expires_at
     )
+FROM {_table(Membership)} m
+JOIN {_table(Program)} p ON p.id = m.program_id
+LEFT JOIN {_table(Tier)} t ON t.id = m.tier_id
+LEFT JOIN {_table(Tier)} q ON q.id = m.qualified_tier_id
+WHERE m.customer_id IN (
+        SELECT c.customer_id FROM {_table(PartnerCustomer)} c
+        WHERE c.partner_id = %(partner)s AND c.external_id = %(external_id)s
+    )
+    AND m.program_id IN (
+        SELECT x.program_id FROM {_table(Partner.programs.through)} x
+        WHERE x.partner_id = %(partner)s
+    )
+    {slug}
+ORDER BY p.slug
+"""  # noqa: S608 - table names from the models, values from our own enums
 
 
-def _expiring_lots(horizon: datetime) -> QuerySet[PointLot]:
-    """``membership_balance``'s expiring points: per date, as JSON, soonest first."""
-    return (
-        PointLot.objects.filter(
-            membership=OuterRef("pk"),
-            released_at__isnull=False,
-            expired_at__isnull=True,
-            remaining__gt=0,
-            expires_at__isnull=False,
-            expires_at__lte=horizon,
+def _json(value):
+    """jsonb as Django's cursor returns it: text (the ORM's JSONField parses it)."""
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def _instances(row: tuple) -> list[Model | None]:
+    """The row's membership, program, tier and qualified tier, as the ORM loads them."""
+    instances, at = [], 0
+    for model in ROW_MODELS:
+        names = [field.attname for field in model._meta.concrete_fields]
+        values = row[at : at + len(names)]
+        at += len(names)
+        instances.append(
+            None if values[0] is None else model.from_db(connection.alias, names, values)
         )
-        .values("expires_at")
-        .annotate(points=Sum("remaining"))
-        .order_by("expires_at")
-        .values(json=JSONObject(expires_at="expires_at", points="points"))
-    )
+    return instances
 
 
-def _balance_of_row(row: Membership, now: datetime, expiring_within_days: int) -> MembershipBalance:
+def _balance_of_row(row: tuple, now: datetime, expiring_within_days: int) -> MembershipBalance:
+    membership, program, tier, qualified_tier = _instances(row)
+    membership.program, membership.tier, membership.qualified_tier = program, tier, qualified_tier
+    value, upcoming_json, expiring_json = row[-3:]
     upcoming = None
-    if row.upcoming is not None:
-        threshold = Decimal(row.upcoming["threshold"])
-        values = [row.upcoming[name] for name in NEXT_TIER_FIELDS[:-1]] + [threshold]
+    if upcoming_json is not None:
+        fields = _json(upcoming_json)
+        values = [fields[name] for name in NEXT_TIER_FIELDS[:-1]]
         # Only these fields are loaded; any other would be read from the database.
-        upcoming = Tier.from_db(row._state.db, NEXT_TIER_FIELDS, values)
-    value = row.qualifying_value
-    start, end = qualification_window(row.program, now)
+        upcoming = Tier.from_db(
+            connection.alias, NEXT_TIER_FIELDS, [*values, Decimal(fields["threshold"])]
+        )
+    start, end = qualification_window(program, now)
     progress = TierProgress(
-        metric=row.program.tier_metric,
+        metric=program.tier_metric,
         qualifying_value=value,
         window_start=start,
         window_end=end,
         next_tier=upcoming,
         gap=max(Decimal(0), upcoming.threshold - value) if upcoming else None,
-        review_at=row.tier_review_at,
+        review_at=membership.tier_review_at,
     )
     expiring = [
         {"expires_at": parse_datetime(lot["expires_at"]), "points": lot["points"]}
-        for lot in row.expiring
+        for lot in map(_json, expiring_json)
     ]
-    return MembershipBalance(row, expiring, expiring_within_days, progress)
+    return MembershipBalance(membership, expiring, expiring_within_days, progress)
