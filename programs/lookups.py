@@ -12,6 +12,8 @@ every field of every model: elsewhere ``__any`` is an unknown lookup, as it shou
 from django.db.models.lookups import Lookup
 
 from programs.models import (
+    Account,
+    AccountMember,
     CampaignAward,
     CampaignMember,
     LedgerEntry,
@@ -27,6 +29,8 @@ from programs.notifications.models import Notification
 
 # The fields the batch paths filter with ``__any`` (imported from ``ProgramsConfig.ready``).
 ANY_FIELDS = [
+    (Account, "holder"),
+    (AccountMember, "membership"),
     (Membership, "id"),
     (Membership, "customer"),
     (PartnerCustomer, "external_id"),

@@ -66,8 +66,9 @@ def accounts_of(membership_ids) -> list[int]:
     ids = list(membership_ids)
     return list(
         AccountMember.objects.filter(left_at__isnull=True, account__status=AccountStatus.ACTIVE)
-        .filter(Q(membership_id__in=ids) | Q(account__holder_id__in=ids))
+        .filter(Q(membership__any=ids) | Q(account__holder__any=ids))
         .values_list("account_id", flat=True)
+        .order_by()  # distinct accounts, not distinct (joined_at, id, account) of Meta.ordering
         .distinct()
     )
 

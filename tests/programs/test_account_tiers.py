@@ -6,7 +6,11 @@ import pytest
 
 from programs.models import AccountKind, Membership, TierChange, TierChangeReason
 from programs.notifications.tasks import check_tier_progress_task
-from programs.services.account_tiers import account_tier_refresh, account_tiers_refresh_all
+from programs.services.account_tiers import (
+    account_tier_refresh,
+    account_tiers_refresh_all,
+    accounts_of,
+)
 from programs.services.accounts import account_close, account_member_add, account_member_leave
 from tests.factories import enrolled, shared_account
 from tests.programs.bookkeeping import program_set
@@ -33,6 +37,17 @@ def test_pooled_members_enjoy_the_account_tier_after_earning(program, tiers, buy
         assert (member.account_tier, member.tier) == (tiers["Gold"], tiers["Gold"])
         change = TierChange.objects.filter(membership=member).latest("created_at")
         assert (change.reason, change.to_tier) == (TierChangeReason.ACCOUNT, tiers["Gold"])
+
+
+def test_an_award_batch_refreshes_each_account_once(program, tiers):
+    """The batch names the holder and both buyers: the account is refreshed once, not
+    once per member (the members' join order used to make the rows distinct)."""
+    first, second = enrolled(program), enrolled(program)
+    account = shared_account(program, AccountKind.BUSINESS, buyer=[first, second])
+    other = shared_account(program, AccountKind.BUSINESS, buyer=[enrolled(program)])
+    batch = [first.pk, second.pk, account.holder_id, enrolled(program).pk]
+    assert accounts_of(batch) == [account.pk]
+    assert sorted(accounts_of([*batch, other.holder_id])) == sorted([account.pk, other.pk])
 
 
 def test_a_member_who_leaves_falls_back_to_their_own_tier(program, tiers, buy):
