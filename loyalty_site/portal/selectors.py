@@ -1,7 +1,6 @@
 """Reads for the portal. Every query here is scoped to one customer or one of their
 memberships, which the views take from ``request.user`` only."""
 
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -44,18 +43,18 @@ def customer_memberships(*, customer: Customer) -> list[Membership]:
 def membership_pending(*, membership: Membership, limit: int = 5) -> list[dict]:
     """Pending points grouped by the moment they become available, soonest first.
 
-    Read from the membership's live lots and grouped here: with ``released_at IS NULL``
-    in the query, PostgreSQL walks the release job's index of every member's pending
+    Pending (``released_at IS NULL``) is an aggregate's filter, not the query's: with it in
+    the WHERE clause, PostgreSQL walks the release job's index of every member's pending
     lots whenever its statistics say none are pending (after a history import or a bulk
-    load): 20-70 ms a page at 300,000 pending lots, against well under one."""
-    points: dict[datetime, int] = defaultdict(int)
-    lots = PointLot.objects.filter(membership=membership, remaining__gt=0).order_by()
-    for available_at, remaining, released_at in lots.values_list(
-        "available_at", "remaining", "released_at"
-    ):
-        if released_at is None:
-            points[available_at] += remaining
-    return [{"available_at": at, "points": points[at]} for at in sorted(points)[:limit]]
+    load): 20-70 ms a page at 300,000 pending lots. This reads the membership's own live
+    lots through its index instead."""
+    return list(
+        PointLot.objects.filter(membership=membership, remaining__gt=0)
+        .values("available_at")
+        .annotate(points=Sum("remaining", filter=Q(released_at__isnull=True)))
+        .filter(points__gt=0)
+        .order_by("available_at")[:limit]
+    )
 
 
 def ledger_history(
