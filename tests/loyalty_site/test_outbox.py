@@ -14,6 +14,7 @@ import pytest
 from celery.exceptions import SoftTimeLimitExceeded
 from django.db import connection
 from django.db.models import Q
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from loyalty_site.core.outbox import Attempt, Outbox, column_names
@@ -224,5 +225,22 @@ def test_two_workers_claiming_the_same_ids_deliver_each_row_once():
     states = Notification.objects.filter(pk__in=ids).values_list("email_state", "email_attempts")
     assert set(states) == {(EmailState.SENT, 1)}
     with connection.cursor() as cursor:  # the outcomes' commit setting ended with them
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone()[0] == "on"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_outcome_outside_a_transaction_is_one_statement_without_waiting_for_the_disk():
+    """As a worker records it: one round trip that commits asynchronously, after which the
+    connection commits as before."""
+    [pk] = rows(1)
+    sent_at = timezone.now()
+    with CaptureQueriesContext(connection) as queries:
+        OUTBOX.write(pk, {"email_state": EmailState.SENT, "email_sent_at": sent_at})
+    [query] = queries.captured_queries
+    assert query["sql"].startswith("SET LOCAL synchronous_commit = off; UPDATE")
+    row = Notification.objects.get(pk=pk)
+    assert (row.email_state, row.email_sent_at) == (EmailState.SENT, sent_at)
+    with connection.cursor() as cursor:
         cursor.execute("SHOW synchronous_commit")
         assert cursor.fetchone()[0] == "on"
