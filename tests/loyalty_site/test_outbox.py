@@ -232,15 +232,17 @@ def test_two_workers_claiming_the_same_ids_deliver_each_row_once():
 @pytest.mark.django_db(transaction=True)
 def test_an_outcome_outside_a_transaction_is_one_statement_without_waiting_for_the_disk():
     """As a worker records it: one round trip that commits asynchronously, after which the
-    connection commits as before."""
+    connection commits as before. Values go through their fields (JSON, as a webhook's log)."""
     [pk] = rows(1)
     sent_at = timezone.now()
+    log = {"at": sent_at.isoformat(), "status": 200, "error": None}
+    values = {"email_state": EmailState.SENT, "email_sent_at": sent_at, "params": log}
     with CaptureQueriesContext(connection) as queries:
-        OUTBOX.write(pk, {"email_state": EmailState.SENT, "email_sent_at": sent_at})
+        OUTBOX.write(pk, values)
     [query] = queries.captured_queries
     assert query["sql"].startswith("SET LOCAL synchronous_commit = off; UPDATE")
     row = Notification.objects.get(pk=pk)
-    assert (row.email_state, row.email_sent_at) == (EmailState.SENT, sent_at)
+    assert (row.email_state, row.email_sent_at, row.params) == (EmailState.SENT, sent_at, log)
     with connection.cursor() as cursor:
         cursor.execute("SHOW synchronous_commit")
         assert cursor.fetchone()[0] == "on"
