@@ -51,7 +51,8 @@ def partner_member_balances(
 
     The statement is written in SQL (``_balance_sql``), not built with the ORM: building
     and compiling the same query with the ORM took 8 ms of CPU per read, more than the
-    rest of the request (docs/benchmarks.md, "The balance read's CPU").
+    rest of the request (docs/benchmarks.md, "The one spine against 8787e90, a third
+    day").
     Empty if the member is unknown or has no membership (in ``program_slug``): the caller
     tells these apart."""
     now = now or timezone.now()
