@@ -6,7 +6,7 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
 from django.db.models import IntegerField, OuterRef, Q, QuerySet, Subquery, Sum
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
 from customers.models import Customer
@@ -41,7 +41,8 @@ def customer_memberships(*, customer: Customer) -> list[Membership]:
 
 
 def membership_pending(*, membership: Membership, limit: int = 5) -> list[dict]:
-    """Pending points grouped by the moment they become available, soonest first.
+    """Pending points grouped by the (local) day they become available, soonest first:
+    ``available_on`` and ``points``; two purchases of one day make one line.
 
     Pending (``released_at IS NULL``) is an aggregate's filter, not the query's: with it in
     the WHERE clause, PostgreSQL walks the release job's index of every member's pending
@@ -50,10 +51,10 @@ def membership_pending(*, membership: Membership, limit: int = 5) -> list[dict]:
     lots through its index instead."""
     return list(
         PointLot.objects.filter(membership=membership, remaining__gt=0)
-        .values("available_at")
+        .values(available_on=TruncDate("available_at"))
         .annotate(points=Sum("remaining", filter=Q(released_at__isnull=True)))
         .filter(points__gt=0)
-        .order_by("available_at")[:limit]
+        .order_by("available_on")[:limit]
     )
 
 

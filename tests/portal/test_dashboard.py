@@ -142,3 +142,17 @@ def test_pending_points_read_only_the_members_own_lots_with_stale_statistics(
     (query,) = queries.captured_queries
     own_lots = PointLot.objects.filter(membership=membership).count()
     assert _rows_read(query["sql"], PointLot._meta.db_table) <= own_lots
+
+
+def test_pending_points_of_one_day_are_one_line(portal, membership, buy):
+    buy(membership, "10.00", days_ago=2)
+    buy(membership, "20.00", days_ago=2)
+    buy(membership, "5.00", days_ago=1)
+    pending = membership_pending(membership=membership)
+    assert [p["points"] for p in pending] == [30, 5]
+    days = {
+        timezone.localdate(at) for at in PointLot.objects.values_list("available_at", flat=True)
+    }
+    assert [p["available_on"] for p in pending] == sorted(days)
+    html = portal.get("/portal/").content.decode()
+    assert html.count("verfügbar ab") == 2
