@@ -9,11 +9,12 @@ The erasure step (``customers.privacy.customer_anonymize``) clears the free text
 comments and text answers. Scores stay, anonymous.
 """
 
-from django.db.models import Prefetch
+from django.db.models import F, Prefetch
 
 from customers.models import Customer
 from customers.privacy import erasure_step
 from surveys.engagement.models import EngagementScore, EngagementScoreDay, PortalActivityDay
+from surveys.engagement.scores import COMPONENTS
 from surveys.models import Answer, Invitation, Response
 
 
@@ -69,20 +70,14 @@ def surveys_data(*, customer: Customer) -> dict:
             for response in responses
         ],
         "engagement_scores": list(
-            EngagementScore.objects.filter(customer=customer)
+            EngagementScore.objects.filter(membership__customer=customer)
             .order_by("membership_id")
             .values(
                 "membership__program__name",
-                "score",
-                "recency",
-                "frequency",
-                "monetary",
-                "portal",
-                "surveys",
-                "referrals",
-                "redemptions",
                 "churn_risk",
-                "computed_at",
+                score=F("engagement_score"),
+                computed_at=F("engagement_computed_at"),
+                **{name: F(f"engagement_{name}") for name in COMPONENTS},
             )
         ),
         "engagement_history": list(

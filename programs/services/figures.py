@@ -1,16 +1,12 @@
-"""The writers of ``MembershipFigures``: what the metrics computed about each membership.
+"""The writer of the fitted customer-value figures in ``MembershipFigures``.
 
-``surveys`` computes the figures and calls these; each writer is a fixed number of
-statements for all memberships at once, and touches only its own group of columns, so
-the nightly engagement recompute never wipes the fitted CLV figures and the nightly fit
-never wipes the engagement figures:
-
-* engagement: ``engagement_score``, ``churn_risk``, ``engagement_computed_at``;
-* customer value (BG/NBD and Gamma-Gamma): ``probability_alive``, ``expected_purchases``,
-  ``predicted_clv``, ``clv_horizon_months``, ``clv_computed_at``.
-
-Both write in the caller's transaction (the engagement recompute writes its scores and
-these figures in one).
+``surveys`` fits them (BG/NBD and Gamma-Gamma per program, nightly) and calls
+``figures_value_write``: two statements for all of a program's memberships, touching
+``probability_alive``, ``expected_purchases``, ``predicted_clv``, ``clv_horizon_months``
+and ``clv_computed_at`` only, in the caller's transaction. The engagement columns are
+written by the engagement recompute, in the statement that writes its score history
+(``surveys.engagement.score_rows``), which makes this writer wait while it writes, so
+the two never collide on a new membership's row. Each touches its own columns only.
 """
 
 from collections.abc import Sequence
@@ -22,7 +18,6 @@ from django.db import connection
 
 from programs.models import Membership, MembershipFigures
 
-ENGAGEMENT_COLUMNS = ("engagement_score", "churn_risk", "engagement_computed_at")
 VALUE_COLUMNS = (
     "probability_alive",
     "expected_purchases",
@@ -43,17 +38,6 @@ def _upsert(columns: tuple[str, ...], source: str) -> str:
         f"SELECT membership_id, {names} FROM ({source}) AS figures ORDER BY membership_id "
         f"ON CONFLICT (membership_id) DO UPDATE SET {updates}"
     )
-
-
-def figures_engagement_write(*, source: str, params: Sequence | dict = ()) -> int:
-    """Copy engagement figures into ``MembershipFigures``, one statement.
-
-    ``source`` is a SELECT (with ``params``) giving the columns ``membership_id``,
-    ``engagement_score``, ``churn_risk`` and ``engagement_computed_at``: the engagement
-    recompute passes its freshly written score rows. Returns the number of rows written."""
-    with connection.cursor() as cursor:
-        cursor.execute(_upsert(ENGAGEMENT_COLUMNS, source), params)
-        return cursor.rowcount
 
 
 @dataclass(frozen=True)

@@ -70,18 +70,19 @@ class EngagementWeightsAdmin(admin.ModelAdmin):
 class EngagementScoreAdmin(ReadOnlyAdmin):
     list_display = (
         "membership",
-        "score",
+        "engagement_score",
         "churn_risk",
-        "recency",
-        "frequency",
-        "monetary",
-        "portal",
-        "referrals",
-        "redemptions",
-        "computed_at",
+        "engagement_recency",
+        "engagement_frequency",
+        "engagement_monetary",
+        "engagement_portal",
+        "engagement_surveys",
+        "engagement_referrals",
+        "engagement_redemptions",
+        "engagement_computed_at",
     )
     list_filter = ("churn_risk", "membership__program")
-    search_fields = ("customer__email", "customer__last_name")
+    search_fields = ("membership__customer__email", "membership__customer__last_name")
     list_select_related = ("membership__customer", "membership__program")
     show_full_result_count = False
     actions = ["recompute_now"]

@@ -1,5 +1,6 @@
-"""Engagement scores: weights staff edit, the current score per membership, one history
-row per membership and day, and the portal activity that feeds the score.
+"""Engagement scores: weights staff edit, the current score per membership (a view of the
+membership's figures), one history row per membership and day, and the portal activity
+that feeds the score.
 
 The formula is documented in ``surveys.engagement.scores``."""
 
@@ -8,6 +9,8 @@ from decimal import Decimal
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+
+from programs.models import MembershipFigures
 
 
 def _weight(label, default):
@@ -29,14 +32,6 @@ def _scale(label, default, help_text):
         validators=[MinValueValidator(Decimal("0.01"))],
         help_text=help_text,
     )
-
-
-class RecentScoresField(models.Field):
-    """Daily scores in hundredths of a point (``smallint[]``), written and read by the
-    recompute's SQL only (``surveys.engagement.score_rows``)."""
-
-    def db_type(self, connection):
-        return "smallint[]"
 
 
 class EngagementWeights(models.Model):
@@ -110,54 +105,29 @@ class EngagementWeights(models.Model):
         return str(_("Engagement weights"))
 
 
-class EngagementScore(models.Model):
-    """The latest score of a membership (0-100) with its components (each 0-1).
+class ScoredFigures(models.Manager):
+    def get_queryset(self):
+        return super().get_queryset().filter(engagement_computed_at__isnull=False)
 
-    Every row is rewritten every night, so no index covers a column that changes (the
-    score, the flag, the components): the update then stays on its page (a HOT update,
-    no index entries to add), which the table's fill factor of 45 leaves room for
-    (migration 0003). ``recent_scores`` caches the daily scores of the churn-drop window
-    so that the recompute need not read the history (PostgreSQL only)."""
 
-    membership = models.OneToOneField(
-        "programs.Membership",
-        verbose_name=_("membership"),
-        primary_key=True,
-        on_delete=models.CASCADE,
-        related_name="engagement",
-    )
-    customer = models.ForeignKey(
-        "customers.Customer",
-        verbose_name=_("customer"),
-        on_delete=models.CASCADE,
-        related_name="engagement_scores",
-    )
-    score = models.DecimalField(_("score"), max_digits=5, decimal_places=2)
-    recency = models.FloatField(_("recency"))
-    frequency = models.FloatField(_("frequency"))
-    monetary = models.FloatField(_("spend"))
-    portal = models.FloatField(_("portal activity"))
-    surveys = models.FloatField(_("surveys"))
-    referrals = models.FloatField(_("referrals"))
-    redemptions = models.FloatField(_("redemptions"))
-    churn_risk = models.BooleanField(_("churn risk"), default=False)
-    computed_at = models.DateTimeField(_("computed"))
-    # The scores of the churn-drop window in hundredths of a point, newest first: element
-    # k (from 1) is the score of ``recent_scores_day`` - (k - 1) days, NULL for a day
-    # without a recompute; exactly ``churn_drop_days`` elements. Written and read by the
-    # PostgreSQL recompute only (surveys.engagement.scores); the history is the truth
-    # it is rebuilt from.
-    recent_scores = RecentScoresField(null=True, editable=False)
-    recent_scores_day = models.DateField(null=True, editable=False)
+class EngagementScore(MembershipFigures):
+    """The latest engagement score of a membership (0-100) with its components (each
+    0-1): the membership's figures that have a score, for the staff admin.
+
+    The score lives in the figures table ``programs`` owns (``MembershipFigures``), so
+    the partner API and segments read it without importing ``surveys`` and the recompute
+    writes each membership's row once (``surveys.engagement.score_rows``)."""
+
+    objects = ScoredFigures()
 
     class Meta:
-        db_table = "customers_engagementscore"  # the table it had in the customers app
+        proxy = True
         verbose_name = _("engagement score")
         verbose_name_plural = _("engagement scores")
-        ordering = ["score"]
+        ordering = ["engagement_score"]
 
     def __str__(self) -> str:
-        return f"{self.membership_id}: {self.score}"
+        return f"{self.membership_id}: {self.engagement_score}"
 
 
 class EngagementScoreDay(models.Model):

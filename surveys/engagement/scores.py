@@ -40,10 +40,10 @@ One recompute runs at a time (it locks the weights row). It is a fixed number of
 statements, whatever the number of customers: the components come from grouped
 aggregates joined to the memberships. The scores are computed into a temporary table,
 because only a statement that does not write gets a parallel plan, and one statement
-writes the scores, the churn flags and the day's history from it; the churn-drop window
-is cached in the score rows (``surveys.engagement.score_rows``). One more statement, in
-the same transaction, copies the scores and churn flags just written into the
-per-membership figures the engine reads (``programs.services.figures``).
+writes the scores, the churn flags and the day's history from it. The scores, their
+components and the cached churn-drop window live in the per-membership figures the
+engine reads (``programs.models.MembershipFigures``), so each membership's row is written
+once (``surveys.engagement.score_rows``).
 """
 
 import math
@@ -61,9 +61,8 @@ from programs.models import (
     Referral,
     ReferralStatus,
 )
-from programs.services.figures import figures_engagement_write
 from surveys.engagement import score_rows
-from surveys.engagement.models import EngagementScore, EngagementWeights, PortalActivityDay
+from surveys.engagement.models import EngagementWeights, PortalActivityDay
 from surveys.models import Response, ResponseStatus
 
 COMPONENTS = (
@@ -140,19 +139,7 @@ def engagement_recompute(now: datetime | None = None) -> int:
         scored = cursor.rowcount
         for statement, params in writes:
             cursor.execute(statement, params)
-        figures_copy(now)
         return scored
-
-
-def figures_copy(at: datetime) -> int:
-    """Copy the scores and churn flags the recompute at ``at`` wrote into the
-    per-membership figures (one statement; the fitted CLV figures stay as they are)."""
-    return figures_engagement_write(
-        source=f"""SELECT membership_id, score AS engagement_score, churn_risk,
-                         computed_at AS engagement_computed_at
-                  FROM {EngagementScore._meta.db_table} WHERE computed_at = %s""",  # noqa: S608 - our table name only
-        params=[at],
-    )
 
 
 def recompute_statements(
@@ -162,9 +149,10 @@ def recompute_statements(
 
     The scores and their components are computed into a temporary table (a parallel
     plan; its row count is the number of memberships scored); when ``mode`` is
-    ``rebuild`` the cached churn-drop windows are rebuilt from the history; then one
-    statement writes the scores, the churn flags and today's history from the table
-    (``surveys.engagement.score_rows``); then the table is dropped."""
+    ``rebuild`` the cached churn-drop windows are rebuilt from the history; then the
+    figures are locked against other writers and one statement writes the scores, the
+    churn flags and today's history from the table (``surveys.engagement.score_rows``);
+    then the table is dropped."""
     w = weights or engagement_weights()
     sql = _Sql(now, w.half_life_days)
     weights = {name: float(getattr(w, name)) for name in COMPONENTS}
@@ -229,7 +217,7 @@ def recompute_statements(
     survey_join, survey_value = "LEFT JOIN surveys sv ON sv.mid = m.id", "sv.s"
     ctes.append(
         f"""components AS (
-            SELECT m.id AS mid, m.customer_id AS cid,
+            SELECT m.id AS mid,
                    CASE WHEN m.last_activity_at IS NULL THEN 0.0
                         ELSE {sql.decay("m.last_activity_at")} END AS recency,
                    {_sat("pu.f", w.frequency_scale)} AS frequency,
@@ -256,10 +244,11 @@ def recompute_statements(
     compute = f"""
         CREATE TEMPORARY TABLE {score_rows.SCRATCH} ON COMMIT DROP AS
         WITH {", ".join(ctes)}
-        SELECT mid, cid, score, {columns} FROM scored"""  # noqa: S608 - interpolates only our table names
+        SELECT mid, score, {columns} FROM scored"""  # noqa: S608 - interpolates only our table names
     statements = [(compute, params)]
     if mode == score_rows.REBUILD:
         statements.append(score_rows.rebuild_statement(today=today, weights=w))
+    statements.append(score_rows.lock_statement())
     statements.append(
         score_rows.write_statement(today=today, at=at, weights=w, components=COMPONENTS, mode=mode)
     )

@@ -11,7 +11,8 @@ from surveys.engagement.models import EngagementScore, EngagementScoreDay
 def customer_engagement(customer: Customer) -> Decimal | None:
     """The customer's engagement score: the best of their memberships' scores (a member
     engaged in one program is engaged with the brand), None before the first recompute."""
-    return EngagementScore.objects.filter(customer=customer).aggregate(best=Max("score"))["best"]
+    scores = EngagementScore.objects.filter(membership__customer=customer)
+    return scores.aggregate(best=Max("engagement_score"))["best"]
 
 
 def membership_engagement_history(*, membership, days: int = 90) -> list[EngagementScoreDay]:

@@ -5,13 +5,12 @@ from datetime import datetime, timedelta
 from django.db import connection
 from django.utils import timezone
 
-from programs.models import EntryKind, LedgerEntry
-from surveys.engagement.models import EngagementScore
+from programs.models import EntryKind, LedgerEntry, MembershipFigures
 from surveys.figures.scope import EVERY_SCOPE, MEMBER_GROUPS, MEMBERSHIPS, SCOPE_TABLE, scope_params
 from surveys.metrics.formulas import ACTIVE_WITHIN_DAYS, DORMANT_AFTER_DAYS
 
 ENTRIES = LedgerEntry._meta.db_table
-ENGAGEMENT = EngagementScore._meta.db_table
+FIGURES = MembershipFigures._meta.db_table
 
 FLOW_FIELDS = ("points_issued", "points_redeemed", "points_expired")
 ENGAGEMENT_BANDS = ((0, 20), (20, 40), (40, 60), (60, 80), (80, 101))
@@ -54,7 +53,7 @@ GROUP BY 1, 2, 3, 4
 """  # noqa: S608 - table names from the models
 
 _BANDS = ",\n    ".join(
-    f"count(*) FILTER (WHERE es.score >= {low} AND es.score < {high})"
+    f"count(*) FILTER (WHERE fi.engagement_score >= {low} AND fi.engagement_score < {high})"
     for low, high in ENGAGEMENT_BANDS
 )
 _STOCKS_SQL = f"""
@@ -73,7 +72,7 @@ SELECT m.program_id, m.tier_id, sc.partner_id,
     {_BANDS}
 FROM {MEMBERSHIPS} m
 JOIN scope sc ON sc.membership_id = m.id
-LEFT JOIN {ENGAGEMENT} es ON es.membership_id = m.id
+LEFT JOIN {FIGURES} fi ON fi.membership_id = m.id
 GROUP BY 1, 2, 3
 """  # noqa: S608 - table names from the models
 

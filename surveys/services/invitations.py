@@ -165,7 +165,9 @@ def segment_members(
         )
     if engagement is not None:
         low, high = engagement
-        members = members.filter(engagement__score__gte=low, engagement__score__lt=high)
+        members = members.filter(
+            figures__engagement_score__gte=low, figures__engagement_score__lt=high
+        )
     return members
 
 

@@ -12,7 +12,8 @@ from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from programs.services.figures import MemberValue, figures_engagement_write, figures_value_write
+from programs.services.figures import MemberValue, figures_value_write
+from tests.factories import engagement_scored
 
 FIGURE_KEYS = {
     "engagement_score",
@@ -45,11 +46,7 @@ def with_figures(member):
         horizon_months=12,
         computed_at=FITTED_AT,
     )
-    figures_engagement_write(
-        source="SELECT %s AS membership_id, CAST(%s AS NUMERIC) AS engagement_score, "
-        "TRUE AS churn_risk, CAST(%s AS TIMESTAMPTZ) AS engagement_computed_at",
-        params=[member.pk, Decimal("61.25"), ENGAGED_AT],
-    )
+    engagement_scored(member, "61.25", at=ENGAGED_AT, churn_risk=True)
     return member
 
 

@@ -8,10 +8,10 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
-from programs.models import MembershipFigures
-from programs.services.figures import MemberValue, figures_engagement_write, figures_value_write
+from programs.models import Membership, MembershipFigures
+from programs.services.figures import MemberValue, figures_value_write
 from programs.services.memberships import membership_enroll
-from tests.factories import CustomerFactory, ProgramFactory, StaffFactory
+from tests.factories import CustomerFactory, ProgramFactory, StaffFactory, engagement_scored
 
 NIGHT = datetime(2026, 6, 1, 1, 0, tzinfo=UTC)
 NEXT_NIGHT = datetime(2026, 6, 2, 1, 0, tzinfo=UTC)
@@ -29,15 +29,12 @@ def elsewhere(db):
 
 
 def engagement(rows, at):
-    """The engagement writer fed from literal rows (membership, score, churn risk)."""
-    values = ", ".join("(%s, %s, %s)" for _ in rows)
-    params = [value for row in rows for value in row]
-    return figures_engagement_write(
-        source=f"""SELECT membership_id, engagement_score, churn_risk,
-                          CAST(%s AS TIMESTAMPTZ) AS engagement_computed_at
-                   FROM (VALUES {values}) AS r(membership_id, engagement_score, churn_risk)""",  # noqa: S608 - placeholders only
-        params=[at, *params],
-    )
+    """What the engagement recompute writes (membership, score, churn risk per row)."""
+    for membership_id, score, churn_risk in rows:
+        engagement_scored(
+            Membership.objects.get(pk=membership_id), score, at=at, churn_risk=churn_risk
+        )
+    return len(rows)
 
 
 def value(membership, alive, purchases, clv):

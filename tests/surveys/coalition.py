@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from django.apps import apps
 from django.utils import timezone
 
 from programs.models import ExpiryPolicy, Membership, Partner, Program, Purchase, PurchaseStatus
@@ -19,7 +18,13 @@ from programs.services.memberships import membership_enroll, partner_customer_li
 from programs.services.purchases import LineData, purchase_record
 from surveys.models import Invitation, Response, ResponseStatus, Survey, SurveyKind
 from surveys.services.surveys import survey_create
-from tests.factories import CustomerFactory, PartnerFactory, ProgramFactory, standard_tiers
+from tests.factories import (
+    CustomerFactory,
+    PartnerFactory,
+    ProgramFactory,
+    engagement_scored,
+    standard_tiers,
+)
 
 PRODUCTS = [("BOH-1", "Bohnen"), ("BOH-2", "Bohnen"), ("", "Zubehör"), ("TASSE", "Zubehör")]
 
@@ -149,18 +154,8 @@ def build(seed: int = 17) -> Coalition:
                         scale = {"nps": (0, 10), "csat": (1, 5), "ces": (1, 7)}[kind]
                         score = None if rng.random() < 0.1 else rng.randint(*scale)
                         answer_record(survey, membership, when, score)
-    score_model = apps.get_model("engagement", "EngagementScore")
-    components = dict.fromkeys(
-        ["recency", "frequency", "monetary", "portal", "surveys", "referrals", "redemptions"], 0.0
-    )
     for membership in Membership.objects.all()[::2]:
-        score_model.objects.create(
-            membership=membership,
-            customer_id=membership.customer_id,
-            score=Decimal(rng.randint(0, 10000)) / 100,
-            computed_at=now,
-            **components,
-        )
+        engagement_scored(membership, Decimal(rng.randint(0, 10000)) / 100, at=now)
     return Coalition(
         now=now, coffee=coffee, city=city, bookshop=bookshop, bakery=bakery, surveys=surveys
     )

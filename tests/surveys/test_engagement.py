@@ -58,13 +58,17 @@ def test_formula_with_hand_computed_values(weights, membership, buy):
 
     assert engagement_recompute(now=NOW) == 1
     score = EngagementScore.objects.get(membership=membership)
-    assert score.recency == pytest.approx(0.5)  # 0.5 ** (90 / 90)
-    assert score.frequency == pytest.approx(0.5 / (0.5 + 4))  # one purchase, decayed
-    assert score.monetary == pytest.approx(100 / (100 + 200))  # 200.00 decayed to 100
-    assert score.portal == pytest.approx(1 / (1 + 5))  # one login today
-    assert (score.surveys, score.referrals, score.redemptions) == (0, 0, 0)
+    assert score.engagement_recency == pytest.approx(0.5)  # 0.5 ** (90 / 90)
+    assert score.engagement_frequency == pytest.approx(0.5 / (0.5 + 4))  # one purchase, decayed
+    assert score.engagement_monetary == pytest.approx(100 / (100 + 200))  # 200.00 decayed to 100
+    assert score.engagement_portal == pytest.approx(1 / (1 + 5))  # one login today
+    assert (score.engagement_surveys, score.engagement_referrals, score.engagement_redemptions) == (
+        0,
+        0,
+        0,
+    )
     # 100 * (0.5 + 0.1111 + 0.3333 + 0.1667) / 4
-    assert score.score == Decimal("27.78")
+    assert score.engagement_score == Decimal("27.78")
     assert score.churn_risk is False
     assert customer_engagement(membership.customer) == Decimal("27.78")
 
@@ -76,18 +80,18 @@ def test_recent_activity_scores_higher_than_old(weights, program, tiers, buy):
         buy(member, "50.00", occurred_at=NOW - timedelta(days=days))
         active_since(member, NOW - timedelta(days=days))
     engagement_recompute(now=NOW)
-    scores = dict(EngagementScore.objects.values_list("membership_id", "score"))
+    scores = dict(EngagementScore.objects.values_list("membership_id", "engagement_score"))
     assert scores[recent.pk] > scores[old.pk]
 
 
 def test_returned_purchases_do_not_count_as_spend(weights, membership, buy):
     kept = buy(membership, "100.00", occurred_at=NOW - timedelta(days=1))
     engagement_recompute(now=NOW)
-    with_purchase = EngagementScore.objects.get(membership=membership).monetary
+    with_purchase = EngagementScore.objects.get(membership=membership).engagement_monetary
     assert with_purchase == pytest.approx(99.23 / (99.23 + 200), abs=1e-3)  # 100 * 0.5**(1/90)
     purchase_refund(purchase=kept, refund_id="R-1", amount=Decimal("100.00"), actor=Actor.system())
     engagement_recompute(now=NOW)
-    assert EngagementScore.objects.get(membership=membership).monetary == 0
+    assert EngagementScore.objects.get(membership=membership).engagement_monetary == 0
 
 
 def test_recompute_runs_a_fixed_number_of_queries(
@@ -117,7 +121,7 @@ def test_history_keeps_one_row_per_membership_and_day(weights, membership):
 def test_churn_risk_below_the_threshold(weights, membership):
     engagement_recompute(now=NOW)  # never active: score 0
     score = EngagementScore.objects.get(membership=membership)
-    assert score.score == 0
+    assert score.engagement_score == 0
     assert score.churn_risk is True
 
 
@@ -132,11 +136,13 @@ def test_churn_risk_on_a_sharp_drop(weights, membership, buy):
     engagement_recompute(now=NOW)
     best = EngagementScoreDay.objects.get(membership=membership, day=date(2026, 5, 20)).score
     today = EngagementScore.objects.get(membership=membership)
-    assert best - today.score >= 10  # about 37 then, 24 now
+    assert best - today.engagement_score >= 10  # about 37 then, 24 now
     assert today.churn_risk is True
     assert EngagementScoreDay.objects.get(membership=membership, day=date(2026, 6, 1)).churn_risk
 
-    weights.churn_drop = best - today.score + Decimal("0.01")  # just short of a sharp drop
+    weights.churn_drop = (
+        best - today.engagement_score + Decimal("0.01")
+    )  # just short of a sharp drop
     weights.save()
     engagement_recompute(now=NOW)
     assert EngagementScore.objects.get(membership=membership).churn_risk is False
@@ -149,8 +155,8 @@ def test_customer_score_is_the_best_of_their_memberships(weights, program, tiers
     membership_enroll(customer=customer, program=second_program)
     active_since(first, NOW - timedelta(days=1))
     engagement_recompute(now=NOW)
-    scores = EngagementScore.objects.filter(customer=customer)
-    assert customer_engagement(customer) == max(s.score for s in scores)
+    scores = EngagementScore.objects.filter(membership__customer=customer)
+    assert customer_engagement(customer) == max(s.engagement_score for s in scores)
     assert customer_engagement(CustomerFactory()) is None
 
 

@@ -41,7 +41,7 @@ def on_day(member, n, *, active):
 
 
 def test_the_oldest_day_of_the_window_counts_and_the_day_before_does_not(weights, membership):
-    assert on_day(membership, 0, active=True).score == 100
+    assert on_day(membership, 0, active=True).engagement_score == 100
     flags = [on_day(membership, n, active=False).churn_risk for n in (1, 2, 3, 4)]
     # 100 on day 0 is within the 3 days before days 1 to 3, not before day 4
     assert flags == [True, True, True, False]
@@ -93,7 +93,7 @@ def test_a_lost_window_cache_is_rebuilt_from_the_history(weights, membership):
     on_day(membership, 0, active=True)
     on_day(membership, 1, active=False)
     # as after migration 0003, which added the cache to scores computed before
-    EngagementScore.objects.update(recent_scores=None, recent_scores_day=None)
+    EngagementScore.objects.update(engagement_window=None, engagement_window_day=None)
     assert on_day(membership, 2, active=False).churn_risk is True
     assert on_day(membership, 4, active=False).churn_risk is False
 
@@ -108,7 +108,7 @@ def test_a_recompute_for_an_earlier_moment_reads_the_history_of_that_moment(weig
 
 def test_a_rerun_replaces_the_score_of_the_day_rather_than_comparing_with_it(weights, membership):
     on_day(membership, 0, active=False)
-    assert on_day(membership, 1, active=True).score == 100
+    assert on_day(membership, 1, active=True).engagement_score == 100
     rerun = on_day(membership, 1, active=False)  # the day's score is now 0, not a drop
-    assert (rerun.score, rerun.churn_risk) == (0, False)
+    assert (rerun.engagement_score, rerun.churn_risk) == (0, False)
     assert EngagementScoreDay.objects.get(membership=membership, day=date(2026, 6, 2)).score == 0

@@ -1,6 +1,6 @@
 """The engagement recompute counts answered surveys only (a declined invitation is not
-engagement) and copies every score and churn flag into the per-membership figures, in
-the same run, without touching the fitted customer-value figures."""
+engagement) and writes every score and churn flag into the per-membership figures
+without touching the fitted customer-value figures."""
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -46,7 +46,7 @@ def test_a_declined_survey_does_not_raise_the_score(weights, nps_survey, member)
     invitation_dismiss(invitation_id=declined.pk, now=NINETY_DAYS_AGO)
 
     assert engagement_recompute(now=NOW) == 3
-    scores = dict(EngagementScore.objects.values_list("membership_id", "score"))
+    scores = dict(EngagementScore.objects.values_list("membership_id", "engagement_score"))
     # answered 90 days ago: s = 0.5, 100 * 0.5 / (0.5 + 1) = 33.33
     assert scores[answering.pk] == Decimal("33.33")
     # declined: s = 0, the same as never asked (it scored 33.33 as well before)
@@ -90,6 +90,8 @@ def test_the_recompute_writes_the_figures_and_keeps_the_fitted_ones(weights, nps
     engagement_recompute(now=later)
     again = MembershipFigures.objects.get(membership=answering)
     assert again.engagement_computed_at == later
-    assert again.engagement_score == EngagementScore.objects.get(membership=answering).score
+    assert (
+        again.engagement_score == EngagementScore.objects.get(membership=answering).engagement_score
+    )
     assert again.engagement_score == Decimal("49.81")  # 100 * 0.99233 / 1.99233
     assert again.predicted_clv == Decimal("84.10")

@@ -45,9 +45,10 @@ def test_a_purchase_dated_after_the_recompute_counts_as_today(weights, membershi
     buy(membership, "200.00", occurred_at=NOW + timedelta(days=3))  # clock skew: age 0
     assert engagement_recompute(now=NOW) == 1
     score = EngagementScore.objects.get(membership=membership)
-    assert score.frequency == pytest.approx(1 / (1 + 4))  # weight 1, not 0.5 ** (-3 / 90)
-    assert score.monetary == pytest.approx(200 / (200 + 200))
-    assert score.score == Decimal("35.00")  # 100 * (0.2 + 0.5) / 2
+    # weight 1, not 0.5 ** (-3 / 90)
+    assert score.engagement_frequency == pytest.approx(1 / (1 + 4))
+    assert score.engagement_monetary == pytest.approx(200 / (200 + 200))
+    assert score.engagement_score == Decimal("35.00")  # 100 * (0.2 + 0.5) / 2
 
 
 def test_a_rerun_on_the_same_day_keeps_one_history_row_with_the_new_value(
@@ -62,4 +63,4 @@ def test_a_rerun_on_the_same_day_keeps_one_history_row_with_the_new_value(
     assert rows.count() == 1
     assert rows.get().score > first
     assert EngagementScoreDay.objects.get(membership=other_member).score == 0
-    assert EngagementScore.objects.get(membership=membership).score == rows.get().score
+    assert EngagementScore.objects.get(membership=membership).engagement_score == rows.get().score

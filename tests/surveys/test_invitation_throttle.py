@@ -15,6 +15,7 @@ from surveys.services.invitations import (
     invitations_for_segment,
 )
 from surveys.services.surveys import survey_create
+from tests.factories import engagement_scored
 
 pytestmark = pytest.mark.django_db
 
@@ -143,22 +144,10 @@ def test_after_purchase_invites_once_after_the_delay(nps_survey, member, buy, se
 
 
 def test_segment_by_engagement_band(admin_client, nps_survey, member):
-    from django.apps import apps
-
-    score_model = apps.get_model("engagement", "EngagementScore")
-    components = dict.fromkeys(
-        ["recency", "frequency", "monetary", "portal", "surveys", "referrals", "redemptions"], 0.0
-    )
     engaged, lukewarm = member(), member()
     member()  # no score
     for membership, score in ((engaged, "82.00"), (lukewarm, "35.00")):
-        score_model.objects.create(
-            membership=membership,
-            customer=membership.customer,
-            score=score,
-            computed_at=timezone.now(),
-            **components,
-        )
+        engagement_scored(membership, score)
     url = f"/admin/surveys/survey/{nps_survey.pk}/segment/"
     reply = admin_client.post(url, {"tier": "", "partner": "", "engagement": "4"})
     assert reply.status_code == 302

@@ -8,7 +8,6 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.apps import apps
 from django.core.cache import cache
 from django.utils import timezone
 
@@ -20,7 +19,7 @@ from surveys.services.responses import response_submit
 from surveys.services.snapshots import snapshots_build
 from surveys.services.surveys import survey_create
 from tests.api.conftest import client_for
-from tests.factories import CustomerFactory, PartnerFactory, ProgramFactory
+from tests.factories import CustomerFactory, PartnerFactory, ProgramFactory, engagement_scored
 
 pytestmark = pytest.mark.django_db
 DASHBOARD = "/admin/surveys/metricsdashboard/"
@@ -49,18 +48,8 @@ def coalition():
             occurred_at=timezone.now() - timedelta(days=3),
             award_now=True,
         )
-    score_model = apps.get_model("engagement", "EngagementScore")
-    components = dict.fromkeys(
-        ["recency", "frequency", "monetary", "portal", "surveys", "referrals", "redemptions"], 0.0
-    )
     for key, score in (((anna, coffee), "10.00"), ((anna, city), "90.00")):
-        score_model.objects.create(
-            membership=memberships[key],
-            customer=key[0],
-            score=score,
-            computed_at=timezone.now(),
-            **components,
-        )
+        engagement_scored(memberships[key], score)
     return {
         "coffee": coffee,
         "city": city,

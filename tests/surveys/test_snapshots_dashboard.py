@@ -11,6 +11,7 @@ from surveys.selectors import Filters, metric_periods
 from surveys.services.invitations import invitation_create
 from surveys.services.responses import response_submit
 from surveys.services.snapshots import snapshots_build
+from tests.factories import engagement_scored
 
 pytestmark = pytest.mark.django_db
 DASHBOARD = "/admin/surveys/metricsdashboard/"
@@ -175,21 +176,9 @@ def test_segment_send_from_the_admin(admin_client, nps_survey, member):
 
 
 def test_engagement_distribution_from_the_customers_scores(admin_client, member):
-    from django.apps import apps
-
-    score_model = apps.get_model("engagement", "EngagementScore")
-    components = dict.fromkeys(
-        ["recency", "frequency", "monetary", "portal", "surveys", "referrals", "redemptions"], 0.0
-    )
     for score in ["5.00", "19.99", "20.00", "85.50", "100.00"]:
         membership = member()
-        score_model.objects.create(
-            membership=membership,
-            customer=membership.customer,
-            score=score,
-            computed_at=timezone.now(),
-            **components,
-        )
+        engagement_scored(membership, score)
     member()  # no score yet: not counted
     snapshots_build()
     reply = admin_client.get(DASHBOARD + "?export=engagement")

@@ -2,9 +2,16 @@
 
 import django.core.validators
 import django.db.models.deletion
-import surveys.engagement.models
 from decimal import Decimal
 from django.db import migrations, models
+
+
+class RecentScoresField(models.Field):
+    """``smallint[]``: the field the model had then (its scores moved to programs'
+    MembershipFigures in 0002)."""
+
+    def db_type(self, connection):
+        return "smallint[]"
 
 
 class Migration(migrations.Migration):
@@ -63,7 +70,7 @@ class Migration(migrations.Migration):
                     ('redemptions', models.FloatField(verbose_name='redemptions')),
                     ('churn_risk', models.BooleanField(default=False, verbose_name='churn risk')),
                     ('computed_at', models.DateTimeField(verbose_name='computed')),
-                    ('recent_scores', surveys.engagement.models.RecentScoresField(editable=False, null=True)),
+                    ('recent_scores', RecentScoresField(editable=False, null=True)),
                     ('recent_scores_day', models.DateField(editable=False, null=True)),
                     ('customer', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='engagement_scores', to='customers.customer', verbose_name='customer')),
                 ],
