@@ -182,6 +182,10 @@ def test_admin_edits_weights_and_recomputes(weights, client, membership):
     )
     assert response.status_code == 200
     assert EngagementScore.objects.filter(membership=membership).exists()
-    assert client.get(reverse("admin:engagement_engagementscore_changelist")).status_code == 200
+    scores = reverse("admin:engagement_engagementscore_changelist")
+    assert client.get(scores).status_code == 200
+    found = client.get(scores, {"q": membership.customer.email})
+    assert [row.pk for row in found.context["cl"].result_list] == [membership.pk]
+    assert not client.get(scores, {"q": "nobody@example.org"}).context["cl"].result_list
     detail = reverse("admin:engagement_engagementscore_change", args=[membership.pk])
     assert client.get(detail).status_code == 200
