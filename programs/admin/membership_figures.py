@@ -1,6 +1,7 @@
 """The membership page's "Figures" section: what the metrics computed about the member
 (engagement and churn risk, the fitted customer value), each with when it was computed.
-Read-only: the nightly jobs write them (``programs.services.figures``)."""
+Read-only: the nightly jobs write them (the fit through ``programs.services.figures``,
+the engagement recompute in ``surveys.engagement.score_rows``)."""
 
 from django.contrib import admin
 from django.utils import formats, timezone

@@ -81,6 +81,8 @@ class EngagementScoreAdmin(ReadOnlyAdmin):
         "engagement_redemptions",
         "engagement_computed_at",
     )
+    # the score's page shows the score and its parts, not the fitted customer value
+    fields = readonly_fields = list_display
     list_filter = ("churn_risk", "membership__program")
     search_fields = ("membership__customer__email", "membership__customer__last_name")
     list_select_related = ("membership__customer", "membership__program")

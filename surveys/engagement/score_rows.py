@@ -86,8 +86,9 @@ def rebuild_statement(*, today: date, weights: EngagementWeights) -> tuple[str, 
 def lock_statement() -> tuple[str, list]:
     """Keeps every other writer of the figures (the nightly customer-value fit) out until
     the recompute commits, so that the rows the write statement finds missing are still
-    missing when it inserts them. Taken right before that statement: the fit waits
-    seconds, not the whole recompute."""
+    missing when it inserts them. Taken after the scores are computed and before the
+    first write to the figures (a rebuild's, then the write statement's): the fit waits
+    seconds, not the whole recompute, and never holds a row the recompute waits for."""
     return f"LOCK TABLE {FIGURES} IN SHARE ROW EXCLUSIVE MODE", []
 
 

@@ -148,11 +148,11 @@ def recompute_statements(
     """The statements of a recompute with their parameters.
 
     The scores and their components are computed into a temporary table (a parallel
-    plan; its row count is the number of memberships scored); when ``mode`` is
-    ``rebuild`` the cached churn-drop windows are rebuilt from the history; then the
-    figures are locked against other writers and one statement writes the scores, the
-    churn flags and today's history from the table (``surveys.engagement.score_rows``);
-    then the table is dropped."""
+    plan; its row count is the number of memberships scored); then the figures are
+    locked against other writers; when ``mode`` is ``rebuild`` the cached churn-drop
+    windows are rebuilt from the history; then one statement writes the scores, the churn
+    flags and today's history from the table (``surveys.engagement.score_rows``); then the
+    table is dropped."""
     w = weights or engagement_weights()
     sql = _Sql(now, w.half_life_days)
     weights = {name: float(getattr(w, name)) for name in COMPONENTS}
@@ -245,10 +245,11 @@ def recompute_statements(
         CREATE TEMPORARY TABLE {score_rows.SCRATCH} ON COMMIT DROP AS
         WITH {", ".join(ctes)}
         SELECT mid, score, {columns} FROM scored"""  # noqa: S608 - interpolates only our table names
-    statements = [(compute, params)]
+    # The lock comes before the first write to the figures: taken after the rebuild's
+    # row locks, it could deadlock with a fit that started in between.
+    statements = [(compute, params), score_rows.lock_statement()]
     if mode == score_rows.REBUILD:
         statements.append(score_rows.rebuild_statement(today=today, weights=w))
-    statements.append(score_rows.lock_statement())
     statements.append(
         score_rows.write_statement(today=today, at=at, weights=w, components=COMPONENTS, mode=mode)
     )

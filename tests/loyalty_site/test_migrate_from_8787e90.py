@@ -37,14 +37,16 @@ FIGURES = {
         SELECT id, customer_id, membership_id, kind, email_state
         FROM customers_notification ORDER BY id""",
     "engagement": """
-        SELECT membership_id, score, churn_risk, recency, redemptions, computed_at
+        SELECT membership_id, score, churn_risk, recency, redemptions, computed_at,
+               recent_scores, recent_scores_day
         FROM customers_engagementscore ORDER BY 1""",
 }
 # Where each figure is read after the migrations, when its rows moved to another table.
 MOVED = {
     "engagement": """
         SELECT membership_id, engagement_score, churn_risk, engagement_recency,
-               engagement_redemptions, engagement_computed_at
+               engagement_redemptions, engagement_computed_at, engagement_window,
+               engagement_window_day
         FROM programs_membershipfigures WHERE engagement_computed_at IS NOT NULL ORDER BY 1""",
 }
 

@@ -188,4 +188,10 @@ def test_admin_edits_weights_and_recomputes(weights, client, membership):
     assert [row.pk for row in found.context["cl"].result_list] == [membership.pk]
     assert not client.get(scores, {"q": "nobody@example.org"}).context["cl"].result_list
     detail = reverse("admin:engagement_engagementscore_change", args=[membership.pk])
-    assert client.get(detail).status_code == 200
+    page = client.get(detail)
+    assert page.status_code == 200
+    shown = set(page.context["adminform"].form.base_fields) | set(
+        page.context["adminform"].readonly_fields
+    )
+    assert "engagement_recency" in shown
+    assert "predicted_clv" not in shown

@@ -1,7 +1,7 @@
 """The churn-drop window: the best daily score of the previous ``churn_drop_days`` days,
 at its edges (the oldest day in and out of the window, days without a recompute, a rerun
-the same day) and after the window changed length or its cache was lost. On PostgreSQL
-the window is cached in the score rows; the history stays the truth it is rebuilt from.
+the same day) and after the window changed length or its cache was lost. The window is
+cached in the memberships' figures; the history stays the truth it is rebuilt from.
 
 The weights count recency only, so a member active at the moment of the recompute
 scores 100 and a member never active scores 0."""
@@ -92,7 +92,7 @@ def test_a_longer_window_reaches_back_into_the_history(weights, membership):
 def test_a_lost_window_cache_is_rebuilt_from_the_history(weights, membership):
     on_day(membership, 0, active=True)
     on_day(membership, 1, active=False)
-    # as after migration 0003, which added the cache to scores computed before
+    # as for scores computed before the cache existed (customers migration 0003)
     EngagementScore.objects.update(engagement_window=None, engagement_window_day=None)
     assert on_day(membership, 2, active=False).churn_risk is True
     assert on_day(membership, 4, active=False).churn_risk is False

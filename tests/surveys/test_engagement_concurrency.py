@@ -4,6 +4,7 @@ first figures while the recompute runs is waited for, not collided with."""
 
 import threading
 import time
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -12,7 +13,8 @@ from django.utils import timezone
 
 from programs.models import MembershipFigures
 from programs.services.figures import MemberValue, figures_value_write
-from surveys.engagement.scores import engagement_recompute
+from surveys.engagement import score_rows
+from surveys.engagement.scores import engagement_recompute, engagement_weights
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -51,4 +53,10 @@ def test_a_fit_writing_a_new_memberships_figures_meanwhile_is_waited_for(member)
     figures = MembershipFigures.objects.get(membership=membership)
     assert figures.predicted_clv == Decimal("9.50")  # the fit's figures kept
     assert figures.engagement_score is not None  # and the recompute's written
-    assert figures.engagement_window is not None
+    # a full churn-drop window, so the next night needs no rebuild from the history
+    assert len(figures.engagement_window) == engagement_weights().churn_drop_days + 1
+    with connection.cursor() as cursor:
+        mode = score_rows.window_mode(
+            cursor, today=timezone.localdate() + timedelta(days=1), weights=engagement_weights()
+        )
+    assert mode == score_rows.NIGHTLY

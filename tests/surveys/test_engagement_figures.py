@@ -6,10 +6,11 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 
 from programs.models import MembershipFigures
 from programs.services.figures import MemberValue, figures_value_write
-from surveys.engagement.models import EngagementScore
+from surveys.engagement.models import EngagementScore, EngagementScoreDay
 from surveys.engagement.scores import engagement_recompute, engagement_weights
 from surveys.models import Channel
 from surveys.services.invitations import invitation_create
@@ -90,8 +91,7 @@ def test_the_recompute_writes_the_figures_and_keeps_the_fitted_ones(weights, nps
     engagement_recompute(now=later)
     again = MembershipFigures.objects.get(membership=answering)
     assert again.engagement_computed_at == later
-    assert (
-        again.engagement_score == EngagementScore.objects.get(membership=answering).engagement_score
-    )
     assert again.engagement_score == Decimal("49.81")  # 100 * 0.99233 / 1.99233
+    day = EngagementScoreDay.objects.get(membership=answering, day=timezone.localdate(later))
+    assert day.score == again.engagement_score  # the history row written with it
     assert again.predicted_clv == Decimal("84.10")
