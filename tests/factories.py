@@ -11,6 +11,7 @@ from django.utils import timezone
 from customers.emails import email_normalize
 from customers.models import Customer
 from programs.models import MembershipFigures, Partner, Program, Reward, Tier
+from surveys.engagement.scores import COMPONENTS
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -142,22 +143,13 @@ def shared_account(program: Program, kind: str = "business", *, manager=None, **
 def engagement_scored(membership, score, *, at=None, churn_risk=False):
     """Give ``membership`` an engagement score as a recompute would (every component 0),
     in the figures where the score lives."""
-    components = (
-        "recency",
-        "frequency",
-        "monetary",
-        "portal",
-        "surveys",
-        "referrals",
-        "redemptions",
-    )
     figures, _ = MembershipFigures.objects.update_or_create(
         membership=membership,
         defaults={
             "engagement_score": Decimal(score),
             "engagement_computed_at": at or timezone.now(),
             "churn_risk": churn_risk,
-            **{f"engagement_{name}": 0.0 for name in components},
+            **{f"engagement_{name}": 0.0 for name in COMPONENTS},
         },
     )
     return figures
