@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import cache
 
-from django.db import connection
+from django.db import connection, connections, router
 from django.db.models import Model
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -67,7 +67,9 @@ def partner_member_balances(
             for rule in TierWindow.values
         },
     }
-    with connection.cursor() as cursor:
+    # A read that may lag: the replica's when the request may read it (the router decides,
+    # as for the ORM's reads; loyalty_site/core/db_router.py).
+    with connections[router.db_for_read(Membership)].cursor() as cursor:
         cursor.execute(_balance_sql(by_slug=bool(program_slug)), params)
         rows = cursor.fetchall()
     return [_balance_of_row(row, now, expiring_within_days) for row in rows]

@@ -3,110 +3,34 @@ a partner that has just written reads its write from the primary, and a replica 
 too far or is gone is not read.
 
 The test makes a second PostgreSQL cluster on a free port, a streaming replica of the
-server the tests use (``pg_basebackup -R -X stream`` of 127.0.0.1:5432, started with
-``pg_ctl`` as the ``postgres`` user), after pytest-django has created the test database,
-so the replica holds it too. Which database answered is proven by data: with replay paused
-on the replica, a row written on the primary is visible only there. The primary must
-accept replication connections from 127.0.0.1; when its ``pg_hba.conf`` has no such line,
-the test adds one (trust, 127.0.0.1 only, as for ordinary connections), reloads the
-server, and removes the line again at the end.
+server the tests use (``loyalty_site/streaming_replica.py``: ``pg_basebackup -R -X
+stream`` of 127.0.0.1:5432, started with ``pg_ctl`` as the ``postgres`` user), after
+pytest-django has created the test database, so the replica holds it too. Which database
+answered is proven by data: with replay paused on the replica, a row written on the
+primary is visible only there. The primary must accept replication connections from
+127.0.0.1; when its ``pg_hba.conf`` has no such line, the helper adds one (trust,
+127.0.0.1 only, as for ordinary connections), reloads the server, and removes the line
+again at the end.
 """
 
-import glob
-import os
-import shutil
-import socket
-import subprocess
-import tempfile
 import time
 from contextlib import contextmanager
-from pathlib import Path
 
-import psycopg
 import pytest
 from django.conf import settings
 from django.core.cache import cache
-from django.db import connection, connections
+from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from loyalty_site.core.db_router import REPLICA_ALIAS, replica_lag_forget
+from loyalty_site.streaming_replica import StreamingReplica
 from programs.services.api_keys import api_key_create
 from tests.factories import PartnerFactory, ProgramFactory, standard_tiers
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-HBA_LINE = "host replication all 127.0.0.1/32 trust"
-HBA_MARK = "  # added by tests/integration/test_read_replica.py"
-WAIT_TIMEOUT = 60
-# Settings copied from the primary: a hot standby refuses to start with lower values.
-STANDBY_MINIMUMS = (
-    "max_connections",
-    "max_worker_processes",
-    "max_wal_senders",
-    "max_prepared_transactions",
-    "max_locks_per_transaction",
-)
-
-
-def _as_postgres(command: list[str]) -> list[str]:
-    """pg_ctl refuses to run as root: run the cluster's commands as ``postgres``."""
-    return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else command
-
-
-def _run(command: list[str]) -> None:
-    done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)  # noqa: S603
-    assert done.returncode == 0, f"{' '.join(command)} failed:\n{done.stdout}\n{done.stderr}"
-
-
-def _primary(sql: str):
-    with connection.cursor() as cursor:
-        cursor.execute(sql)
-        return cursor.fetchone()[0] if cursor.description else None
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_until(condition, what: str, details=lambda: "") -> None:
-    deadline = time.monotonic() + WAIT_TIMEOUT
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {WAIT_TIMEOUT}s waiting for {what}\n{details()}")
-        time.sleep(0.1)
-
-
-def _allow_replication() -> str | None:
-    """Make sure the primary accepts replication connections from 127.0.0.1; the hba file
-    changed (to be restored), or None when nothing had to change."""
-    rules = "SELECT count(*) FROM pg_hba_file_rules WHERE 'replication' = ANY(database)"
-    if _primary(rules + " AND error IS NULL"):
-        return None
-    hba_file = _primary("SHOW hba_file")
-    path = Path(hba_file)
-    assert os.access(path, os.W_OK), (
-        f"the PostgreSQL server at 127.0.0.1 refuses replication connections and "
-        f"{hba_file} cannot be changed by this test: add '{HBA_LINE}' there and reload"
-    )
-    text = path.read_text()
-    path.write_text(text.rstrip("\n") + "\n" + HBA_LINE + HBA_MARK + "\n")
-    assert _primary("SELECT pg_reload_conf()")
-    _wait_until(lambda: _primary(rules), "the primary to load the replication rule")
-    return hba_file
-
-
-def _restore_hba(hba_file: str | None) -> None:
-    if hba_file is None:
-        return
-    path = Path(hba_file)
-    lines = [line for line in path.read_text().splitlines() if not line.endswith(HBA_MARK)]
-    path.write_text("\n".join(lines) + "\n")
-    _primary("SELECT pg_reload_conf()")
 
 
 @contextmanager
@@ -128,98 +52,20 @@ def _test_may_use(alias: str):
         test_case.databases = allowed
 
 
-class Replica:
-    """A streaming replica of the test server in a directory of its own."""
-
-    def __init__(self):
-        major = int(_primary("SHOW server_version_num")) // 10000
-        bins = glob.glob(f"/usr/lib/postgresql/{major}/bin")
-        assert bins, f"no PostgreSQL {major} binaries under /usr/lib/postgresql"
-        self.bin = Path(bins[0])
-        self.port = _free_port()
-        self.dir = Path(tempfile.mkdtemp(prefix="loyalty-replica-"))
-        if os.geteuid() == 0:
-            shutil.chown(self.dir, "postgres", "postgres")
-        self.dir.chmod(0o700)
-        self.running = False
-
-    def start(self) -> None:
-        primary = connection.settings_dict
-        _run(
-            _as_postgres(
-                [
-                    str(self.bin / "pg_basebackup"),
-                    *("-h", primary["HOST"], "-p", str(primary["PORT"] or 5432)),
-                    *("-U", primary["USER"] or "postgres", "-D", str(self.dir)),
-                    *("-R", "-X", "stream", "-c", "fast"),
-                ]
-            )
-        )
-        # Debian keeps the configuration outside the data directory: give the copy its own.
-        minimums = "".join(f"{name} = {_primary(f'SHOW {name}')}\n" for name in STANDBY_MINIMUMS)
-        (self.dir / "postgresql.conf").write_text(
-            "hot_standby = on\nshared_buffers = 32MB\nlisten_addresses = '127.0.0.1'\n"
-            f"unix_socket_directories = '{self.dir}'\nport = {self.port}\n{minimums}"
-        )
-        (self.dir / "pg_hba.conf").write_text(
-            "local all all trust\nhost all all 127.0.0.1/32 trust\n"
-        )
-        (self.dir / "pg_ident.conf").write_text("")
-        if os.geteuid() == 0:
-            for path in self.dir.glob("*.conf"):
-                shutil.chown(path, "postgres", "postgres")
-        ctl = str(self.bin / "pg_ctl")
-        _run(_as_postgres([ctl, "-D", str(self.dir), "-l", str(self.dir / "log"), "-w", "start"]))
-        self.running = True
-
-    def sql(self, statement: str):
-        with psycopg.connect(
-            host="127.0.0.1",
-            port=self.port,
-            user="postgres",
-            dbname=connection.settings_dict["NAME"],
-            autocommit=True,
-        ) as conn:
-            row = conn.execute(statement).fetchone()
-            return row[0] if row else None
-
-    def wait_caught_up(self) -> None:
-        """Wait until the replica has replayed everything the primary has written so far."""
-        target = _primary("SELECT pg_current_wal_lsn()::text")
-        _wait_until(
-            lambda: self.sql(f"SELECT pg_last_wal_replay_lsn() >= '{target}'::pg_lsn"),
-            "the replica to replay the primary's writes",
-            lambda: self.status(target),
-        )
-
-    def status(self, target: str) -> str:
-        state = self.sql(
-            "SELECT concat_ws(' ', pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn(), "
-            "pg_get_wal_replay_pause_state())"
-        )
-        log = (self.dir / "log").read_text(errors="replace").splitlines()[-20:]
-        return f"primary at {target}; replica received, replayed, pause: {state}\n" + "\n".join(log)
-
-    def stop(self) -> None:
-        if self.running:
-            ctl = str(self.bin / "pg_ctl")
-            _run(_as_postgres([ctl, "-D", str(self.dir), "-m", "fast", "-w", "stop"]))
-            self.running = False
-
-    def remove(self) -> None:
-        self.stop()
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
 @pytest.fixture
 def replica(transactional_db):
     """The replica, configured as the ``replica`` database with the router and the
     middleware; everything is undone at the end, before the test database is flushed."""
-    hba_file = _allow_replication()
-    the_replica = Replica()
+    primary = connections["default"].settings_dict
+    the_replica = StreamingReplica(
+        host=primary["HOST"] or "127.0.0.1",
+        port=int(primary["PORT"] or 5432),
+        user=primary["USER"] or "postgres",
+        dbname=primary["NAME"],
+    )
     try:
         the_replica.start()
-        config = dict(connections.settings["default"])
+        config = dict(primary)
         config.update(PORT=the_replica.port, TEST={"MIRROR": "default"}, CONN_MAX_AGE=60)
         config["OPTIONS"] = {**config.get("OPTIONS", {}), "connect_timeout": 2}
         connections.settings[REPLICA_ALIAS] = config
@@ -249,7 +95,6 @@ def replica(transactional_db):
         replica_lag_forget()
         cache.clear()
         the_replica.remove()
-        _restore_hba(hba_file)
 
 
 def _client(partner) -> APIClient:
@@ -266,10 +111,11 @@ def _enroll(client, external_id):
     return response
 
 
-def _get(client, external_id):
-    """GET the member; which database answered (replica, primary) is returned too."""
+def _get(client, external_id, suffix=""):
+    """GET the member (or ``suffix`` of it: "/balance"); which database answered (replica,
+    primary) is returned too."""
     with CaptureQueriesContext(connections[REPLICA_ALIAS]) as on_replica:
-        response = client.get(f"/api/v1/members/{external_id}")
+        response = client.get(f"/api/v1/members/{external_id}{suffix}")
     served = [q for q in on_replica if "pg_is_in_recovery" not in q["sql"]]  # not the lag check
     return response, bool(served)
 
@@ -287,6 +133,10 @@ def test_partner_reads_come_from_the_replica_except_after_its_own_write(replica)
     response, from_replica = _get(reader, "before-replica")
     assert response.status_code == 200, response.content
     assert from_replica, "a partner GET was not served by the replica"
+    # The balance read, one statement in SQL past the ORM, is routed the same way.
+    response, from_replica = _get(reader, "before-replica", "/balance")
+    assert response.status_code == 200, response.content
+    assert from_replica, "the balance read was not served by the replica"
 
     # Replay paused: a member the writer adds exists on the primary only.
     replica.sql("SELECT pg_wal_replay_pause()")
@@ -297,6 +147,9 @@ def test_partner_reads_come_from_the_replica_except_after_its_own_write(replica)
 
     # Read-your-writes: the writer sees its own member (from the primary).
     response, from_replica = _get(writer, "new-member")
+    assert response.status_code == 200, response.content
+    assert not from_replica
+    response, from_replica = _get(writer, "new-member", "/balance")
     assert response.status_code == 200, response.content
     assert not from_replica
 
