@@ -14,6 +14,7 @@ timeout = 30  # seconds; a request taking longer is killed and logged
 graceful_timeout = 20
 max_requests = 2000  # recycle a worker now and then, with jitter so not all at once
 max_requests_jitter = 200
-forwarded_allow_ips = "127.0.0.1,::1"  # trust X-Forwarded-* from the proxy on this machine only
+# trust X-Forwarded-* from the proxy on this machine only, or from FORWARDED_ALLOW_IPS
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
 accesslog = "-"
 errorlog = "-"

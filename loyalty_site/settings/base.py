@@ -130,6 +130,10 @@ if _db["ENGINE"] != "django.db.backends.postgresql":
         "leave it unset to use the embedded server under var/postgres."
     )
 _db["CONN_HEALTH_CHECKS"] = True
+# Behind PgBouncer in transaction pooling mode (docs/deploy.md, "Several machines"): no
+# server-side cursors, which outlive a transaction. ``.iterator()`` then fetches each
+# query's rows at once, so keep workers that export on session pooling or direct.
+_db["DISABLE_SERVER_SIDE_CURSORS"] = env_bool("DB_DISABLE_SERVER_SIDE_CURSORS")
 DATABASES = {"default": _db}
 
 # Read replica (loyalty_site/core/db_router.py, docs/deploy.md "Read replicas"): with
@@ -160,6 +164,7 @@ if DATABASE_REPLICA_URL:
         **_replica.get("OPTIONS", {}),
     }
     _replica["CONN_HEALTH_CHECKS"] = True
+    _replica["DISABLE_SERVER_SIDE_CURSORS"] = _db["DISABLE_SERVER_SIDE_CURSORS"]
     _replica["TEST"] = {"MIRROR": "default"}  # tests use one database
     DATABASES["replica"] = _replica
     DATABASE_ROUTERS = ["loyalty_site.core.db_router.ReplicaRouter"]

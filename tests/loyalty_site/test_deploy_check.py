@@ -123,6 +123,11 @@ BAD_VALUES = [
     ("SECURE_SSL_REDIRECT", "sometimes", "SECURE_SSL_REDIRECT='sometimes' is not a boolean"),
     ("SECURE_HSTS_SECONDS", "-1", "SECURE_HSTS_SECONDS=-1 is below the minimum of 0"),
     ("DB_CONN_MAX_AGE", "forever", "DB_CONN_MAX_AGE='forever' is not a whole number"),
+    (
+        "DB_DISABLE_SERVER_SIDE_CURSORS",
+        "pgbouncer",
+        "DB_DISABLE_SERVER_SIDE_CURSORS='pgbouncer' is not a boolean",
+    ),
     ("DATABASE_URL", "nonsense://db", "DATABASE_URL is not a valid database URL"),
     ("POINT_VALUE", "one cent", "POINT_VALUE='one cent' is not a decimal number"),
     ("DEFAULT_CURRENCY", "EURO", "DEFAULT_CURRENCY='EURO' is not an ISO 4217 code"),
@@ -149,3 +154,24 @@ def test_bad_value_stops_start_up_with_a_clear_message(tmp_path, name, value, me
     last_line = result.stderr.strip().splitlines()[-1]
     assert last_line.startswith("django.core.exceptions.ImproperlyConfigured: "), result.stderr
     assert message in last_line
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("value", "expected"), [(None, "False False"), ("1", "True True")])
+def test_server_side_cursors_can_be_switched_off_for_pgbouncer(tmp_path, value, expected):
+    """Behind PgBouncer in transaction pooling mode (docs/deploy.md): for the primary and
+    the replica alike."""
+    show = (
+        "from django.db import connections as c; "
+        "print(*(c[a].settings_dict['DISABLE_SERVER_SIDE_CURSORS'] for a in c))"
+    )
+    result = run_manage(
+        tmp_path,
+        "shell",
+        "-c",
+        show,
+        DB_DISABLE_SERVER_SIDE_CURSORS=value,
+        DATABASE_REPLICA_URL=_database_url(),
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == expected  # after the shell's banner
