@@ -98,6 +98,11 @@ WORKER_LAYOUTS = {
 }
 
 
+def replica_enabled() -> bool:
+    """``BENCH_REPLICA=0`` skips the read-replica phase (a base backup of the whole server)."""
+    return os.environ.get("BENCH_REPLICA", "1") != "0"
+
+
 def worker_layout() -> str:
     """How the drain's workers take the queues: ``queues`` as docs/deploy.md runs them (a
     worker for awards, one for the rest), or ``shared``: one worker with

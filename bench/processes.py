@@ -63,14 +63,14 @@ class Process:
             self.popen.wait(5)
 
 
-def start_web(env: dict, workers: int, log_dir: Path) -> tuple[Process, str]:
+def start_web(env: dict, workers: int, log_dir: Path, name: str = "web") -> tuple[Process, str]:
     port = free_port()
     command = [
         sys.executable, "-m", "gunicorn", "loyalty_site.wsgi:application",
         "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--worker-class", "sync",
         "--timeout", "120", "--log-level", "warning",
     ]  # fmt: skip
-    web = Process("web", command, env, log_dir / "web.log")
+    web = Process(name, command, env, log_dir / f"{name}.log")
     base_url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:

@@ -44,6 +44,8 @@ def rows(results: dict, scale) -> list[dict]:
         ">= 800/s, p99 < 100 ms",
         _met(single.get("per_second"), 800, ">=") and _met(single.get("p99_ms"), 100, "<"),
     )
+    floor = r.get("http.floor") or {}
+    add(*_floor_row("Single-purchase ingest against the /healthz floor (issue 21)", single, floor))
     batch = r.get("api.ingest_batch") or {}
     copy = _get(r, "raw.copy_batch")
     add(
@@ -126,7 +128,11 @@ def rows(results: dict, scale) -> list[dict]:
         "p99 < 10 ms",
         _met(reads.get("p99_ms"), 10, "<"),
     )
-    floor = r.get("http.floor") or {}
+    add(*_floor_row("Balance reads during the drain against the /healthz floor (issue 21)",
+                    reads, floor))  # fmt: skip
+    replica = r.get("replica") or {}
+    for kind, name in (("balance", "Balance reads"), ("portal", "Portal dashboard")):
+        add(*_replica_row(replica, kind, f"{name} served by a streaming replica (issue 21)"))
     for key, name, target, limit_ms in (
         ("portal.dashboard", "Portal dashboard, long history (32 clients)", "-", None),
         ("staff.dashboard", "Staff dashboard (1 client)", "< 300 ms", 300),
@@ -207,6 +213,45 @@ def rows(results: dict, scale) -> list[dict]:
         f"growth {growth} MiB over {drain.get('awarded')} purchases",
     )
     return out
+
+
+def _floor_row(name: str, load: dict, floor: dict) -> tuple:
+    """Issue 21's targets for interactive requests: throughput >= 0.5 x the /healthz floor
+    and p99 <= 2 x the floor's p99, both of the same run with the same 32 clients."""
+    rate, p99 = load.get("per_second"), load.get("p99_ms")
+    f_rate, f_p99 = floor.get("per_second"), floor.get("p99_ms")
+    ratio = _ratio(rate, f_rate)
+    p99_ratio = _ratio(p99, f_p99, 2)
+    met = None if rate is None or f_rate is None else (
+        _met(ratio, 0.5, ">=") and _met(p99_ratio, 2, "<="))  # fmt: skip
+    return (
+        name,
+        f"{rate}/s, p99 {p99} ms ({p99_ratio} x the floor's p99)",
+        f"/healthz {f_rate}/s, p99 {f_p99} ms",
+        ratio,
+        ">= 0.5 x floor, p99 <= 2 x floor's p99",
+        met,
+    )
+
+
+def _replica_row(replica: dict, kind: str, name: str) -> tuple:
+    """The same reads against web processes reading the primary, then a replica."""
+    on_replica, on_primary = replica.get(f"replica.{kind}"), replica.get(f"primary.{kind}")
+    if not isinstance(on_replica, dict) or not isinstance(on_primary, dict):
+        return name, NOT_AVAILABLE, "-", None, "reported", None
+    return (
+        name,
+        f"{on_replica.get('per_second')}/s, p99 {on_replica.get('p99_ms')} ms; transactions "
+        f"per request: replica {on_replica.get('replica_tx_per_request')}, primary "
+        f"{on_replica.get('primary_tx_per_request')}",
+        f"on the primary {on_primary.get('per_second')}/s, p99 {on_primary.get('p99_ms')} ms "
+        f"(primary {on_primary.get('primary_tx_per_request')} transactions per request)",
+        _ratio(on_replica.get("per_second"), on_primary.get("per_second"), 2),
+        "reported",
+        None,
+        f"replica on the same {replica.get('cores')} cores; set up in "
+        f"{replica.get('replica_setup_s')} s",
+    )
 
 
 def _cpu_text(cpu: dict) -> str:
