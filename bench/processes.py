@@ -163,6 +163,39 @@ def machine_ticks() -> tuple[int, int]:
     return total - fields[3] - fields[4], total
 
 
+def _kind(pid: str, comm: str) -> str:
+    """What a process of the machine is, for the CPU split of a drain."""
+    if comm in ("postgres", "postmaster"):
+        return "postgresql"
+    if comm.startswith("redis"):
+        return "redis"
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+    except OSError:
+        return "other"
+    for needle, kind in ((b"gunicorn", "web"), (b"bench.load", "load generator"),
+                         (b"celery", "workers"), (b"-m bench", "bench harness")):  # fmt: skip
+        if needle in cmdline:
+            return kind
+    return "other"
+
+
+def ticks_by_kind() -> dict[tuple[int, str], int]:
+    """CPU ticks of every process of the machine, keyed by (pid, kind)."""
+    out = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            text = (entry / "stat").read_text()
+        except OSError:
+            continue
+        comm = text[text.index("(") + 1 : text.rindex(")")]
+        fields = text.rsplit(")", 1)[1].split()
+        out[(int(entry.name), _kind(entry.name, comm))] = int(fields[11]) + int(fields[12])
+    return out
+
+
 class CpuMeter:
     """CPU seconds (user + system, /proc/<pid>/stat) each worker's processes use between
     ``start()`` and ``stop()``: the parent and every pool process (its children) one by one,
@@ -185,7 +218,12 @@ class CpuMeter:
                 if pid == worker.pid:
                     reaped = int(fields[13]) + int(fields[14])  # cutime, cstime
             per[name] = (ticks, reaped)
-        return {"workers": per, "machine": machine_ticks(), "at": time.monotonic()}
+        return {
+            "workers": per,
+            "machine": machine_ticks(),
+            "by_kind": ticks_by_kind(),
+            "at": time.monotonic(),
+        }
 
     def start(self) -> None:
         self.before = self._read()
@@ -208,6 +246,16 @@ class CpuMeter:
                 "parent_cpu_s": round(parent / CLOCK_TICKS, 2),
                 "exited_pool_cpu_s": round((reaped_after - reaped_before) / CLOCK_TICKS, 2),
             }
+        # Every process of the machine by kind (PostgreSQL's backends, the web, the load
+        # generator...): who had the cores. Processes that ended meanwhile are not counted.
+        by_kind: dict[str, int] = {}
+        for key, ticks in after["by_kind"].items():
+            used = ticks - self.before["by_kind"].get(key, 0)
+            by_kind[key[1]] = by_kind.get(key[1], 0) + max(used, 0)
+        out["by_kind_cpu_s"] = {
+            kind: round(ticks / CLOCK_TICKS, 1)
+            for kind, ticks in sorted(by_kind.items(), key=lambda item: -item[1])
+        }
         busy = after["machine"][0] - self.before["machine"][0]
         total = after["machine"][1] - self.before["machine"][1]
         if total > 0 and out["cores"]:

@@ -178,6 +178,7 @@ def rows(results: dict, scale) -> list[dict]:
             met = False
         add(name, value, f"{agg} s bare SQL aggregate", ratio, target, met)
     add(*_expiry_write_row(r.get("nightly.expiry")))
+    add(*_large_tables_row(r.get("large_tables")))
     for key, name in (
         ("what_if.tiers", "What-if: tier thresholds, whole history"),
         ("what_if.campaign", "What-if: draft campaign, whole history"),
@@ -254,6 +255,28 @@ def _replica_row(replica: dict, kind: str, name: str) -> tuple:
     )
 
 
+def _large_tables_row(plan) -> tuple:
+    """bench/partitions.py: the expiry's writes as set-based SQL on today's tables and on
+    lots and ledger partitioned by month, next to a COPY of the same entries."""
+    name = "Expiry writes, large-table plan: lots and ledger by month (issue 21)"
+    target = ">= 0.2 x COPY of the same rows"
+    if not isinstance(plan, dict) or not isinstance(plan.get("partitioned"), dict):
+        return name, NOT_AVAILABLE, "-", None, target, None
+    today, parts, copy = plan.get("today") or {}, plan["partitioned"], plan.get("copy") or {}
+    return (
+        name,
+        f"{parts.get('per_second')} entries/s partitioned ({parts.get('entries')} entries, "
+        f"{parts.get('partitions_scanned')} lot partitions read); today's tables, same SQL: "
+        f"{today.get('per_second')}/s ({today.get('copy_ratio')} x COPY)",
+        f"{copy.get('per_second')} rows/s COPY of the same rows",
+        parts.get("copy_ratio"),
+        target,
+        _met(parts.get("copy_ratio"), 0.2, ">="),
+        f"{plan.get('lots')} lots, {plan.get('entries')} entries; copies built in "
+        f"{(plan.get('build') or {}).get('seconds')} s",
+    )
+
+
 def _cpu_text(cpu: dict) -> str:
     """CPU seconds of each worker process over the drain, and the machine's busy cores."""
     parts = []
@@ -269,6 +292,9 @@ def _cpu_text(cpu: dict) -> str:
     text = "; ".join(parts) or "CPU -"
     if busy is not None:
         text += f" over {cpu.get('seconds')} s, machine {busy} of {cpu.get('cores')} cores busy"
+    kinds = cpu.get("by_kind_cpu_s")
+    if kinds:
+        text += " (CPU s by kind: " + ", ".join(f"{k} {v}" for k, v in kinds.items()) + ")"
     return text
 
 

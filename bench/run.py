@@ -99,6 +99,7 @@ class Run:
         self.phase("raw", self.raw_limits)
         self.phase("http", self.http_phases, seeder, seeded)
         self.phase("nightly", self.nightly)
+        self.phase("large_tables", self.large_tables)
         self.phase("what_if", self.what_if)
         self.phase("imports", self.imports)
         self.phase("exports", self.exports)
@@ -382,6 +383,15 @@ class Run:
             result["aggregate_s"] = round(aggregate, 4)
             self.results[key] = result
             log(f"  {key}: {result.get('seconds')} s (aggregate {result['aggregate_s']} s)")
+
+    def large_tables(self) -> dict:
+        """The large-table plan of issue 21 (``bench/partitions.py``): the expiry's writes
+        on today's tables and on lots and ledger partitioned by month, against a COPY of
+        the same entries, on this run's data."""
+        from bench import partitions
+
+        self.stop_processes()
+        return partitions.run(self.db_url)
 
     def what_if(self) -> None:
         """A proposed change replayed against the whole history (``bench/what_if.py``)."""

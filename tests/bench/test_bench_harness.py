@@ -123,6 +123,46 @@ def test_report_judges_the_drain_pause_and_shows_one_against_two_awards_processe
     assert rows["Award drain: rate and longest pause while a backlog remains (issue 21)"]["met"]
 
 
+def test_report_judges_interactive_requests_against_the_healthz_floor():
+    """Issue 21: >= 0.5 x the floor's throughput and p99 <= 2 x the floor's p99."""
+    results = {
+        "http.floor": {"per_second": 200.0, "p99_ms": 100.0},
+        "api.ingest_single": {"per_second": 120.0, "p99_ms": 150.0},  # both met
+        "api.balance_during_drain": {"per_second": 120.0, "p99_ms": 250.0},  # p99 too high
+        "replica": {
+            "cores": 2,
+            "primary.balance": {"per_second": 100.0, "p99_ms": 90.0},
+            "replica.balance": {
+                "per_second": 150.0,
+                "p99_ms": 60.0,
+                "replica_tx_per_request": 1.0,
+                "primary_tx_per_request": 0.0,
+            },
+        },
+        "large_tables": {
+            "copy": {"per_second": 100_000.0},
+            "today": {"per_second": 7_000.0, "copy_ratio": 0.07},
+            "partitioned": {"per_second": 25_000.0, "copy_ratio": 0.25, "entries": 10},
+        },
+    }
+    rows = {row["figure"]: row for row in report.rows(results, config.SCALES["default"])}
+    single = rows["Single-purchase ingest against the /healthz floor (issue 21)"]
+    assert (single["ratio"], single["met"]) == (0.6, True)
+    reads = rows["Balance reads during the drain against the /healthz floor (issue 21)"]
+    assert (reads["ratio"], reads["met"]) == (0.6, False)
+    assert "2.5 x the floor's p99" in reads["value"]
+    replica = rows["Balance reads served by a streaming replica (issue 21)"]
+    assert replica["ratio"] == 1.5
+    assert "replica 1.0, primary 0.0" in replica["value"]
+    portal = rows["Portal dashboard served by a streaming replica (issue 21)"]
+    assert portal["value"] == report.NOT_AVAILABLE
+    plan = rows["Expiry writes, large-table plan: lots and ledger by month (issue 21)"]
+    assert (plan["ratio"], plan["met"]) == (0.25, True)
+    del results["http.floor"]
+    rows = {row["figure"]: row for row in report.rows(results, config.SCALES["default"])}
+    assert rows["Single-purchase ingest against the /healthz floor (issue 21)"]["met"] is None
+
+
 def test_seeder_fills_columns_it_does_not_name_with_model_defaults():
     named = ["id", "program_id", "membership_id", "partner_id", "order_id", "amount",
              "occurred_at"]  # fmt: skip
