@@ -10,7 +10,7 @@ from celery.schedules import crontab
 from celery.signals import worker_init, worker_process_init
 from django.conf import settings
 
-from loyalty_site.queues import worker_nice_apply
+from loyalty_site.queues import worker_autogroup_nice_apply, worker_nice_apply
 from loyalty_site.startup import startup_objects_freeze
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "loyalty_site.settings")
@@ -24,8 +24,10 @@ app.autodiscover_tasks()
 @worker_process_init.connect
 def worker_priority_lower(**kwargs) -> None:
     """Workers yield the CPU to web requests: the worker, before it forks its pool, and each
-    pool process run at WORKER_NICE (settings; 0 leaves the priority as it is)."""
+    pool process run at WORKER_NICE (settings; 0 leaves the priority as it is); so does the
+    worker's session, when the worker leads one of its own (``worker_autogroup_nice_apply``)."""
     worker_nice_apply(settings.WORKER_NICE)
+    worker_autogroup_nice_apply(settings.WORKER_NICE)
 
 
 @worker_process_init.connect

@@ -18,6 +18,7 @@ This module is light: the settings import it.
 """
 
 import os
+from pathlib import Path
 
 AWARDS = "awards"
 MESSAGES = "messages"
@@ -89,6 +90,35 @@ def task_queues(prefix: str = "") -> dict[str, dict]:
 def task_routes(prefix: str = "") -> dict[str, dict]:
     """``task_routes``: task name -> its queue."""
     return {task: {"queue": prefix + queue} for task, queue in ROUTES.items()}
+
+
+AUTOGROUP = Path("/proc/self/autogroup")
+
+
+def worker_autogroup_nice_apply(nice: int) -> int | None:
+    """Lower the CPU priority of this process's autogroup to ``nice``, when this process
+    leads its session (started by systemd, a supervisor or ``setsid``), and never raise it.
+
+    Linux with autogroup scheduling (``kernel.sched_autogroup_enabled=1``, the default of
+    most distributions) shares the CPU fairly between sessions first and applies a
+    process's nice value only within its session. A worker started in a session of its
+    own therefore competes with the web server's session as an equal whatever its nice
+    value: the bench measured balance reads at a quarter of the ``/healthz`` floor while
+    niced workers drained awards. The autogroup's own nice value weighs the session as a
+    whole. A worker that shares its session with the web server (``make run``) leaves it
+    alone, since it would lower the web server too; there the process nice works.
+    Returns the autogroup's nice value, or None where there is no autogroup to set."""
+    if not nice or os.getsid(0) != os.getpid():
+        return None
+    try:
+        current = int(AUTOGROUP.read_text().split()[-1])  # "/autogroup-42 nice 0"
+        wanted = min(nice, MAX_NICE)
+        if wanted > current:
+            AUTOGROUP.write_text(str(wanted))
+            return wanted
+        return current
+    except (OSError, ValueError, IndexError):
+        return None  # no autogroup support, or not allowed: the process nice still applies
 
 
 def worker_nice_apply(nice: int) -> int:

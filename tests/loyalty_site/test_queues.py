@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import uuid
+from pathlib import Path
 
 import pytest
 from django.conf import settings
@@ -90,6 +91,47 @@ def test_worker_nice_out_of_range_is_refused():
     )
     assert result.returncode != 0
     assert "WORKER_NICE=25 is above 19" in result.stderr
+
+
+AUTOGROUP_PROBE = """
+import sys, time
+from loyalty_site.queues import worker_autogroup_nice_apply
+print(worker_autogroup_nice_apply(int(sys.argv[1])), flush=True)
+time.sleep(30)
+"""
+
+
+def _probe(nice: int, *, own_session: bool) -> tuple[str, str]:
+    """A process that applies ``nice`` to its autogroup, in a session of its own or in
+    this one: what it returned, and its autogroup's nice value as the kernel shows it."""
+    probe = subprocess.Popen(  # noqa: S603 - our interpreter, our code
+        [sys.executable, "-c", AUTOGROUP_PROBE, str(nice)],
+        cwd=settings.BASE_DIR,
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=own_session,
+    )
+    try:
+        returned = probe.stdout.readline().strip()
+        group = Path(f"/proc/{probe.pid}/autogroup").read_text().split()
+        return returned, group[-1]
+    finally:
+        probe.kill()
+        probe.wait()
+
+
+@pytest.mark.skipif(
+    not Path("/proc/self/autogroup").exists(), reason="kernel without autogroup scheduling"
+)
+def test_a_worker_leading_its_session_lowers_the_session_not_just_itself():
+    """With autogroup scheduling the kernel shares the CPU between sessions first: a worker
+    in a session of its own lowers the whole session's weight."""
+    assert _probe(10, own_session=True) == ("10", "10")
+    # Sharing the session (make run, this test runner): the session is left alone, since
+    # lowering it would lower the web server and everything else in it.
+    before = Path("/proc/self/autogroup").read_text().split()[-1]
+    assert _probe(10, own_session=False) == ("None", before)
+    assert _probe(0, own_session=True) == ("None", "0")
 
 
 @pytest.fixture
