@@ -7,20 +7,11 @@ import platform
 import subprocess
 from pathlib import Path
 
-NOT_AVAILABLE = "not available yet"
-
-
-def _get(results: dict, key: str, field: str = "per_second"):
-    value = results.get(key)
-    if not isinstance(value, dict):
-        return None
-    return value.get(field)
-
-
-def _ratio(a, b, digits=3):
-    if a is None or b in (None, 0):
-        return None
-    return round(a / b, digits)
+from bench.report_common import NOT_AVAILABLE
+from bench.report_common import get as _get
+from bench.report_common import met as _met
+from bench.report_common import ratio as _ratio
+from bench.report_rows import floor_row, large_tables_row, replica_row
 
 
 def rows(results: dict, scale) -> list[dict]:
@@ -45,7 +36,7 @@ def rows(results: dict, scale) -> list[dict]:
         _met(single.get("per_second"), 800, ">=") and _met(single.get("p99_ms"), 100, "<"),
     )
     floor = r.get("http.floor") or {}
-    add(*_floor_row("Single-purchase ingest against the /healthz floor (issue 21)", single, floor))
+    add(*floor_row("Single-purchase ingest against the /healthz floor (issue 21)", single, floor))
     batch = r.get("api.ingest_batch") or {}
     copy = _get(r, "raw.copy_batch")
     add(
@@ -128,11 +119,11 @@ def rows(results: dict, scale) -> list[dict]:
         "p99 < 10 ms",
         _met(reads.get("p99_ms"), 10, "<"),
     )
-    add(*_floor_row("Balance reads during the drain against the /healthz floor (issue 21)",
+    add(*floor_row("Balance reads during the drain against the /healthz floor (issue 21)",
                     reads, floor))  # fmt: skip
     replica = r.get("replica") or {}
     for kind, name in (("balance", "Balance reads"), ("portal", "Portal dashboard")):
-        add(*_replica_row(replica, kind, f"{name} served by a streaming replica (issue 21)"))
+        add(*replica_row(replica, kind, f"{name} served by a streaming replica (issue 21)"))
     for key, name, target, limit_ms in (
         ("portal.dashboard", "Portal dashboard, long history (32 clients)", "-", None),
         ("staff.dashboard", "Staff dashboard (1 client)", "< 300 ms", 300),
@@ -178,7 +169,7 @@ def rows(results: dict, scale) -> list[dict]:
             met = False
         add(name, value, f"{agg} s bare SQL aggregate", ratio, target, met)
     add(*_expiry_write_row(r.get("nightly.expiry")))
-    add(*_large_tables_row(r.get("large_tables")))
+    add(*large_tables_row(r.get("large_tables")))
     for key, name in (
         ("what_if.tiers", "What-if: tier thresholds, whole history"),
         ("what_if.campaign", "What-if: draft campaign, whole history"),
@@ -214,67 +205,6 @@ def rows(results: dict, scale) -> list[dict]:
         f"growth {growth} MiB over {drain.get('awarded')} purchases",
     )
     return out
-
-
-def _floor_row(name: str, load: dict, floor: dict) -> tuple:
-    """Issue 21's targets for interactive requests: throughput >= 0.5 x the /healthz floor
-    and p99 <= 2 x the floor's p99, both of the same run with the same 32 clients."""
-    rate, p99 = load.get("per_second"), load.get("p99_ms")
-    f_rate, f_p99 = floor.get("per_second"), floor.get("p99_ms")
-    ratio = _ratio(rate, f_rate)
-    p99_ratio = _ratio(p99, f_p99, 2)
-    met = None if rate is None or f_rate is None else (
-        _met(ratio, 0.5, ">=") and _met(p99_ratio, 2, "<="))  # fmt: skip
-    return (
-        name,
-        f"{rate}/s, p99 {p99} ms ({p99_ratio} x the floor's p99)",
-        f"/healthz {f_rate}/s, p99 {f_p99} ms",
-        ratio,
-        ">= 0.5 x floor, p99 <= 2 x floor's p99",
-        met,
-    )
-
-
-def _replica_row(replica: dict, kind: str, name: str) -> tuple:
-    """The same reads against web processes reading the primary, then a replica."""
-    on_replica, on_primary = replica.get(f"replica.{kind}"), replica.get(f"primary.{kind}")
-    if not isinstance(on_replica, dict) or not isinstance(on_primary, dict):
-        return name, NOT_AVAILABLE, "-", None, "reported", None
-    return (
-        name,
-        f"{on_replica.get('per_second')}/s, p99 {on_replica.get('p99_ms')} ms; transactions "
-        f"per request: replica {on_replica.get('replica_tx_per_request')}, primary "
-        f"{on_replica.get('primary_tx_per_request')}",
-        f"on the primary {on_primary.get('per_second')}/s, p99 {on_primary.get('p99_ms')} ms "
-        f"(primary {on_primary.get('primary_tx_per_request')} transactions per request)",
-        _ratio(on_replica.get("per_second"), on_primary.get("per_second"), 2),
-        "reported",
-        None,
-        f"replica on the same {replica.get('cores')} cores; set up in "
-        f"{replica.get('replica_setup_s')} s",
-    )
-
-
-def _large_tables_row(plan) -> tuple:
-    """bench/partitions.py: the expiry's writes as set-based SQL on today's tables and on
-    lots and ledger partitioned by month, next to a COPY of the same entries."""
-    name = "Expiry writes, large-table plan: lots and ledger by month (issue 21)"
-    target = ">= 0.2 x COPY of the same rows"
-    if not isinstance(plan, dict) or not isinstance(plan.get("partitioned"), dict):
-        return name, NOT_AVAILABLE, "-", None, target, None
-    today, parts, copy = plan.get("today") or {}, plan["partitioned"], plan.get("copy") or {}
-    return (
-        name,
-        f"{parts.get('per_second')} entries/s partitioned ({parts.get('entries')} entries, "
-        f"{parts.get('partitions_scanned')} lot partitions read); today's tables, same SQL: "
-        f"{today.get('per_second')}/s ({today.get('copy_ratio')} x COPY)",
-        f"{copy.get('per_second')} rows/s COPY of the same rows",
-        parts.get("copy_ratio"),
-        target,
-        _met(parts.get("copy_ratio"), 0.2, ">="),
-        f"{plan.get('lots')} lots, {plan.get('entries')} entries; copies built in "
-        f"{(plan.get('build') or {}).get('seconds')} s",
-    )
 
 
 def _cpu_text(cpu: dict) -> str:
@@ -344,12 +274,6 @@ def _import_row(job, step: str) -> tuple:
 
 def _errors(page: dict) -> bool:
     return any(not s.startswith("2") for s in (page.get("statuses") or {}))
-
-
-def _met(value, bound, op) -> bool | None:
-    if value is None:
-        return False
-    return {">=": value >= bound, "<": value < bound, "<=": value <= bound}[op]
 
 
 def machine(db_version: str, db_settings: dict, redis_version: str) -> dict:
