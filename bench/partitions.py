@@ -209,21 +209,16 @@ def run(url: str) -> dict:
         out["entries"] = conn.execute("SELECT count(*) FROM programs_ledgerentry").fetchone()[0]
         out["build"] = build(conn)
         conn.execute("SET session_replication_role = DEFAULT")
-        layouts = {
-            "today": expire_sql(
-                "programs_pointlot", "programs_ledgerentry", "programs_lotallocation", None
-            ),
-            "partitioned": expire_sql(
-                f"{SCHEMA}.lots",
-                f"{SCHEMA}.ledger",
-                f"{SCHEMA}.allocations",
-                f"{SCHEMA}.entry_keys",
-            ),
-        }
+        tables = {  # lots, ledger, allocations, idempotency keys
+            "today": ("programs_pointlot", "programs_ledgerentry", "programs_lotallocation", None),
+            "partitioned": (f"{SCHEMA}.lots", f"{SCHEMA}.ledger", f"{SCHEMA}.allocations",
+                            f"{SCHEMA}.entry_keys"),
+        }  # fmt: skip
         copy_s, copied = copy_rate(conn, now)
         out["copy"] = {"rows": copied, "seconds": round(copy_s, 4),
                        "per_second": round(copied / copy_s, 1)}  # fmt: skip
-        for name, statements in layouts.items():
+        for name, layout in tables.items():
+            statements = expire_sql(*layout)
             runs = [timed_expiry(conn, statements, now) for _ in range(2)]
             seconds = min(s for s, _ in runs)
             entries = runs[0][1]
@@ -234,9 +229,7 @@ def run(url: str) -> dict:
                 "copy_ratio": round(entries / seconds / (copied / copy_s), 3) if seconds else None,
             }
             plan = conn.execute(
-                f"EXPLAIN SELECT 1 FROM {statements[0].split('FROM (SELECT * FROM ')[1].split()[0]}"
-                f" WHERE {DUE}",
-                {"now": now},
+                f"EXPLAIN SELECT 1 FROM {layout[0]} WHERE {DUE}", {"now": now}
             ).fetchall()
             out[name]["partitions_scanned"] = sum(
                 1 for (line,) in plan if "Scan" in line and " on " in line
