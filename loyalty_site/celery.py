@@ -9,13 +9,8 @@ from celery import Celery
 from celery.schedules import crontab
 from celery.signals import worker_init, worker_process_init
 from django.conf import settings
-from django.db.backends.signals import connection_created
 
-from loyalty_site.queues import (
-    database_backend_nice_apply,
-    worker_autogroup_nice_apply,
-    worker_nice_apply,
-)
+from loyalty_site.queues import worker_autogroup_nice_apply, worker_nice_apply
 from loyalty_site.startup import startup_objects_freeze
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "loyalty_site.settings")
@@ -30,19 +25,9 @@ app.autodiscover_tasks()
 def worker_priority_lower(**kwargs) -> None:
     """Workers yield the CPU to web requests: the worker, before it forks its pool, and each
     pool process run at WORKER_NICE (settings; 0 leaves the priority as it is); so does the
-    worker's session, when the worker leads one of its own (``worker_autogroup_nice_apply``),
-    and the database backend of each connection the worker opens, where it may
-    (``WORKER_DATABASE_NICE``, ``database_backend_nice_apply``)."""
+    worker's session, when the worker leads one of its own (``worker_autogroup_nice_apply``)."""
     worker_nice_apply(settings.WORKER_NICE)
     worker_autogroup_nice_apply(settings.WORKER_NICE)
-    connection_created.connect(worker_database_priority_lower, dispatch_uid="worker-db-nice")
-
-
-def worker_database_priority_lower(sender, connection, **kwargs) -> None:
-    """A worker's new database connection: its backend yields the CPU to those serving web
-    requests (PostgreSQL only; ``database_backend_nice_apply`` decides whether it may)."""
-    if connection.vendor == "postgresql":
-        database_backend_nice_apply(connection.connection, settings.WORKER_DATABASE_NICE)
 
 
 @worker_process_init.connect

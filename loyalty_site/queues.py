@@ -18,7 +18,6 @@ This module is light: the settings import it.
 """
 
 import os
-import socket
 from pathlib import Path
 
 AWARDS = "awards"
@@ -131,49 +130,3 @@ def worker_nice_apply(nice: int) -> int:
         os.setpriority(os.PRIO_PROCESS, 0, wanted)
         return wanted
     return current
-
-
-def database_backend_nice_apply(connection, nice: int) -> int | None:
-    """Lower the CPU priority of the PostgreSQL backend serving ``connection`` (psycopg) to
-    ``nice`` when that backend runs on this machine and the system lets this process change
-    it (the same user, as with ``make run``'s embedded server, or root); never raise it.
-
-    A worker's nice value stops at the database server: the backend that runs the awards'
-    statements would compete with the backends serving balance reads as their equal, since
-    all of a server's backends share its session. The backend is identified, not assumed:
-    its process title (``postgres: user db 127.0.0.1(54321) idle``) must name this
-    connection's own client port, or for a Unix socket the server must listen on the very
-    socket this connection reached. A server on another machine or in a container, and a
-    pooler's backends (which serve other clients too), are left alone.
-    Returns the backend's nice value, or None where it was left alone."""
-    if not nice:
-        return None
-    pid = connection.info.backend_pid
-    try:
-        title = Path(f"/proc/{pid}/cmdline").read_bytes()
-        with socket.socket(fileno=os.dup(connection.pgconn.socket)) as sock:
-            family, ours, peer = sock.family, sock.getsockname(), sock.getpeername()
-        if not title.startswith(b"postgres: "):
-            return None
-        if family == socket.AF_UNIX:
-            if b" [local] " not in title or peer != _server_socket(pid):
-                return None
-        elif f"({ours[1]}) ".encode() not in title:
-            return None
-        current = os.getpriority(os.PRIO_PROCESS, pid)
-        wanted = min(nice, MAX_NICE)
-        if wanted > current:
-            os.setpriority(os.PRIO_PROCESS, pid, wanted)
-            return wanted
-        return current
-    except (OSError, ValueError, IndexError):
-        return None  # the backend is gone, or not ours to change
-
-
-def _server_socket(pid: int) -> str:
-    """The Unix socket the server of backend ``pid`` listens on first: the postmaster (the
-    backend's parent) runs in its data directory, whose ``postmaster.pid`` names the port
-    (line 4) and the first socket directory (line 5)."""
-    parent = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1]
-    lines = Path(f"/proc/{parent}/cwd/postmaster.pid").read_text().splitlines()
-    return f"{lines[4]}/.s.PGSQL.{lines[3]}"

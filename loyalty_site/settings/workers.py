@@ -10,7 +10,7 @@ from loyalty_site.env import env_int, env_str
 
 
 def celery_settings(*, redis_url: str, database: dict, time_zone: str) -> dict:
-    """Every ``CELERY_*`` setting, ``WORKER_NICE`` and ``WORKER_DATABASE_NICE``, by name."""
+    """Every ``CELERY_*`` setting and ``WORKER_NICE``, by name."""
     # The broker: CELERY_BROKER_URL, else REDIS_URL (CI, production), else the application's own
     # PostgreSQL through kombu's SQLAlchemy transport (loyalty_site/broker.py), so a fresh clone
     # needs no broker server. Its transport options go to SQLAlchemy's create_engine.
@@ -51,15 +51,8 @@ def celery_settings(*, redis_url: str, database: dict, time_zone: str) -> dict:
     CELERY_TASK_ROUTES = celery_queues.task_routes()
     # Worker processes run at this CPU nice value, below web requests (0: unchanged; at most 19).
     WORKER_NICE = env_int("WORKER_NICE", 10, minimum=0)
-    # ...and so do their PostgreSQL backends, where the server runs on the same machine and
-    # lets them (queues.database_backend_nice_apply; 0: leave the backends alone).
-    WORKER_DATABASE_NICE = env_int("WORKER_DATABASE_NICE", WORKER_NICE, minimum=0)
-    for name, nice in (
-        ("WORKER_NICE", WORKER_NICE),
-        ("WORKER_DATABASE_NICE", WORKER_DATABASE_NICE),
-    ):
-        if nice > celery_queues.MAX_NICE:
-            raise ImproperlyConfigured(f"{name}={nice} is above {celery_queues.MAX_NICE}.")
+    if WORKER_NICE > celery_queues.MAX_NICE:
+        raise ImproperlyConfigured(f"WORKER_NICE={WORKER_NICE} is above {celery_queues.MAX_NICE}.")
     if CELERY_TASK_SOFT_TIME_LIMIT >= CELERY_TASK_TIME_LIMIT:
         raise ImproperlyConfigured(
             "CELERY_TASK_SOFT_TIME_LIMIT must be less than CELERY_TASK_TIME_LIMIT, "
@@ -73,5 +66,5 @@ def celery_settings(*, redis_url: str, database: dict, time_zone: str) -> dict:
     return {
         name: value
         for name, value in locals().items()
-        if name.startswith("CELERY_") or name in ("WORKER_NICE", "WORKER_DATABASE_NICE")
+        if name.startswith("CELERY_") or name == "WORKER_NICE"
     }
