@@ -17,8 +17,15 @@ from datetime import datetime, timedelta
 from urllib.parse import quote, urlencode
 
 DATABASE_BROKER_TRANSPORT = "loyalty_site.broker_transport:Transport"
-# Django's own keys in a DATABASES entry's OPTIONS; the others are libpq's (sslmode, ...).
-_DJANGO_OPTIONS = {"isolation_level", "assume_role", "server_side_binding", "pool"}
+# Django's and psycopg's own keys in a DATABASES entry's OPTIONS (``prepare_threshold``:
+# loyalty_site/core/prepared.py); the others are libpq's (sslmode, ...).
+_DJANGO_OPTIONS = {
+    "isolation_level",
+    "assume_role",
+    "server_side_binding",
+    "pool",
+    "prepare_threshold",
+}
 
 
 def database_broker_url(database: dict) -> str:

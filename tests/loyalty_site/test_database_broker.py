@@ -127,3 +127,25 @@ def test_the_clean_up_does_nothing_with_another_broker(monkeypatch):
     monkeypatch.setitem(app.conf, "broker_transport", None)
 
     assert delivered_messages_delete(app=app, older_than=timedelta(0)) == 0
+
+
+def test_broker_url_carries_libpq_options_only():
+    """SQLAlchemy hands the URL's query to libpq: Django's and psycopg's own options (the
+    prepared balance read's ``prepare_threshold``) would make every broker connection fail."""
+    database = {
+        "USER": "loyalty",
+        "PASSWORD": "",
+        "HOST": "db.internal",
+        "PORT": 5432,
+        "NAME": "loyalty",
+        "OPTIONS": {
+            "sslmode": "require",
+            "prepare_threshold": 2**31 - 1,
+            "isolation_level": 1,
+            "server_side_binding": True,
+        },
+    }
+    assert (
+        database_broker_url(database)
+        == "postgresql://loyalty@db.internal:5432/loyalty?sslmode=require"
+    )
