@@ -3,9 +3,12 @@ environment every process of the run (web, worker, jobs, seeding) starts with.""
 
 import os
 import secrets
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import urlparse, urlunparse
+
+import psycopg
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 RESULTS_DIR = BASE_DIR / "bench" / "results"
@@ -147,3 +150,17 @@ def production_environ(db_url: str, broker_url: str) -> dict[str, str]:
     for name in ("CELERY_BROKER_URL", "CACHE_URL"):
         os.environ.pop(name, None)
     return env
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S', time.gmtime())}] {message}", flush=True)
+
+
+def recreate_database(db_url: str) -> None:
+    """The run's database, dropped and created empty."""
+    parsed = urlparse(db_url)
+    name = parsed.path.lstrip("/")
+    admin_url = urlunparse(parsed._replace(path="/postgres", scheme="postgresql"))
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')

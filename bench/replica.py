@@ -5,8 +5,8 @@ import time
 from urllib.parse import urlparse
 
 from bench import config
+from bench.config import log
 from bench.report_common import ratio
-from bench.run import log
 
 
 def reads(run, load, members, seeded) -> dict:

@@ -10,25 +10,11 @@ import sys
 import time
 import traceback
 from datetime import UTC, datetime
-from urllib.parse import urlparse, urlunparse
-
-import psycopg
+from urllib.parse import urlparse
 
 from bench import config
+from bench.config import log, recreate_database
 from bench.report import NOT_AVAILABLE
-
-
-def log(message: str) -> None:
-    print(f"[bench {time.strftime('%H:%M:%S', time.gmtime())}] {message}", flush=True)
-
-
-def recreate_database(db_url: str) -> None:
-    parsed = urlparse(db_url)
-    name = parsed.path.lstrip("/")
-    admin_url = urlunparse(parsed._replace(path="/postgres", scheme="postgresql"))
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
 
 
 class Run:
